@@ -1,0 +1,3 @@
+"""cmtui: train message classifiers from the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,274 @@
+"""The ``cmtui`` command: the TUI by default, and a subcommand for everything else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import default_annotator, default_db_path
+from .store import LabelNameError, Store, StoreError
+
+SAMPLE_DATASET = "sample"
+
+
+class CliError(Exception):
+    """A one-line error for the user; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _progress_printer() -> tuple[object, float]:
+    started = time.monotonic()
+    state = {"shown": False}
+
+    def show(stage: str, fraction: float) -> None:
+        if time.monotonic() - started < 1.0 or not sys.stderr.isatty():
+            return
+        width = 30
+        filled = int(width * fraction)
+        sys.stderr.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {fraction:4.0%} {stage:12}")
+        sys.stderr.flush()
+        state["shown"] = True
+
+    def done() -> None:
+        if state["shown"]:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+
+    show.done = done  # type: ignore[attr-defined]
+    return show, started
+
+
+def import_file(store: Store, path: Path, dataset: str, *, source: str | None = None,
+                annotator: str, with_labels: bool = True, sentiment: bool | None = None,
+                quiet: bool = False) -> str:
+    """Validate and import one file; return the one-line summary."""
+    from .ingest import read_file
+
+    progress, started = _progress_printer()
+    try:
+        parsed = read_file(path, progress)  # type: ignore[arg-type]
+        frame = parsed.frame
+        if not with_labels and parsed.has_labels:
+            frame = frame.drop("labels", "sentiments", "annotator", "reviewed_at")
+        progress("writing", 0.8)  # type: ignore[operator]
+        try:
+            result = store.import_messages(dataset, source or parsed.source_hint or dataset, frame,
+                                           annotator=annotator, sentiment=sentiment)
+        except LabelNameError as exc:
+            raise CliError(f"{path}: labels: {exc}") from None
+    finally:
+        progress.done()  # type: ignore[attr-defined]
+    seconds = time.monotonic() - started
+    return (f"{path}: {result.added} added, {result.updated} updated, "
+            f"{result.labels_found} new labels, {result.reviewed} reviewed "
+            f"into dataset {dataset!r} in {seconds:.1f} s")
+
+
+def ensure_sample(store: Store) -> str | None:
+    """Load the sample mailbox (without its labels) into a new, empty database."""
+    if not store.is_empty():
+        return None
+    from .sample import sample_path
+
+    import_file(store, sample_path(), SAMPLE_DATASET, source=SAMPLE_DATASET,
+                annotator=default_annotator(), with_labels=False)
+    return SAMPLE_DATASET
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise CliError("refusing to delete without confirmation: stdin is not a terminal (pass --yes)")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", type=Path, default=None,
+                        help="database file (default: $CMTUI_DB or ~/.local/share/cmtui/cmtui.duckdb)")
+    common.add_argument("--annotator", default=None, help="your name on annotations (default: OS user)")
+    common.add_argument("--dataset", default=None,
+                        help="dataset name (may be left out when the database holds one)")
+    parser = argparse.ArgumentParser(prog="cmtui", parents=[common],
+                                     description="Train message classifiers from the terminal.")
+    parser.add_argument("--version", action="version", version=f"cmtui {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("tui", parents=[common], help="open the terminal app (the default)")
+
+    p = sub.add_parser("import", parents=[common], help="import messages from CSV/TSV/JSONL")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--source", default=None, help="source name (default: the dataset's name)")
+    p.add_argument("--sentiment", action="store_true",
+                   help="create the dataset with positive/negative sentiment")
+    p.add_argument("--no-labels", action="store_true", help="ignore a labels column")
+
+    p = sub.add_parser("export", parents=[common], help="export messages, labels and predictions")
+    p.add_argument("--out", type=Path, required=True, help="FILE.csv, FILE.jsonl or FILE.parquet")
+
+    sub.add_parser("datasets", parents=[common], help="list datasets")
+
+    p = sub.add_parser("delete-message", parents=[common], help="delete a message from its source")
+    p.add_argument("message_id")
+    p.add_argument("--yes", action="store_true")
+    p = sub.add_parser("delete-dataset", parents=[common], help="delete a dataset (sources stay)")
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true")
+
+    p = sub.add_parser("stats", parents=[common], help="validation figures of the current model")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("simulate", parents=[common], help="an oracle annotator on a gold CSV")
+    p.add_argument("gold", type=Path)
+    p.add_argument("--test", type=Path, default=None)
+    p.add_argument("--strategy", default="low-confidence",
+                   choices=["low-confidence", "shuffle", "teach", "rebalance"])
+    p.add_argument("--seed-size", type=int, default=40)
+    p.add_argument("--pages", type=int, default=25)
+    p.add_argument("--page-size", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("bench", parents=[common], help="speed benchmarks on synthetic mailboxes")
+    p.add_argument("--sizes", default="10000,100000")
+    p.add_argument("--profile", choices=["short", "long", "both"], default="both")
+    p.add_argument("--quick", action="store_true", help="10k messages only, under a minute")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except CliError as exc:
+        print(f"cmtui: {exc}", file=sys.stderr)
+        return exc.code
+    except StoreError as exc:
+        print(f"cmtui: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    from .ingest import ImportFailed
+
+    db = args.db or default_db_path()
+    annotator = args.annotator or default_annotator()
+    store = Store(db)
+    command = args.command or "tui"
+
+    if command == "tui":
+        dataset = args.dataset
+        if dataset is None:
+            dataset = ensure_sample(store) or store.resolve_dataset(None)
+        else:
+            dataset = store.resolve_dataset(dataset)
+        from .tui.app import run_app
+
+        return run_app(store, dataset, annotator)
+
+    if command == "import":
+        if args.dataset is None:
+            raise CliError("import needs --dataset NAME")
+        for path in args.files:
+            try:
+                print(import_file(store, path, args.dataset, source=args.source, annotator=annotator,
+                                  with_labels=not args.no_labels,
+                                  sentiment=True if args.sentiment else None))
+            except ImportFailed as exc:
+                for line in exc.lines:
+                    print(line, file=sys.stderr)
+                return 2
+        return 0
+
+    if command == "datasets":
+        rows = store.datasets()
+        if not rows:
+            print(f"{db}: no datasets")
+            return 0
+        print(f"{'dataset':20} {'messages':>9} {'reviewed':>9} {'labels':>7}  sentiment  sources")
+        for info in rows:
+            print(f"{info.name:20} {info.messages:9d} {info.reviewed:9d} {info.labels:7d}  "
+                  f"{'on' if info.sentiment else 'off':9}  {', '.join(info.sources)}")
+        return 0
+
+    if command == "delete-dataset":
+        name = store.resolve_dataset(args.name)
+        if not _confirm(f"Delete dataset {name!r} with its labels and annotations (sources stay)?",
+                        args.yes):
+            print("not deleted")
+            return 1
+        store.delete_dataset(name)
+        print(f"deleted dataset {name!r}")
+        return 0
+
+    dataset = store.resolve_dataset(args.dataset)
+
+    if command == "delete-message":
+        if not _confirm(f"Delete message {args.message_id!r} from its source and every dataset using it?",
+                        args.yes):
+            print("not deleted")
+            return 1
+        store.delete_message(dataset, args.message_id, annotator)
+        print(f"deleted message {args.message_id!r}")
+        return 0
+
+    if command == "export":
+        from .ingest import build_export_frame, write_export
+
+        if args.out.suffix.lower() not in (".csv", ".jsonl", ".parquet"):
+            raise CliError(f"{args.out}: use a .csv, .jsonl or .parquet file name")
+        predictions = _load_predictions(store, dataset)
+        frame = build_export_frame(store, dataset, predictions)
+        write_export(frame, args.out)
+        print(f"{args.out}: {frame.height} messages exported from dataset {dataset!r}")
+        return 0
+
+    if command == "stats":
+        from .session import Session
+
+        session = Session.open(store, dataset, annotator)
+        session.retrain()
+        report = session.stats_report()
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            from .metrics import format_report
+
+            print(format_report(report))
+        return 0
+
+    if command == "simulate":
+        from .simulate import run_simulation
+
+        return run_simulation(args)
+
+    if command == "bench":
+        from .bench import run_bench
+
+        return run_bench(args)
+    raise CliError(f"unknown command {command}")
+
+
+def _load_predictions(store: Store, dataset: str) -> tuple[list[int], list[str], object] | None:
+    try:
+        from .model import load_predictions
+    except ImportError:
+        return None
+    return load_predictions(store, dataset)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,593 @@
+"""Reading message files (CSV, TSV, JSONL) with strict validation, and export writers.
+
+Validation reports every fault as ``FILE:LINE: column: what is wrong`` and nothing is
+written unless the whole file is good. Line numbers are physical lines of the file where
+the faulty record starts (a quoted field may span lines).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .store import LABEL_SEP, LabelNameError, Store, validate_label_name
+
+MAX_FILE_BYTES = 128 * 1024 * 1024
+MAX_REPORTED = 20
+
+# header name (case-insensitive) -> internal column
+HEADER_ALIASES: dict[str, str] = {
+    "id": "id", "timestamp": "timestamp", "body": "body", "text": "body", "message": "body",
+    "subject": "subject", "from": "sender", "to": "recipients", "cc": "cc",
+    "thread_id": "thread_id", "threadid": "thread_id",
+    # written by `cmtui export`, read back on import
+    "labels": "labels", "sentiments": "sentiments", "reviewed": "reviewed",
+    "annotator": "annotator", "reviewed_at": "reviewed_at", "source": "source",
+    "predicted": "predicted",
+}
+REQUIRED = ("id", "timestamp", "body")
+MESSAGE_COLUMNS = ("id", "timestamp", "subject", "sender", "recipients", "cc", "thread_id", "body")
+EXPORT_NAMES = {"sender": "from", "recipients": "to"}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+
+
+class ImportFailed(Exception):
+    """The file is refused; ``lines`` are the user-facing error lines."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@dataclass
+class ParsedFile:
+    """A validated file, ready for ``Store.import_messages``."""
+
+    frame: pl.DataFrame
+    property_names: list[str] = field(default_factory=list)
+    has_labels: bool = False
+    source_hint: str | None = None
+
+
+@dataclass
+class _Errors:
+    path: str
+    items: list[tuple[int, str, str]] = field(default_factory=list)
+    unlisted: int = 0  # faults counted but not kept (there were far too many)
+
+    def add(self, line: int, column: str, what: str) -> None:
+        self.items.append((line, column, what))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        self.items.sort(key=lambda item: item[0])
+        lines = [f"{self.path}:{ln}: {col}: {what}" for ln, col, what in self.items[:MAX_REPORTED]]
+        more = len(self.items) - MAX_REPORTED + self.unlisted
+        if more > 0:
+            lines.append(f"{self.path}: ... and {more} more errors")
+        raise ImportFailed(lines)
+
+
+Progress = Callable[[str, float], None]
+
+
+def _no_progress(stage: str, fraction: float) -> None:
+    return None
+
+
+# ---- decoding ---------------------------------------------------------------------------
+def decode(path: Path, raw: bytes) -> str:
+    """Decode by byte-order mark (UTF-8 without one); undecodable bytes are an error."""
+    boms = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+            (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+            (codecs.BOM_UTF16_BE, "utf-16")]
+    encoding = "utf-8"
+    for bom, name in boms:
+        if raw.startswith(bom):
+            encoding = name
+            break
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        prefix = raw[: exc.start]
+        try:
+            line = prefix.decode(encoding, errors="replace").count("\n") + 1
+        except Exception:
+            line = prefix.count(b"\n") + 1
+        raise ImportFailed([f"{path}:{line}: (file): bytes not valid {encoding.upper().replace('-SIG', '')} "
+                            f"at byte {exc.start} (save the file as UTF-8)"]) from None
+    return text
+
+
+# ---- parsing ----------------------------------------------------------------------------
+def read_file(path: str | Path, progress: Progress = _no_progress) -> ParsedFile:
+    """Read and validate a CSV/TSV/JSONL file of messages, or raise ImportFailed."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ImportFailed([f"{path}: cannot read: {exc.strerror}"]) from None
+    if size > MAX_FILE_BYTES:
+        raise ImportFailed([f"{path}: file is {size / 2**20:.0f} MiB, over the 128 MiB limit; "
+                            "split it into smaller files and import each"])
+    progress("reading", 0.0)
+    text = decode(path, path.read_bytes())
+    stripped = text.lstrip()
+    if path.suffix.lower() in (".jsonl", ".ndjson") or stripped.startswith("{"):
+        headers, rows, lines = _parse_jsonl(path, text)
+    else:
+        headers, rows, lines = _parse_csv(path, text)
+    progress("validating", 0.4)
+    return _validate(path, headers, rows, lines, progress)
+
+
+def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[int]]:
+    errors = _Errors(str(path))
+    first_line = text.split("\n", 1)[0]
+    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    if "\x00" in text:
+        nul_line = text[: text.index("\x00")].count("\n") + 1
+        errors.add(nul_line, "(file)", "contains a NUL byte (binary data, not a text file)")
+        errors.raise_if_any()
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    start = 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ImportFailed([f"{path}:1: (header): file is empty"])
+        start = reader.line_num + 1
+        width = len(header)
+        for record in reader:
+            if not record:  # a blank line
+                start = reader.line_num + 1
+                continue
+            if len(record) != width:
+                column = header[len(record)] if len(record) < width else f"column {len(record)}"
+                errors.add(start, column.strip() or "?",
+                           f"row has {len(record)} fields, header has {width}")
+            else:
+                rows.append(record)
+                lines.append(start)
+            start = reader.line_num + 1
+            if len(errors.items) > 1000:
+                break
+    except csv.Error as exc:
+        errors.add(start, "(row)", f"malformed CSV: {exc}")
+    errors.raise_if_any()
+    return header, rows, lines
+
+
+def _parse_jsonl(path: Path, text: str) -> tuple[list[str], list[list[str]], list[int]]:
+    errors = _Errors(str(path))
+    records: list[tuple[int, dict[str, Any]]] = []
+    headers: list[str] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.add(number, "(row)", f"not valid JSON: {exc.msg}")
+            continue
+        if not isinstance(obj, dict):
+            errors.add(number, "(row)", "a line must hold one JSON object")
+            continue
+        for key in obj:
+            if key not in seen:
+                seen.add(key)
+                headers.append(key)
+        records.append((number, obj))
+    errors.raise_if_any()
+    rows: list[list[str]] = []
+    for _, obj in records:
+        row = []
+        for key in headers:
+            value = obj.get(key)
+            if value is None:
+                row.append("")
+            elif isinstance(value, list):
+                row.append(";".join(str(v) for v in value))
+            elif isinstance(value, bool):
+                row.append("true" if value else "false")
+            elif isinstance(value, dict):
+                row.append(json.dumps(value))
+            else:
+                row.append(str(value))
+        rows.append(row)
+    return headers, rows, [n for n, _ in records]
+
+
+def _unescape_formula(column: pl.Expr) -> pl.Expr:
+    """Undo export's spreadsheet-formula escaping (a leading ' before = + - @)."""
+    return column.str.replace(r"^'([=+\-@\t\r])", "$1")
+
+
+def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list[int],
+              progress: Progress) -> ParsedFile:
+    errors = _Errors(str(path))
+    mapping: dict[int, str] = {}
+    properties: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for index, name in enumerate(headers):
+        clean = name.strip().lstrip("\ufeff")
+        key = re.sub(r"[\s-]+", "_", clean.lower())
+        if not clean:
+            errors.add(1, f"column {index + 1}", "header is empty (stray column?)")
+            continue
+        internal = HEADER_ALIASES.get(key)
+        target = internal or f"prop:{clean}"
+        if target in seen:
+            errors.add(1, clean, f"header repeats column {seen[target] + 1}")
+            continue
+        seen[target] = index
+        if internal:
+            mapping[index] = internal
+        else:
+            properties[index] = clean
+    missing = [c for c in REQUIRED if c not in seen]
+    for column in missing:
+        hint = " (or text/message)" if column == "body" else ""
+        errors.add(1, column, f"required column is missing{hint}; header is: {', '.join(headers)}")
+    errors.raise_if_any()
+
+    columns: dict[str, list[str]] = {}
+    for index, internal in mapping.items():
+        columns[internal] = [row[index] for row in rows]
+    for index, name in properties.items():
+        columns[f"prop:{name}"] = [row[index] for row in rows]
+    columns["_line"] = lines  # type: ignore[assignment]
+    frame = pl.DataFrame(columns, schema={k: (pl.Int64 if k == "_line" else pl.String) for k in columns})
+    frame = frame.with_columns(_unescape_formula(pl.col(c)) for c in frame.columns if c != "_line")
+
+    def report(mask: pl.Expr, column: str, what: pl.Expr | str) -> None:
+        what_expr = pl.lit(what) if isinstance(what, str) else what
+        bad = frame.filter(mask).select("_line", what_expr.alias("what")).head(MAX_REPORTED * 50)
+        for line, message in bad.iter_rows():
+            errors.add(line, column, message)
+        errors.unlisted += frame.filter(mask).height - bad.height
+
+    # ids
+    report(pl.col("id").str.strip_chars() == "", "id", "id is empty")
+    report((pl.col("id") != "") & ~pl.col("id").str.contains(r"^[\x21-\x2e\x30-\x7e]+$"), "id",
+           pl.format("id {} must be ASCII letters, digits and punctuation other than '/'",
+                     pl.col("id").str.slice(0, 60)))
+    first_line = frame.group_by("id").agg(pl.col("_line").min().alias("_first"))
+    dup = frame.join(first_line, on="id").filter(pl.col("_line") != pl.col("_first"))
+    for line, rid, first in dup.select("_line", "id", "_first").head(MAX_REPORTED * 5).iter_rows():
+        errors.add(line, "id", f"duplicate id {rid[:60]!r} (first on line {first})")
+    # body
+    report(pl.col("body").str.strip_chars() == "", "body", "message text is empty")
+    # timestamps
+    frame = frame.with_columns(_parse_timestamps(frame, errors))
+    progress("validating", 0.6)
+    # labels, sentiments, reviewed flag
+    has_labels = "labels" in frame.columns
+    if has_labels:
+        frame = _parse_labels(frame, errors)
+    source_hint = None
+    if "source" in frame.columns:
+        values = frame["source"].unique().to_list()
+        if len(values) == 1 and values[0]:
+            source_hint = values[0]
+        elif len(values) > 1:
+            errors.add(1, "source", "file mixes several sources; import each source's rows separately")
+    errors.raise_if_any()
+
+    # user properties: a number when every non-empty value parses as one
+    prop_exprs = []
+    prop_names = []
+    for name in properties.values():
+        col = pl.col(f"prop:{name}")
+        values = frame.filter(col != "")[f"prop:{name}"]
+        numeric = len(values) > 0 and bool(values.str.contains(_NUMBER).all())
+        prop_exprs.append(
+            (pl.when(col == "").then(None).otherwise(col).cast(pl.Float64) if numeric
+             else pl.when(col == "").then(None).otherwise(col)).alias(name))
+        prop_names.append(name)
+    if prop_exprs:
+        props = frame.select(pl.struct(prop_exprs).struct.json_encode().alias("properties"))["properties"]
+    else:
+        props = pl.Series("properties", [None] * frame.height, dtype=pl.String)
+    out = frame.select(
+        "id", "ts",
+        *[(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)) if c in frame.columns
+           else pl.lit(None, dtype=pl.String)).alias(c)
+          for c in ("subject", "sender", "recipients", "cc", "thread_id")],
+        "body",
+    ).with_columns(props)
+    if has_labels:
+        out = pl.concat([out, frame.select("labels", "sentiments", "annotator", "reviewed_at")],
+                        how="horizontal")
+    progress("validating", 1.0)
+    return ParsedFile(out, prop_names, has_labels, source_hint)
+
+
+_ISO = (r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
+        r"\s*(Z|z|[+-]\d{2}:?\d{2})?$")
+_SLASH = r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$"
+_TS_HINT = "use RFC 3339 (2024-01-31T09:30:00Z) or YYYY-MM-DD HH:MM[:SS]"
+
+
+def _parse_timestamps(frame: pl.DataFrame, errors: _Errors) -> pl.Series:
+    """Parse the timestamp column into naive UTC datetimes, reporting every bad value."""
+    ts = frame["timestamp"].str.strip_chars()
+    iso = ts.str.extract_groups(_ISO).struct.unnest()
+    iso.columns = ["y", "mo", "d", "h", "mi", "s", "frac", "tz"]
+    slash = ts.str.extract_groups(_SLASH).struct.unnest()
+    slash.columns = ["a", "b", "y", "h", "mi", "s"]
+    is_iso = iso["y"].is_not_null()
+    is_slash = slash["y"].is_not_null() & ~is_iso
+    lines = frame["_line"]
+    # day-first or month-first: decided by the file's unambiguous dates, never guessed
+    a = slash["a"].cast(pl.Int32, strict=False)
+    b = slash["b"].cast(pl.Int32, strict=False)
+    day_first = is_slash & (a > 12)
+    month_first = is_slash & (b > 12)
+    order = None
+    if bool(day_first.any()) and bool(month_first.any()):
+        first_day = int(lines.filter(day_first).min())  # type: ignore[arg-type]
+        first_month = int(lines.filter(month_first).min())  # type: ignore[arg-type]
+        later = month_first if first_day < first_month else day_first
+        for line in lines.filter(later).head(MAX_REPORTED).to_list():
+            errors.add(line, "timestamp",
+                       "file mixes day-first and month-first dates "
+                       f"(day-first on line {first_day}, month-first on line {first_month})")
+    elif bool(day_first.any()):
+        order = "dmy"
+    elif bool(month_first.any()):
+        order = "mdy"
+    elif bool(is_slash.any()):
+        line = int(lines.filter(is_slash).min())  # type: ignore[arg-type]
+        errors.add(line, "timestamp", "dates like 03/04/2024 are ambiguous (day or month first?); "
+                   + _TS_HINT)
+    bad = ~(is_iso | is_slash)
+    for line, value in zip(lines.filter(bad).head(MAX_REPORTED).to_list(),
+                           ts.filter(bad).head(MAX_REPORTED).to_list(), strict=True):
+        errors.add(line, "timestamp", f"cannot read {value[:40]!r}; {_TS_HINT}")
+    errors.unlisted += max(0, int(bad.sum()) - MAX_REPORTED)
+    if errors.items:
+        return pl.Series("ts", [None] * len(ts), dtype=pl.Datetime("us"))
+
+    if order == "mdy":
+        month, day = slash["a"], slash["b"]
+    else:
+        month, day = slash["b"], slash["a"]
+    parts = pl.DataFrame({
+        "y": iso["y"].fill_null(slash["y"]),
+        "mo": iso["mo"].fill_null(month),
+        "d": iso["d"].fill_null(day),
+        "h": iso["h"].fill_null(slash["h"]).fill_null("0"),
+        "mi": iso["mi"].fill_null(slash["mi"]).fill_null("0"),
+        "s": iso["s"].fill_null(slash["s"]).fill_null("0"),
+        "frac": iso["frac"].fill_null("0"),
+        "tz": iso["tz"].fill_null(""),
+        "_line": lines,
+    })
+    offset = pl.col("tz").str.replace(":", "")
+    offset_minutes = (
+        pl.when(pl.col("tz").is_in(["", "Z", "z"])).then(0)
+        .otherwise(
+            (offset.str.slice(1, 2).cast(pl.Int32, strict=False) * 60
+             + offset.str.slice(3, 2).cast(pl.Int32, strict=False))
+            * pl.when(offset.str.starts_with("-")).then(-1).otherwise(1))
+    )
+    micros = pl.col("frac").str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int32, strict=False)
+    built = parts.with_columns(
+        pl.datetime(pl.col("y").cast(pl.Int32), pl.col("mo").cast(pl.Int32), pl.col("d").cast(pl.Int32),
+                    pl.col("h").cast(pl.Int32), pl.col("mi").cast(pl.Int32), pl.col("s").cast(pl.Int32),
+                    micros, time_unit="us").alias("local"),
+        offset_minutes.alias("off"),
+    )
+    valid = (pl.col("mo").cast(pl.Int32).is_between(1, 12) & pl.col("d").cast(pl.Int32).is_between(1, 31)
+             & pl.col("h").cast(pl.Int32).is_between(0, 23) & pl.col("mi").cast(pl.Int32).is_between(0, 59)
+             & pl.col("s").cast(pl.Int32).is_between(0, 60))
+    try:
+        built = built.with_columns(
+            pl.when(valid).then(pl.col("local") - pl.duration(minutes=pl.col("off"))).alias("ts"))
+    except pl.exceptions.ComputeError:
+        built = built.with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("ts"))
+    # impossible dates (31 February) come back null: check them one by one
+    nulls = built.filter(pl.col("ts").is_null())
+    if nulls.height:
+        for line in nulls["_line"].head(MAX_REPORTED).to_list():
+            raw = ts[lines.to_list().index(line)] if nulls.height < 50 else "?"
+            errors.add(line, "timestamp", f"not a real date or time: {raw!r}")
+        return pl.Series("ts", [None] * len(ts), dtype=pl.Datetime("us"))
+    return built["ts"].alias("ts")
+
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def _parse_labels(frame: pl.DataFrame, errors: _Errors) -> pl.DataFrame:
+    reviewed = None
+    if "reviewed" in frame.columns:
+        flags = frame["reviewed"].str.strip_chars().str.to_lowercase()
+        bad = ~flags.is_in(list(_TRUE | _FALSE))
+        for line, value in zip(frame["_line"].filter(bad).to_list(), frame["reviewed"].filter(bad).to_list(),
+                               strict=True):
+            errors.add(line, "reviewed", f"expected true or false, not {value[:20]!r}")
+        reviewed = flags.is_in(list(_TRUE))
+    label_lists = frame["labels"].str.split(";").list.eval(pl.element().str.strip_chars()).list.eval(
+        pl.element().filter(pl.element() != ""))
+    checked: dict[str, str | None] = {}
+    for line, names in zip(frame["_line"].to_list(), label_lists.to_list(), strict=True):
+        for name in names:
+            if name not in checked:
+                try:
+                    validate_label_name(name)
+                    checked[name] = None
+                except LabelNameError as exc:
+                    checked[name] = str(exc)
+            if checked[name]:
+                errors.add(line, "labels", str(checked[name]))
+        if len(set(n.casefold() for n in names)) != len(names):
+            errors.add(line, "labels", "a label is listed twice")
+    if reviewed is None:
+        reviewed = pl.Series([True] * frame.height)
+    labels = pl.Series("labels", [lst if flag else None for lst, flag in
+                                  zip(label_lists.to_list(), reviewed.to_list(), strict=True)],
+                       dtype=pl.List(pl.String))
+    sentiments: list[list[int | None] | None] = [None] * frame.height
+    if "sentiments" in frame.columns:
+        signs = {"positive": 1, "+": 1, "pos": 1, "negative": -1, "-": -1, "neg": -1, "": None}
+        for i, (line, raw, names) in enumerate(zip(frame["_line"].to_list(), frame["sentiments"].to_list(),
+                                                   label_lists.to_list(), strict=True)):
+            parts = [p.strip().lower() for p in raw.split(";")] if raw.strip() else []
+            if parts and len(parts) != len(names):
+                errors.add(line, "sentiments", f"{len(parts)} sentiments for {len(names)} labels")
+                continue
+            bad = [p for p in parts if p not in signs]
+            if bad:
+                errors.add(line, "sentiments", f"expected positive or negative, not {bad[0][:20]!r}")
+                continue
+            sentiments[i] = [signs[p] for p in parts] if parts else None
+    annot = (frame["annotator"].str.strip_chars().replace("", None) if "annotator" in frame.columns
+             else pl.Series([None] * frame.height, dtype=pl.String))
+    if "reviewed_at" in frame.columns:
+        at = frame["reviewed_at"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", strict=False,
+                                                   time_unit="us")
+    else:
+        at = pl.Series([None] * frame.height, dtype=pl.Datetime("us"))
+    return frame.with_columns(
+        labels,
+        pl.Series("sentiments", sentiments, dtype=pl.List(pl.Int16)),
+        annot.alias("annotator"),
+        at.alias("reviewed_at"),
+    )
+
+
+# ---- export -----------------------------------------------------------------------------
+def escape_formula(value: str | None) -> str | None:
+    """Prefix cells a spreadsheet would execute (=, +, -, @ ...) with a quote."""
+    if value and value.startswith(FORMULA_START) and not re.match(_NUMBER, value):
+        return "'" + value
+    return value
+
+
+def write_export(frame: pl.DataFrame, out: Path) -> None:
+    """Write an export frame (see ``export.build_export_frame``) by the file's extension.
+
+    The file is written beside its destination and renamed, so a failure leaves nothing
+    half-written.
+    """
+    suffix = out.suffix.lower()
+    tmp = out.with_name(out.name + ".part")
+    if suffix == ".csv":
+        flat = frame.with_columns(
+            pl.col(c).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List))
+        flat = flat.with_columns(
+            pl.col(c).map_elements(escape_formula, return_dtype=pl.String)
+            for c, t in flat.schema.items() if t == pl.String)
+        flat.write_csv(tmp, quote_style="non_numeric")
+    elif suffix == ".jsonl":
+        frame.write_ndjson(tmp)
+    elif suffix == ".parquet":
+        frame.write_parquet(tmp)
+    else:
+        raise ValueError(f"{out}: unknown export format {suffix!r} (use .csv, .jsonl or .parquet)")
+    tmp.replace(out)
+
+
+def split_labels(value: str) -> list[str]:
+    return [p.strip() for p in value.split(";") if p.strip()]
+
+
+def label_depth(name: str) -> int:
+    return name.count(LABEL_SEP) + 1
+
+
+__all__: Sequence[str] = ["read_file", "ImportFailed", "ParsedFile", "write_export", "decode"]
+
+
+def build_export_frame(store: Store, dataset: str,
+                       predictions: tuple[Sequence[int], Sequence[str], Any] | None = None,
+                       min_probability: float = 0.05) -> pl.DataFrame:
+    """Every message of ``dataset`` with its effective review and, if given, predictions.
+
+    ``predictions`` is ``(mids, label_names, probabilities[n_messages, n_labels])``; labels
+    are written in taxonomy order, predicted ones as ``name=probability``.
+    """
+    taxonomy = store.labels(dataset)
+    order = {name: i for i, name in enumerate(taxonomy)}
+    messages = store.messages_frame(dataset)
+    reviews = store.annotator_reviews(dataset)
+    sentiment = store.dataset_info(dataset).sentiment
+    latest: dict[int, tuple[str, Any]] = {}
+    for mid, annotator, at, _mode, _labels in reviews.iter_rows():
+        if mid not in latest or at > latest[mid][1]:
+            latest[mid] = (annotator, at)
+    effective, _ = store.effective_reviews(dataset)
+    label_col, sent_col, reviewed_col, annot_col, at_col = [], [], [], [], []
+    for mid in messages["mid"].to_list():
+        labels = effective.get(mid)
+        if labels is None:
+            label_col.append([])
+            sent_col.append([])
+            reviewed_col.append(False)
+            annot_col.append(None)
+            at_col.append(None)
+            continue
+        names = sorted(labels, key=lambda n: order.get(n, len(order)))
+        label_col.append(names)
+        sent_col.append(["positive" if labels[n] == 1 else "negative" if labels[n] == -1 else ""
+                         for n in names])
+        reviewed_col.append(True)
+        annot_col.append(latest[mid][0])
+        at_col.append(latest[mid][1].strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    props = messages["properties"].to_list()
+    prop_keys: list[str] = []
+    parsed_props = []
+    for text in props:
+        obj = json.loads(text) if text else {}
+        parsed_props.append(obj)
+        for key in obj:
+            if key not in prop_keys:
+                prop_keys.append(key)
+    out = messages.select(
+        "source", "id",
+        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("timestamp"),
+        "subject", pl.col("sender").alias("from"), pl.col("recipients").alias("to"), "cc",
+        "thread_id", "body",
+    )
+    for key in prop_keys:
+        out = out.with_columns(pl.Series(key, [p.get(key) for p in parsed_props]))
+    out = out.with_columns(
+        pl.Series("labels", label_col, dtype=pl.List(pl.String)),
+        pl.Series("reviewed", reviewed_col, dtype=pl.Boolean),
+        pl.Series("annotator", annot_col, dtype=pl.String),
+        pl.Series("reviewed_at", at_col, dtype=pl.String),
+    )
+    if sentiment:
+        out = out.with_columns(pl.Series("sentiments", sent_col, dtype=pl.List(pl.String)))
+    if predictions is not None:
+        import numpy as np
+
+        pred_mids, pred_labels, probs = predictions
+        row_of = {int(m): i for i, m in enumerate(pred_mids)}
+        columns = sorted(range(len(pred_labels)), key=lambda j: order.get(pred_labels[j], len(order)))
+        predicted = []
+        for mid in messages["mid"].to_list():
+            i = row_of.get(mid)
+            if i is None:
+                predicted.append([])
+                continue
+            row = np.asarray(probs[i])
+            predicted.append([f"{pred_labels[j]}={row[j]:.3f}" for j in columns if row[j] >= min_probability])
+        out = out.with_columns(pl.Series("predicted", predicted, dtype=pl.List(pl.String)))
+    return out
