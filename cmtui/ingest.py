@@ -167,6 +167,7 @@ def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[
     except csv.Error as exc:
         errors.add(start, "(row)", f"malformed CSV: {exc}")
     errors.raise_if_any()
+    assert header is not None
     return header, rows, lines
 
 
@@ -292,8 +293,8 @@ def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list
     prop_names = []
     for name in properties.values():
         col = pl.col(f"prop:{name}")
-        values = frame.filter(col != "")[f"prop:{name}"]
-        numeric = len(values) > 0 and bool(values.str.contains(_NUMBER).all())
+        present = frame.filter(col != "")[f"prop:{name}"]
+        numeric = len(present) > 0 and bool(present.str.contains(_NUMBER).all())
         prop_exprs.append(
             (pl.when(col == "").then(None).otherwise(col).cast(pl.Float64) if numeric
              else pl.when(col == "").then(None).otherwise(col)).alias(name))
@@ -452,9 +453,9 @@ def _parse_labels(frame: pl.DataFrame, errors: _Errors) -> pl.DataFrame:
             if parts and len(parts) != len(names):
                 errors.add(line, "sentiments", f"{len(parts)} sentiments for {len(names)} labels")
                 continue
-            bad = [p for p in parts if p not in signs]
-            if bad:
-                errors.add(line, "sentiments", f"expected positive or negative, not {bad[0][:20]!r}")
+            unknown = [p for p in parts if p not in signs]
+            if unknown:
+                errors.add(line, "sentiments", f"expected positive or negative, not {unknown[0][:20]!r}")
                 continue
             sentiments[i] = [signs[p] for p in parts] if parts else None
     annot = (frame["annotator"].str.strip_chars().replace("", None) if "annotator" in frame.columns
@@ -533,7 +534,11 @@ def build_export_frame(store: Store, dataset: str,
         if mid not in latest or at > latest[mid][1]:
             latest[mid] = (annotator, at)
     effective, _ = store.effective_reviews(dataset)
-    label_col, sent_col, reviewed_col, annot_col, at_col = [], [], [], [], []
+    label_col: list[list[str]] = []
+    sent_col: list[list[str]] = []
+    reviewed_col: list[bool] = []
+    annot_col: list[str | None] = []
+    at_col: list[str | None] = []
     for mid in messages["mid"].to_list():
         labels = effective.get(mid)
         if labels is None:
@@ -581,7 +586,7 @@ def build_export_frame(store: Store, dataset: str,
         pred_mids, pred_labels, probs = predictions
         row_of = {int(m): i for i, m in enumerate(pred_mids)}
         columns = sorted(range(len(pred_labels)), key=lambda j: order.get(pred_labels[j], len(order)))
-        predicted = []
+        predicted: list[list[str]] = []
         for mid in messages["mid"].to_list():
             i = row_of.get(mid)
             if i is None:

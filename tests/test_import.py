@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from cmtui.cli import main
+from cmtui.ingest import ImportFailed, read_file
+from cmtui.store import Store
+from tests.conftest import write
+
+GOOD = (
+    "ID,Timestamp,Subject,From,To,CC,Thread_ID,Body,Priority,Region,labels\n"
+    '1,2024-01-02T10:00:00Z,Hello,a@x.org,b@y.org,,T1,"Car crash, need help",3,north,Claims > Motor\n'
+    '2,2024-01-02 11:30,Re: Hello,a@x.org,b@y.org,c@z.org,T1,"Second, ""quoted"" line\nwith a newline",2.5,south,\n'
+    "3,2024-01-03T09:15:00+02:00,,d@x.org,,,,Refund please,1,north,Billing;Claims > Motor\n"
+)
+
+
+def snapshot(db: Path) -> tuple:
+    if not db.exists():
+        return ()
+    store = Store(db)
+    out = []
+    for table in ("messages", "labels", "reviews", "annotations", "datasets"):
+        out.append(str(store.query_frame(f"SELECT * EXCLUDE (mid) FROM {table} ORDER BY ALL"
+                                         if table == "messages" else f"SELECT * FROM {table} ORDER BY ALL")))
+    return tuple(out)
+
+
+def test_every_column_kind(tmp_path: Path, db_path: Path) -> None:
+    src = write(tmp_path / "m.csv", GOOD)
+    assert main(["import", str(src), "--dataset", "d", "--db", str(db_path), "--annotator", "ann"]) == 0
+    store = Store(db_path)
+    frame = store.messages_frame("d")
+    assert frame["id"].to_list() == ["1", "2", "3"]
+    first, second, third = frame.to_dicts()
+    assert first["subject"] == "Hello" and first["sender"] == "a@x.org" and first["recipients"] == "b@y.org"
+    assert first["thread_id"] == "T1" and first["cc"] is None
+    assert second["body"] == 'Second, "quoted" line\nwith a newline' and second["cc"] == "c@z.org"
+    assert str(second["ts"]) == "2024-01-02 11:30:00"
+    assert str(third["ts"]) == "2024-01-03 07:15:00"  # +02:00 converted to UTC
+    props = json.loads(first["properties"])
+    assert props == {"Priority": 3.0, "Region": "north"}  # number when every value is one
+    assert store.labels("d") == ["Billing", "Claims", "Claims > Motor"]
+    effective, _ = store.effective_reviews("d")
+    assert effective[frame["mid"][0]] == {"Claims > Motor": None}
+    assert effective[frame["mid"][1]] == {}  # reviewed with no label
+    assert set(effective[frame["mid"][2]]) == {"Billing", "Claims > Motor"}
+
+
+def test_tab_separated_and_jsonl(tmp_path: Path, store: Store) -> None:
+    tsv = write(tmp_path / "m.tsv", "id\ttimestamp\ttext\nA\t2024-01-01\thello there\n")
+    parsed = read_file(tsv)
+    assert parsed.frame["body"].to_list() == ["hello there"]
+    jsonl = write(tmp_path / "m.jsonl",
+                  '{"id": "J1", "timestamp": "2024-02-01T00:00:00Z", "message": "hi", "labels": ["A > B"]}\n'
+                  '\n{"id": "J2", "timestamp": "2024-02-01T00:00:00Z", "message": "yo", "labels": []}\n')
+    parsed = read_file(jsonl)
+    assert parsed.frame["labels"].to_list() == [["A > B"], []]
+
+
+@pytest.mark.parametrize("encoding,bom", [("utf-8-sig", ""), ("utf-16", ""), ("utf-32", ""), ("utf-8", "")])
+def test_encodings(tmp_path: Path, encoding: str, bom: str) -> None:
+    src = write(tmp_path / "m.csv", "id,timestamp,body\nx1,2024-01-01,Grüße – ça va\n", encoding)
+    assert read_file(src).frame["body"].to_list() == ["Grüße – ça va"]
+
+
+def test_update_by_id(tmp_path: Path, db_path: Path) -> None:
+    src = write(tmp_path / "a.csv", "id,timestamp,body\n1,2024-01-01,old text\n2,2024-01-01,keep\n")
+    assert main(["import", str(src), "--dataset", "d", "--db", str(db_path)]) == 0
+    src2 = write(tmp_path / "b.csv", "id,timestamp,body\n1,2024-01-05,new text\n3,2024-01-01,added\n")
+    assert main(["import", str(src2), "--dataset", "d", "--db", str(db_path)]) == 0
+    frame = Store(db_path).messages_frame("d")
+    assert dict(zip(frame["id"], frame["body"], strict=True)) == {"1": "new text", "2": "keep", "3": "added"}
+    assert frame.height == 3
+
+
+BAD_CASES = {
+    "duplicate": ("id,timestamp,body\n1,2024-01-01,a\n1,2024-01-02,b\n", ":3: id: duplicate id '1' (first on line 2)"),
+    "missing": ("id,body\n1,a\n", ":1: timestamp: required column is missing"),
+    "empty_body": ("id,timestamp,body\n1,2024-01-01,\"  \"\n", ":2: body: message text is empty"),
+    "timestamp": ("id,timestamp,body\n1,yesterday,a\n", ":2: timestamp: cannot read 'yesterday'"),
+    "ragged": ("id,timestamp,body\n1,2024-01-01,a,extra\n", ":2: column 4: row has 4 fields, header has 3"),
+    "mixed_dates": ("id,timestamp,body\n1,13/01/2024,a\n2,01/13/2024,b\n", ":3: timestamp: file mixes day-first and month-first"),
+    "bad_id": ("id,timestamp,body\na/b,2024-01-01,a\n", ":2: id: id a/b must be ASCII"),
+    "bad_label": ("id,timestamp,body,labels\n1,2024-01-01,a, > x\n", ":2: labels:"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_input_is_refused_and_nothing_written(case: str, tmp_path: Path, db_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    good = write(tmp_path / "good.csv", "id,timestamp,body\nok1,2024-01-01,fine\n")
+    assert main(["import", str(good), "--dataset", "d", "--db", str(db_path)]) == 0
+    before = snapshot(db_path)
+    text, expected = BAD_CASES[case]
+    bad = write(tmp_path / "bad.csv", text)
+    capsys.readouterr()
+    assert main(["import", str(bad), "--dataset", "d", "--db", str(db_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}{expected}" in err, err
+    assert "Traceback" not in err
+    assert snapshot(db_path) == before
+
+
+def test_undecodable_bytes(tmp_path: Path) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_bytes(b"id,timestamp,body\n1,2024-01-01,ok\n2,2024-01-01,caf\xe9\n")
+    with pytest.raises(ImportFailed) as info:
+        read_file(src)
+    assert info.value.lines[0].startswith(f"{src}:3: (file): bytes not valid UTF-8")
+
+
+def test_many_errors_are_capped(tmp_path: Path) -> None:
+    rows = "".join(f"{i},nope,x\n" for i in range(50))
+    with pytest.raises(ImportFailed) as info:
+        read_file(write(tmp_path / "m.csv", "id,timestamp,body\n" + rows))
+    assert len(info.value.lines) == 21
+    assert info.value.lines[-1].endswith("and 30 more errors")
+
+
+def test_oversized_file_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cmtui.ingest as ingest
+
+    monkeypatch.setattr(ingest, "MAX_FILE_BYTES", 10)
+    with pytest.raises(ImportFailed) as info:
+        read_file(write(tmp_path / "m.csv", "id,timestamp,body\n1,2024-01-01,a\n"))
+    assert "split it" in info.value.lines[0]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_export_round_trip(suffix: str, tmp_path: Path, db_path: Path) -> None:
+    src = write(tmp_path / "m.csv", GOOD.replace("Refund please", "=HYPERLINK(\"x\")"))
+    assert main(["import", str(src), "--dataset", "d", "--db", str(db_path), "--annotator", "ann"]) == 0
+    out = tmp_path / f"out{suffix}"
+    assert main(["export", "--db", str(db_path), "--out", str(out)]) == 0
+    if suffix == ".csv":
+        assert "'=HYPERLINK" in out.read_text()  # escaped for spreadsheets
+    if suffix == ".parquet":  # parquet is not an import format: convert through JSONL
+        jsonl = tmp_path / "via.jsonl"
+        pl.read_parquet(out).write_ndjson(jsonl)
+        out = jsonl
+    db2 = tmp_path / "second.duckdb"
+    assert main(["import", str(out), "--dataset", "d", "--db", str(db2)]) == 0
+    a, b = Store(db_path), Store(db2)
+    assert a.messages_frame("d").drop("mid", "updated").equals(b.messages_frame("d").drop("mid", "updated"))
+    assert a.labels("d") == b.labels("d")
+    ea, eb = a.effective_reviews("d")[0], b.effective_reviews("d")[0]
+    ids_a = dict(zip(a.messages_frame("d")["mid"], a.messages_frame("d")["id"], strict=True))
+    ids_b = dict(zip(b.messages_frame("d")["mid"], b.messages_frame("d")["id"], strict=True))
+    assert {ids_a[k]: v for k, v in ea.items()} == {ids_b[k]: v for k, v in eb.items()}
+    assert set(b.annotator_reviews("d")["annotator"]) == {"ann"}

@@ -1,0 +1,20 @@
+"""ruff and mypy are part of the suite, so CI keeps the code clean."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("tool", [["ruff", "check", "."], ["mypy", "cmtui"]])
+def test_tool_is_clean(tool: list[str]) -> None:
+    if shutil.which(tool[0]) is None and tool[0] != "mypy":
+        pytest.skip(f"{tool[0]} not installed")
+    result = subprocess.run([sys.executable, "-m", *tool], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cmtui.cli import main
+from cmtui.store import SCHEMA_VERSION, LabelNameError, Review, Store, StoreBusy, StoreError
+from tests.conftest import write
+
+
+def seeded(store: Store, tmp_path: Path) -> list[int]:
+    src = write(tmp_path / "m.csv", "id,timestamp,body\n" + "".join(
+        f"m{i},2024-01-0{i + 1},message {i}\n" for i in range(5)))
+    assert main(["import", str(src), "--dataset", "d", "--db", str(store.path)]) == 0
+    return store.messages_frame("d")["mid"].to_list()
+
+
+def test_migrations_from_empty_file(db_path: Path) -> None:
+    store = Store(db_path)
+    store.ensure_schema()
+    assert store.schema_version() == SCHEMA_VERSION
+    store.ensure_schema()  # idempotent
+    assert store.dataset_names() == []
+
+
+def test_foreign_and_newer_databases_are_refused(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(foreign))
+    con.execute("CREATE TABLE payroll(x INT)")
+    con.close()
+    with pytest.raises(StoreError, match="not a cmtui database"):
+        Store(foreign).ensure_schema()
+    newer = tmp_path / "newer.duckdb"
+    Store(newer).ensure_schema()
+    con = duckdb.connect(str(newer))
+    con.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="newer cmtui"):
+        Store(newer).ensure_schema()
+    garbage = tmp_path / "garbage.duckdb"
+    garbage.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match=str(garbage)):
+        Store(garbage).ensure_schema()
+    assert garbage.read_bytes() == b"this is not a database at all" * 100
+
+
+def test_cli_reports_foreign_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.duckdb"
+    bad.write_bytes(b"\x00garbage" * 50)
+    assert main(["datasets", "--db", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "Traceback" not in err
+
+
+def test_confirm_and_undo_survive_restart(store: Store, tmp_path: Path) -> None:
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "Claims > Motor")
+    store.confirm("d", "ann", [Review(mids[0], {"Claims > Motor": None}, "shuffle")])
+    store.confirm("d", "ann", [Review(mids[0], {}, "shuffle")])  # changed their mind
+    store.confirm("d", "ann", [Review(mids[1], {"Claims": None}, "shuffle")])
+    reopened = Store(store.path)  # a new process would do just this
+    assert reopened.undo_last("d", "ann")["mid"] == mids[1]
+    assert mids[1] not in reopened.effective_reviews("d")[0]
+    assert reopened.undo_last("d", "ann")["mid"] == mids[0]
+    assert reopened.effective_reviews("d")[0][mids[0]] == {"Claims > Motor": None}
+    assert reopened.undo_last("d", "ann")["mid"] == mids[0]
+    assert reopened.effective_reviews("d")[0] == {}
+    assert reopened.undo_last("d", "ann") is None
+    kinds = [row[4] for row in reopened.events("d")]
+    assert kinds.count("undo") == 3 and kinds.count("confirm") == 3  # append-only
+
+
+def test_undo_is_per_annotator(store: Store, tmp_path: Path) -> None:
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "A")
+    store.confirm("d", "alice", [Review(mids[0], {"A": None})])
+    store.confirm("d", "bob", [Review(mids[1], {"A": None})])
+    assert store.undo_last("d", "alice")["mid"] == mids[0]
+    assert set(store.effective_reviews("d")[0]) == {mids[1]}
+
+
+def test_label_names_are_validated(store: Store, tmp_path: Path) -> None:
+    seeded(store, tmp_path)
+    for bad in ["", "   ", " > A", "A > ", "x" * 1000, "A >  > B", "A;B"]:
+        with pytest.raises(LabelNameError):
+            store.add_label("d", bad)
+    store.add_label("d", "Claims > Motor")
+    with pytest.raises(LabelNameError, match="differs only in case"):
+        store.add_label("d", "claims > motor")
+    assert store.labels("d") == ["Claims", "Claims > Motor"]
+
+
+def test_delete_message_and_dataset(store: Store, tmp_path: Path) -> None:
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "A")
+    store.confirm("d", "ann", [Review(mids[0], {"A": None})])
+    assert main(["delete-message", "m0", "--yes", "--db", str(store.path)]) == 0
+    assert store.messages_frame("d").height == 4
+    assert store.effective_reviews("d")[0] == {}
+    assert main(["delete-dataset", "d", "--yes", "--db", str(store.path)]) == 0
+    assert store.dataset_names() == []
+    assert store.query_frame("SELECT count(*) AS n FROM messages")["n"][0] == 4  # sources stay
+
+
+def test_delete_without_terminal_needs_yes(store: Store, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    seeded(store, tmp_path)
+    assert main(["delete-dataset", "d", "--db", str(store.path)]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert store.dataset_names() == ["d"]
+
+
+def test_dataset_may_be_left_out_only_when_unique(store: Store, tmp_path: Path) -> None:
+    seeded(store, tmp_path)
+    assert store.resolve_dataset(None) == "d"
+    store.create_dataset("other")
+    with pytest.raises(StoreError, match="several datasets"):
+        store.resolve_dataset(None)
+
+
+def test_waits_for_another_process_then_gives_up_clearly(store: Store, tmp_path: Path) -> None:
+    seeded(store, tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time, sys; c = duckdb.connect({str(store.path)!r}); print('held', flush=True); time.sleep(1.5)"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    assert store.dataset_names() == ["d"]  # waited for the lock, then succeeded
+    assert time.monotonic() - started > 0.2
+    holder.wait()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(store.path)!r}); print('held', flush=True); time.sleep(5)"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    impatient = Store(store.path, busy_timeout=0.3)
+    with pytest.raises(StoreBusy, match="held by another process"):
+        impatient.dataset_names()
+    holder.kill()
+    holder.wait()
+
+
+def test_threads_share_the_file(store: Store, tmp_path: Path) -> None:
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "A")
+    errors: list[Exception] = []
+
+    def work(i: int) -> None:
+        try:
+            store.confirm("d", f"t{i}", [Review(mids[i], {"A": None})])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(store.effective_reviews("d")[0]) == 5
+
+
+def test_first_run_loads_sample_once(db_path: Path) -> None:
+    from cmtui.cli import ensure_sample
+
+    store = Store(db_path)
+    assert ensure_sample(store) == "sample"
+    info = store.dataset_info("sample")
+    assert info.messages >= 2000 and info.reviewed == 0  # labels are not imported
+    assert ensure_sample(store) is None
+    assert store.dataset_info("sample").messages == info.messages
