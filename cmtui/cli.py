@@ -75,10 +75,16 @@ def ensure_sample(store: Store) -> str | None:
     """Load the sample mailbox (without its labels) into a new, empty database."""
     if not store.is_empty():
         return None
+    from .ingest import read_file
     from .sample import sample_path
 
-    import_file(store, sample_path(), SAMPLE_DATASET, source=SAMPLE_DATASET,
+    path = sample_path()
+    import_file(store, path, SAMPLE_DATASET, source=SAMPLE_DATASET,
                 annotator=default_annotator(), with_labels=False)
+    # the taxonomy comes along (names only), so a new user can start labelling at once
+    names = sorted({n for labels in read_file(path).frame["labels"].to_list() for n in labels or []})
+    for name in names:
+        store.add_label(SAMPLE_DATASET, name)
     return SAMPLE_DATASET
 
 
@@ -214,6 +220,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"deleted dataset {name!r}")
         return 0
 
+    if command == "simulate":
+        from .simulate import run_simulation
+
+        return run_simulation(args)
+
+    if command == "bench":
+        from .bench import run_bench
+
+        return run_bench(args)
+
     dataset = store.resolve_dataset(args.dataset)
 
     if command == "delete-message":
@@ -250,15 +266,6 @@ def run(args: argparse.Namespace) -> int:
             print(format_report(report))
         return 0
 
-    if command == "simulate":
-        from .simulate import run_simulation
-
-        return run_simulation(args)
-
-    if command == "bench":
-        from .bench import run_bench
-
-        return run_bench(args)
     raise CliError(f"unknown command {command}")
 
 

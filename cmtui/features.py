@@ -1,0 +1,151 @@
+"""Hashed text features: tokenise with polars, hash into a fixed space, cache on disk.
+
+Text is subject + body with quoted replies and signatures removed where they can be
+recognised (lines starting with ``>``, everything after ``On ... wrote:`` or a ``--``
+signature line), because in real email threads they repeat other messages' words.
+Tokens are lower-case words; features are word unigrams and bigrams hashed into
+``2**bits`` columns, weighted ``log1p(count) * idf`` and L2-normalised per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+DEFAULT_BITS = 18
+_TOKEN = r"[a-z0-9]+(?:'[a-z]+)?"
+_QUOTE_HEAD = r"(?ms)^\s*On [^\n]{0,200}wrote:\s*$.*"
+_SIGNATURE = r"(?ms)^-- ?\n.*"
+_QUOTED_LINE = r"(?m)^\s*>[^\n]*$"
+CHUNK = 50_000
+
+
+def clean_text(subject: pl.Expr, body: pl.Expr) -> pl.Expr:
+    """Subject + body without quoted replies and signatures (as a polars expression)."""
+    stripped = (body.str.replace(_QUOTE_HEAD, "").str.replace(_SIGNATURE, "")
+                .str.replace_all(_QUOTED_LINE, ""))
+    return pl.concat_str([subject.fill_null(""), stripped], separator="\n")
+
+
+def hash_texts(texts: pl.Series, bits: int = DEFAULT_BITS) -> sp.csr_matrix:
+    """Term counts of unigrams and bigrams hashed into ``2**bits`` columns (CSR, float32)."""
+    parts = [_hash_chunk(texts.slice(start, CHUNK), bits) for start in range(0, len(texts), CHUNK)]
+    if not parts:
+        return sp.csr_matrix((0, 1 << bits), dtype=np.float32)
+    return sp.vstack(parts, format="csr")
+
+
+def _hash_chunk(texts: pl.Series, bits: int) -> sp.csr_matrix:
+    n = len(texts)
+    mask = (1 << bits) - 1
+    tokens = (pl.DataFrame({"text": texts}).with_row_index("row")
+              .select("row", pl.col("text").str.to_lowercase().str.extract_all(_TOKEN).alias("tok"))
+              .explode("tok").drop_nulls("tok"))
+    bigrams = tokens.select(
+        "row", (pl.col("tok") + " " + pl.col("tok").shift(-1).over("row")).alias("tok")
+    ).drop_nulls("tok")
+    grams = pl.concat([tokens, bigrams])
+    counts = (grams.select("row", (pl.col("tok").hash(seed=42) & mask).cast(pl.Int32).alias("col"))
+              .group_by("row", "col").len().sort("row", "col"))
+    rows = counts["row"].to_numpy()
+    cols = counts["col"].to_numpy()
+    vals = counts["len"].to_numpy().astype(np.float32)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, 1 << bits), dtype=np.float32)
+
+
+def tfidf(counts: sp.csr_matrix, idf: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Sublinear TF-IDF, L2-normalised rows; ``idf`` is computed from ``counts`` if not given."""
+    if idf is None:
+        df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)
+        idf = (np.log((1 + counts.shape[0]) / (1 + df)) + 1).astype(np.float32)
+    weighted = counts.copy()
+    weighted.data = np.log1p(weighted.data) * idf[weighted.indices]
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+    norms[norms == 0] = 1
+    weighted = sp.csr_matrix(sp.diags(1 / norms).dot(weighted), dtype=np.float32)
+    return weighted, idf
+
+
+@dataclass
+class FeatureCache:
+    """Hashed counts of a dataset's messages, stored beside the database.
+
+    Rows are keyed by (mid, updated) so an updated message is hashed again and a
+    reopened dataset is not.
+    """
+
+    directory: Path
+    bits: int = DEFAULT_BITS
+
+    def _file(self) -> Path:
+        version = hashlib.sha1(f"{pl.__version__}|{self.bits}|{_TOKEN}|2".encode()).hexdigest()[:10]
+        return self.directory / f"features-{version}.npz"
+
+    def load_or_build(self, meta: pl.DataFrame,
+                      fetch_texts: Callable[[list[int]], pl.DataFrame]) -> sp.csr_matrix:
+        """Counts for the messages of ``meta`` (mid, updated) in its row order.
+
+        ``fetch_texts(mids)`` returns (mid, subject, body) for messages that need hashing.
+        """
+        mids = meta["mid"].to_numpy()
+        stamps = meta["updated"].dt.epoch("us").to_numpy()
+        cached = self._read()
+        fresh = np.zeros(len(mids), dtype=bool)
+        take = np.full(len(mids), -1, dtype=np.int64)
+        if cached is not None:
+            c_mids, c_stamps, c_matrix = cached
+            if len(c_mids) == len(mids) and (c_mids == mids).all() and (c_stamps == stamps).all():
+                return c_matrix
+            position = {int(m): i for i, m in enumerate(c_mids)}
+            take = np.array([position.get(int(m), -1) for m in mids], dtype=np.int64)
+            fresh = take >= 0
+            fresh[fresh] = c_stamps[take[fresh]] == stamps[fresh]
+        todo = np.flatnonzero(~fresh)
+        texts = fetch_texts(mids[todo].tolist()) if len(todo) else None
+        if texts is not None:
+            order_of = {int(m): i for i, m in enumerate(texts["mid"].to_list())}
+            texts = texts[[order_of[int(m)] for m in mids[todo]]]
+            built = hash_texts(texts.select(clean_text(pl.col("subject"), pl.col("body")))[:, 0], self.bits)
+        else:
+            built = sp.csr_matrix((0, 1 << self.bits), dtype=np.float32)
+        if cached is not None and fresh.any():
+            parts = sp.vstack([cached[2][take[fresh]], built], format="csr")
+            order = np.concatenate([np.flatnonzero(fresh), todo])
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+            matrix = parts[inverse]
+        else:
+            matrix = built
+        self._write(mids, stamps, matrix)
+        return matrix
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix] | None:
+        path = self._file()
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as data:
+                matrix = sp.csr_matrix((data["data"], data["indices"], data["indptr"]),
+                                       shape=tuple(data["shape"]))
+                return data["mids"], data["stamps"], matrix
+        except (OSError, ValueError, KeyError):
+            return None  # a damaged cache is rebuilt, never trusted
+
+    def _write(self, mids: np.ndarray, stamps: np.ndarray, matrix: sp.csr_matrix) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._file()
+        tmp = path.with_name(path.name + ".part.npz")
+        np.savez(tmp, mids=mids, stamps=stamps, data=matrix.data, indices=matrix.indices,
+                 indptr=matrix.indptr, shape=np.array(matrix.shape))
+        tmp.replace(path)
+
+
+def cache_dir(db_path: Path, dataset: str) -> Path:
+    safe = hashlib.sha1(dataset.encode()).hexdigest()[:12]
+    return db_path.with_name(db_path.name + ".cache") / safe

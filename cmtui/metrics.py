@@ -1,0 +1,321 @@
+"""Validation figures: precision, recall, AP, MAP, informative labels, coverage, balance, rating.
+
+Informative labels (our rule; the platform does not publish its formula)
+-------------------------------------------------------------------------
+For each label L over the reviewed messages (a message carries L when L or one of its
+descendants is assigned):
+
+* parent share: the share of L's messages on which none of L's descendants is assigned.
+  A parent that is never used on its own scores 0.
+* rider: L is a rider when it is accompanied by some other label that is neither its
+  ancestor nor its descendant on at least 90% of its messages, *and* that rate stands
+  far above the dataset's own (``(acc - base) / (1 - base) >= 0.8``, where ``base`` is
+  the share of labelled messages carrying two or more unrelated labels). So an
+  ``Urgent`` that always rides along is caught, while in multi-intent data, where most
+  messages carry several labels, ordinary labels are not.
+* weight(L) = 0 for a rider, else its parent share. L is informative when
+  weight(L) >= 0.2 and it has at least 3 examples.
+
+Coverage: the share of all messages with at least one informative label predicted at or
+above that label's balanced threshold (the F1-maximising threshold on the test split;
+0.5 when the label has fewer than 5 test examples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .store import LABEL_SEP
+
+MIN_MAP_EXAMPLES = 20
+AMBER_EXAMPLES = 25
+MIN_THRESHOLD_EXAMPLES = 5
+INFORMATIVE_WEIGHT = 0.2
+INFORMATIVE_MIN_EXAMPLES = 3
+
+
+def average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the precision-recall curve (step-wise, as scikit-learn computes it)."""
+    y = np.asarray(y_true, dtype=bool)
+    positives = int(y.sum())
+    if positives == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
+    s = np.asarray(scores, dtype=np.float64)[order]
+    y = y[order]
+    # the last index of each run of equal scores
+    distinct = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tp = np.cumsum(y)[distinct]
+    fp = (distinct + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / positives
+    previous = np.r_[0.0, recall[:-1]]
+    return float(np.sum((recall - previous) * precision))
+
+
+def precision_recall(y_true: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    y = np.asarray(y_true, dtype=bool)
+    p = np.asarray(predicted, dtype=bool)
+    tp = int((y & p).sum())
+    fp = int((~y & p).sum())
+    fn = int((y & ~p).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return precision, recall
+
+
+@dataclass
+class Thresholds:
+    high_precision: float
+    balanced: float
+    high_recall: float
+
+
+def thresholds(y_true: np.ndarray, scores: np.ndarray) -> Thresholds:
+    """High precision (precision >= 0.95 if reachable), balanced (best F1), high recall (>= 0.95)."""
+    y = np.asarray(y_true, dtype=bool)
+    if y.sum() < MIN_THRESHOLD_EXAMPLES:
+        return Thresholds(0.8, 0.5, 0.2)
+    order = np.argsort(-scores, kind="mergesort")
+    s = scores[order]
+    tp = np.cumsum(y[order])
+    k = np.arange(1, len(s) + 1)
+    precision = tp / k
+    recall = tp / y.sum()
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
+    balanced = float(s[int(np.argmax(f1))])
+    precise = np.flatnonzero(precision >= 0.95)
+    high_precision = float(s[precise[-1]]) if len(precise) else float(s[0])
+    recalled = np.flatnonzero(recall >= 0.95)
+    high_recall = float(s[recalled[0]]) if len(recalled) else float(s[-1])
+    return Thresholds(max(high_precision, balanced), balanced, min(high_recall, balanced))
+
+
+def closure(labels: Sequence[str], assigned: set[str]) -> set[str]:
+    """The assigned labels with all their ancestors."""
+    out = set(assigned)
+    for name in assigned:
+        parts = name.split(LABEL_SEP)
+        out.update(LABEL_SEP.join(parts[:i]) for i in range(1, len(parts)))
+    return out & set(labels) if labels else out
+
+
+def label_matrix(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Boolean (n_rows, n_labels): label or a descendant assigned."""
+    index = {name: j for j, name in enumerate(labels)}
+    y = np.zeros((len(rows), len(labels)), dtype=bool)
+    for i, assigned in enumerate(rows):
+        for name in closure(labels, set(assigned)):
+            j = index.get(name)
+            if j is not None:
+                y[i, j] = True
+    return y
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + LABEL_SEP) or b.startswith(a + LABEL_SEP)
+
+
+def informative_weights(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """weight(L) by the rule in this module's docstring (0 for labels never used)."""
+    index = {name: j for j, name in enumerate(labels)}
+    assigned = [set(r) & set(labels) for r in rows]
+    y = label_matrix(labels, rows)
+    counts = y.sum(axis=0)
+    weights: dict[str, float] = {}
+    # how often a labelled message carries two or more unrelated labels
+    def unrelated_pairs(names: set[str]) -> bool:
+        leaves = list(names)
+        return any(not _related(a, b) for i, a in enumerate(leaves) for b in leaves[i + 1:])
+
+    labelled = [names for names in assigned if names]
+    base = sum(unrelated_pairs(names) for names in labelled) / len(labelled) if labelled else 0.0
+    for name in labels:
+        j = index[name]
+        n = int(counts[j])
+        if n == 0:
+            weights[name] = 0.0
+            continue
+        rows_with = np.flatnonzero(y[:, j])
+        alone_of_children = 0
+        accompanied = 0
+        for i in rows_with:
+            names = assigned[i]
+            if not any(other.startswith(name + LABEL_SEP) for other in names):
+                alone_of_children += 1
+            if any(not _related(name, other) for other in names):
+                accompanied += 1
+        acc = accompanied / n
+        excess = (acc - base) / (1 - base) if base < 1 else 0.0
+        rider = acc >= 0.9 and excess >= 0.8
+        weights[name] = 0.0 if rider else alone_of_children / n
+    return weights
+
+
+def informative(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[str]:
+    weights = informative_weights(labels, rows)
+    counts = label_matrix(labels, rows).sum(axis=0)
+    return [name for j, name in enumerate(labels)
+            if weights[name] >= INFORMATIVE_WEIGHT and counts[j] >= INFORMATIVE_MIN_EXAMPLES]
+
+
+def coverage(probs: np.ndarray, columns: Sequence[int], label_thresholds: Sequence[float]) -> float:
+    """Share of rows with at least one of ``columns`` at or above its threshold."""
+    if probs.shape[0] == 0 or not len(columns):
+        return 0.0
+    covered = np.zeros(probs.shape[0], dtype=bool)
+    for j, t in zip(columns, label_thresholds, strict=True):
+        covered |= probs[:, j] >= t
+    return float(covered.mean())
+
+
+def coverage_scores(probs: np.ndarray, columns: Sequence[int], label_thresholds: Sequence[float]) -> np.ndarray:
+    """Per row, the best ``probability / threshold`` over informative labels (>= 1: covered)."""
+    if not len(columns):
+        return np.zeros(probs.shape[0], dtype=np.float32)
+    t = np.asarray(label_thresholds, dtype=np.float32)
+    return (probs[:, list(columns)] / t).max(axis=1)
+
+
+@dataclass
+class LabelReport:
+    name: str
+    examples: int
+    train_examples: int
+    test_examples: int
+    precision: float
+    recall: float
+    ap: float
+    thresholds: Thresholds
+    informative: bool
+    weight: float
+    warning: str  # "", "amber" or "red"
+
+
+def warning_level(examples: int, ap: float) -> str:
+    if examples < 10 or (not np.isnan(ap) and ap < 0.5):
+        return "red"
+    if examples < AMBER_EXAMPLES or (not np.isnan(ap) and ap < 0.75):
+        return "amber"
+    return ""
+
+
+def validate(labels: Sequence[str], y_test: np.ndarray, p_test: np.ndarray, y_train: np.ndarray,
+             weights: dict[str, float], informative_names: set[str]) -> list[LabelReport]:
+    reports = []
+    for j, name in enumerate(labels):
+        ap = average_precision(y_test[:, j], p_test[:, j]) if len(y_test) else float("nan")
+        th = thresholds(y_test[:, j], p_test[:, j]) if len(y_test) else Thresholds(0.8, 0.5, 0.2)
+        precision, recall = precision_recall(y_test[:, j], p_test[:, j] >= th.balanced) if len(y_test) else (0.0, 0.0)
+        train_n = int(y_train[:, j].sum())
+        test_n = int(y_test[:, j].sum())
+        reports.append(LabelReport(name, train_n + test_n, train_n, test_n, precision, recall, ap, th,
+                                   name in informative_names, weights.get(name, 0.0),
+                                   warning_level(train_n + test_n, ap)))
+    return reports
+
+
+def mean_ap(reports: Sequence[LabelReport], min_train: int = MIN_MAP_EXAMPLES) -> float:
+    aps = [r.ap for r in reports if r.train_examples >= min_train and not np.isnan(r.ap)]
+    return float(np.mean(aps)) if aps else float("nan")
+
+
+def auc(y: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (rank statistic)."""
+    y = np.asarray(y, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    # average ranks of ties
+    sorted_scores = scores[order]
+    _, starts, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    for start, count in zip(starts, counts, strict=True):
+        if count > 1:
+            ranks[order[start:start + count]] = start + (count + 1) / 2
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def band(score: float) -> str:
+    if score >= 90:
+        return "Excellent"
+    if score >= 70:
+        return "Good"
+    if score >= 50:
+        return "Average"
+    return "Poor"
+
+
+def rating(all_labels_ap: float, worst_ap: float, coverage_value: float, balance_similarity: float) -> dict[str, Any]:
+    """Model rating 0-100 from four factors, each scored 0-100 and banded."""
+    factors = {
+        "all_labels": 0.0 if np.isnan(all_labels_ap) else 100 * all_labels_ap,
+        "worst_labels": 0.0 if np.isnan(worst_ap) else 100 * min(1.0, worst_ap / 0.8),
+        "coverage": 100 * min(1.0, coverage_value / 0.9),
+        "balance": 100 * balance_similarity,
+    }
+    weights = {"all_labels": 0.35, "worst_labels": 0.15, "coverage": 0.3, "balance": 0.2}
+    score = sum(factors[k] * weights[k] for k in factors)
+    return {"score": round(score, 1), "band": band(score),
+            "factors": {k: {"score": round(v, 1), "band": band(v)} for k, v in factors.items()}}
+
+
+def report_dict(reviewed: int, messages: int, reports: Sequence[LabelReport], coverage_value: float,
+                map_value: float, balance: dict[str, Any], rating_value: dict[str, Any],
+                annotators: dict[str, Any] | None = None) -> dict[str, Any]:
+    def clean(x: float) -> float | None:
+        return None if x is None or (isinstance(x, float) and np.isnan(x)) else round(float(x), 4)
+
+    return {
+        "reviewed": reviewed,
+        "messages": messages,
+        "coverage": round(coverage_value, 4),
+        "map": clean(map_value),
+        "rating": rating_value["score"],
+        "rating_band": rating_value["band"],
+        "rating_factors": rating_value["factors"],
+        "balance": balance,
+        "informative_labels": sum(r.informative for r in reports),
+        "labels": [
+            {"name": r.name, "examples": r.examples, "precision": clean(r.precision),
+             "recall": clean(r.recall), "ap": clean(r.ap), "informative": r.informative,
+             "weight": round(r.weight, 3), "warning": r.warning,
+             "thresholds": {k: round(v, 4) for k, v in asdict(r.thresholds).items()}}
+            for r in reports
+        ],
+        "annotators": annotators or {},
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    def pct(x: float | None) -> str:
+        return "   -" if x is None else f"{100 * x:3.0f}%"
+
+    lines = [
+        f"reviewed {report['reviewed']} of {report['messages']} messages",
+        f"coverage {100 * report['coverage']:.1f}%   MAP {pct(report['map']).strip()}   "
+        f"informative labels {report['informative_labels']}   "
+        f"balance {report['balance'].get('similarity', 0) * 100:.0f}%",
+        f"rating {report['rating']:.0f} ({report['rating_band']})   " + "   ".join(
+            f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})" for k, v in report["rating_factors"].items()),
+        "",
+        f"{'label':40} {'examples':>8} {'prec':>5} {'recall':>6} {'AP':>5}  informative  warning",
+    ]
+    for row in report["labels"]:
+        lines.append(f"{row['name'][:40]:40} {row['examples']:8d} {pct(row['precision']):>5} "
+                     f"{pct(row['recall']):>6} {pct(row['ap']):>5}  {'yes' if row['informative'] else 'no ':11}  "
+                     f"{row['warning'] or '-'}")
+    annotators = report.get("annotators") or {}
+    if annotators.get("counts"):
+        lines.append("")
+        lines.append("annotators: " + ", ".join(f"{k} {v}" for k, v in annotators["counts"].items()))
+        if annotators.get("agreement") is not None:
+            lines.append(f"agreement on {annotators['shared']} messages reviewed twice: "
+                         f"{100 * annotators['agreement']:.0f}%")
+    return "\n".join(lines)

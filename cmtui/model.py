@@ -1,0 +1,192 @@
+"""One binary model per label: LightGBM boosting from a linear prior.
+
+Boosted trees alone are weak on a few hundred short texts, and a linear model on TF-IDF
+is strong there. So each label's score is ``prior + trees``:
+
+* the prior is a one-vs-rest logistic regression on the TF-IDF features (all labels fit
+  together with L-BFGS, warm-started from the previous page's weights);
+* the trees are a small LightGBM booster per label trained with the prior as its
+  ``init_score`` on a bounded set of columns (the most frequent among the training
+  rows), so they only learn what the prior misses. The binned LightGBM Dataset is built
+  once per retrain and shared by every label.
+
+Labels with fewer than ``min_tree_positives`` training examples keep the prior alone
+(and are flagged by the metrics). Everything is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize
+
+from .features import cache_dir
+
+
+@dataclass
+class ModelParams:
+    c: float = 8.0  # inverse regularisation of the linear prior
+    max_iter: int = 80
+    tree_columns: int = 2000
+    rounds: int = 25
+    num_leaves: int = 7
+    learning_rate: float = 0.1
+    min_tree_positives: int = 8
+    seed: int = 0
+
+
+@dataclass
+class TrainedModel:
+    labels: list[str]
+    weights: np.ndarray  # (n_features, n_labels) float32, zero outside used columns
+    bias: np.ndarray
+    tree_columns: np.ndarray
+    boosters: dict[int, object] = field(default_factory=dict)
+    positives: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class Cancelled(Exception):
+    """Retraining was cancelled between labels."""
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
+               init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest L2 logistic regression for every column of ``y`` at once.
+
+    ``x`` holds only the columns used by the training rows. Returns (weights, bias).
+    """
+    n, d = x.shape
+    k = y.shape[1]
+    target = y.astype(np.float64)
+    xt = x.T.tocsr()
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w = theta[: d * k].reshape(d, k)
+        b = theta[d * k:]
+        z = np.asarray(x @ w) + b
+        p = _sigmoid(z)
+        # log(1 + e^z) - y z, computed stably
+        loss = float(np.sum(np.logaddexp(0, z) - target * z)) + 0.5 / c * float(np.sum(w * w))
+        residual = p - target
+        grad_w = np.asarray(xt @ residual) + w / c
+        grad_b = residual.sum(axis=0)
+        return loss, np.concatenate([grad_w.ravel(), grad_b])
+
+    theta0 = np.zeros(d * k + k)
+    if init is not None:
+        theta0[: d * k] = init[0].ravel()
+        theta0[d * k:] = init[1]
+    result = minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter})
+    theta = result.x
+    return theta[: d * k].reshape(d, k), theta[d * k:]
+
+
+def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
+          params: ModelParams | None = None, previous: TrainedModel | None = None,
+          cancelled: Callable[[], bool] = lambda: False,
+          progress: Callable[[float], None] = lambda _f: None) -> TrainedModel:
+    """Fit the prior and one booster per label on the training rows."""
+    params = params or ModelParams()
+    n_features = x_train.shape[1]
+    k = len(labels)
+    used = np.unique(x_train.indices)
+    remap = np.full(n_features, -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    x_used = sp.csr_matrix((x_train.data, remap[x_train.indices], x_train.indptr),
+                           shape=(x_train.shape[0], len(used)))
+    init = None
+    if previous is not None and list(previous.labels) == list(labels):
+        init = (previous.weights[used].astype(np.float64), previous.bias.astype(np.float64))
+    positives = y_train.sum(axis=0)
+    if x_train.shape[0] == 0 or k == 0:
+        return TrainedModel(list(labels), np.zeros((n_features, k), np.float32), np.zeros(k),
+                            np.zeros(0, np.int64), {}, positives)
+    w_used, bias = fit_linear(x_used, y_train, params.c, params.max_iter, init)
+    weights = np.zeros((n_features, k), dtype=np.float32)
+    weights[used] = w_used
+    progress(0.3)
+    if cancelled():
+        raise Cancelled
+    prior = np.asarray(x_used @ w_used) + bias
+
+    boosters: dict[int, object] = {}
+    tree_labels = [j for j in range(k) if positives[j] >= params.min_tree_positives
+                   and positives[j] <= len(y_train) - params.min_tree_positives]
+    doc_freq = np.bincount(x_train.indices, minlength=n_features)
+    candidates = np.flatnonzero(doc_freq >= 2)
+    order = np.lexsort((candidates, -doc_freq[candidates]))
+    tree_columns = np.sort(candidates[order[: params.tree_columns]])
+    if tree_labels and len(tree_columns):
+        import lightgbm as lgb
+
+        x_trees = x_train[:, tree_columns]
+        dataset = lgb.Dataset(x_trees, label=y_train[:, tree_labels[0]].astype(np.float64),
+                              init_score=prior[:, tree_labels[0]], free_raw_data=False,
+                              params={"max_bin": 31, "min_data_in_bin": 1, "verbose": -1,
+                                      "feature_pre_filter": False})
+        dataset.construct()
+        lgb_params = {
+            "objective": "binary", "learning_rate": params.learning_rate,
+            "num_leaves": params.num_leaves, "min_data_in_leaf": 3, "min_sum_hessian_in_leaf": 1e-3,
+            "lambda_l2": 1.0, "feature_fraction": 0.8, "bagging_fraction": 1.0,
+            "num_threads": 2, "deterministic": True, "force_row_wise": True,
+            "seed": params.seed, "verbose": -1,
+        }
+        for step, j in enumerate(tree_labels):
+            if cancelled():
+                raise Cancelled
+            dataset.set_label(y_train[:, j].astype(np.float64))
+            dataset.set_init_score(prior[:, j])
+            boosters[j] = lgb.train(lgb_params, dataset, num_boost_round=params.rounds)
+            progress(0.3 + 0.7 * (step + 1) / len(tree_labels))
+    return TrainedModel(list(labels), weights, bias.astype(np.float32), tree_columns, boosters, positives)
+
+
+def predict(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
+    """Probabilities (n_rows, n_labels) as float32."""
+    k = len(model.labels)
+    if x.shape[0] == 0 or k == 0:
+        return np.zeros((x.shape[0], k), dtype=np.float32)
+    raw = np.asarray(x @ model.weights) + model.bias
+    if model.boosters:
+        x_trees = x[:, model.tree_columns]
+        for j, booster in model.boosters.items():
+            raw[:, j] += booster.predict(x_trees, raw_score=True)  # type: ignore[attr-defined]
+    return _sigmoid(raw).astype(np.float32)
+
+
+# ---- persisted predictions (for export and for reopening without a retrain) ------------
+def predictions_path(db_path: Path, dataset: str) -> Path:
+    return cache_dir(db_path, dataset) / "predictions.npz"
+
+
+def save_predictions(db_path: Path, dataset: str, mids: np.ndarray, labels: Sequence[str],
+                     probs: np.ndarray, version: int) -> None:
+    path = predictions_path(db_path, dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("predictions.part.npz")
+    np.savez(tmp, mids=mids, probs=probs.astype(np.float16), version=np.array(version),
+             labels=np.array(json.dumps(list(labels))))
+    tmp.replace(path)
+
+
+def load_predictions(store: object, dataset: str) -> tuple[list[int], list[str], np.ndarray] | None:
+    path = predictions_path(Path(store.path), dataset)  # type: ignore[attr-defined]
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            return (data["mids"].tolist(), json.loads(str(data["labels"])),
+                    data["probs"].astype(np.float32))
+    except (OSError, ValueError, KeyError):
+        return None

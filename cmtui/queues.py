@@ -1,0 +1,112 @@
+"""Training modes: each turns the session's state into an ordered list of message rows.
+
+Every function returns row indices (into the session's message arrays), best first.
+They are pure: the session passes what they need, so each can be tested on small data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+MODES: dict[str, str] = {
+    "low-confidence": "Low confidence",
+    "shuffle": "Shuffle",
+    "teach": "Teach",
+    "label": "Label",
+    "search": "Search",
+    "check-label": "Check label",
+    "missed-label": "Missed label",
+    "rebalance": "Rebalance",
+    "recent": "Recent",
+}
+NEEDS_LABEL = {"teach", "label", "check-label", "missed-label"}
+NEEDS_QUERY = {"search"}
+PAGE_SIZE = 20
+NEAR_DUPLICATE = 0.9
+
+
+def shuffle(unreviewed: np.ndarray, shuffle_order: np.ndarray) -> np.ndarray:
+    """Unreviewed rows in the session's fixed random order."""
+    return shuffle_order[unreviewed[shuffle_order]]
+
+
+def teach(unreviewed: np.ndarray, probs: np.ndarray, target: float = 0.5) -> np.ndarray:
+    """Unreviewed rows whose probability for the label is nearest ``target``."""
+    rows = np.flatnonzero(unreviewed)
+    distance = np.abs(probs[rows] - target)
+    return rows[np.argsort(distance, kind="stable")]
+
+
+def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_matrix,
+                   shuffle_order: np.ndarray, count: int, explore: float = 0.25) -> np.ndarray:
+    """Unreviewed rows covered worst by informative labels, near-duplicates skipped.
+
+    ``covered_score`` is the best probability/threshold over informative labels. A share
+    ``explore`` of each page comes from the shuffled stream, so the training set stays
+    representative while coverage rises (see docs/benchmarks.md for the measurements).
+    """
+    rows = np.flatnonzero(unreviewed)
+    ranked = rows[np.argsort(covered_score[rows], kind="stable")]
+    random_rows = shuffle(unreviewed, shuffle_order)
+    chosen: list[int] = []
+    taken: set[int] = set()
+    ranked_at = 0
+    random_at = 0
+    while len(chosen) < count and (ranked_at < len(ranked) or random_at < len(random_rows)):
+        want_random = explore > 0 and (len(chosen) + 1) % max(1, round(1 / explore)) == 0
+        if want_random and random_at < len(random_rows):
+            row = int(random_rows[random_at])
+            random_at += 1
+        elif ranked_at < len(ranked):
+            row = int(ranked[ranked_at])
+            ranked_at += 1
+        else:
+            row = int(random_rows[random_at])
+            random_at += 1
+        if row in taken:
+            continue
+        if chosen and _too_similar(x, row, chosen) and ranked_at < len(ranked):
+            continue
+        chosen.append(row)
+        taken.add(row)
+    return np.array(chosen, dtype=np.int64)
+
+
+def _too_similar(x: sp.csr_matrix, row: int, chosen: Sequence[int]) -> bool:
+    """Cosine similarity of TF-IDF rows (already L2-normalised) above NEAR_DUPLICATE."""
+    sims = x[chosen] @ x[row].T
+    return bool(sims.max() > NEAR_DUPLICATE) if sims.nnz else False
+
+
+def by_label(probs: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Rows predicted to have the label, highest confidence first."""
+    rows = np.arange(len(probs)) if candidates is None else np.flatnonzero(candidates)
+    return rows[np.argsort(-probs[rows], kind="stable")]
+
+
+def check_label(has_label: np.ndarray, probs: np.ndarray, disagreement: np.ndarray) -> np.ndarray:
+    """Reviewed rows carrying the label, the ones the model doubts most (and disputed ones) first."""
+    rows = np.flatnonzero(has_label)
+    key = probs[rows] - disagreement[rows].astype(np.float32) * 2
+    return rows[np.argsort(key, kind="stable")]
+
+
+def missed_label(reviewed_without: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Reviewed rows lacking the label that the model thinks should have it."""
+    rows = np.flatnonzero(reviewed_without)
+    return rows[np.argsort(-probs[rows], kind="stable")]
+
+
+def rebalance(unreviewed: np.ndarray, reviewed_likeness: np.ndarray) -> np.ndarray:
+    """Unreviewed rows least like the reviewed ones (most under-represented) first."""
+    rows = np.flatnonzero(unreviewed)
+    return rows[np.argsort(reviewed_likeness[rows], kind="stable")]
+
+
+def recent(timestamps: np.ndarray, unreviewed: np.ndarray) -> np.ndarray:
+    """Newest first, unreviewed before reviewed."""
+    order = np.lexsort((-timestamps.astype(np.int64), ~unreviewed))
+    return order

@@ -1,0 +1,413 @@
+"""The annotation loop: page -> label -> confirm/submit -> retrain -> re-rank; undo.
+
+``Session`` imports no UI. The TUI, ``cmtui simulate``, ``cmtui stats`` and the tests
+all drive these same methods. Retraining may run in a background thread and is
+cancellable between labels; it swaps in its results in one assignment at the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from . import metrics, queues
+from .features import FeatureCache, cache_dir, tfidf
+from .model import ModelParams, TrainedModel, fit_linear, predict, save_predictions, train
+from .store import Review, Store
+
+TEST_SHARE = 20  # percent of reviewed messages held out for validation
+
+
+def in_test_split(ids: Sequence[str]) -> np.ndarray:
+    """Stable split by a hash of the message id: it never changes for a dataset."""
+    return np.fromiter((zlib.crc32(i.encode()) % 100 < TEST_SHARE for i in ids), dtype=bool, count=len(ids))
+
+
+@dataclass
+class ModelState:
+    """Everything one retrain produces; replaced as a whole."""
+
+    model: TrainedModel | None = None
+    probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    labels: list[str] = field(default_factory=list)
+    thresholds: list[float] = field(default_factory=list)
+    informative: list[str] = field(default_factory=list)
+    covered_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    reviewed_likeness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    report: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class PageRow:
+    mid: int
+    id: str
+    ts: Any
+    subject: str | None
+    sender: str | None
+    recipients: str | None
+    cc: str | None
+    thread_id: str | None
+    body: str
+    properties: str | None
+
+
+class Session:
+    """One annotator working on one dataset."""
+
+    def __init__(self, store: Store, dataset: str, annotator: str, *, seed: int = 0,
+                 params: ModelParams | None = None, explore: float = 0.25) -> None:
+        self.store = store
+        self.dataset = dataset
+        self.annotator = annotator
+        self.seed = seed
+        self.params = params or ModelParams(seed=seed)
+        self.explore = explore
+        self.page_size = queues.PAGE_SIZE
+        self.sentiment = False
+        self.labels: list[str] = []
+        self.reviewed: dict[int, dict[str, int | None]] = {}
+        self.review_modes: dict[int, str] = {}
+        self.drafts: dict[int, dict[str, int | None]] = {}
+        self._draft_history: list[tuple[int, dict[str, int | None] | None]] = []
+        self.state = ModelState()
+        self.history: list[float] = []  # coverage after each retrain
+        self._lock = threading.Lock()
+        self._texts: dict[int, PageRow] = {}
+
+    # ---- opening ----------------------------------------------------------------------
+    @classmethod
+    def open(cls, store: Store, dataset: str, annotator: str, **kwargs: Any) -> Session:
+        session = cls(store, dataset, annotator, **kwargs)
+        session.load()
+        return session
+
+    def load(self) -> None:
+        """Read messages, features (cached beside the database) and reviews."""
+        info = self.store.dataset_info(self.dataset)
+        self.sentiment = info.sentiment
+        meta = self.store.messages_frame(self.dataset, "mid, id, ts, updated")
+        self.mids = meta["mid"].to_numpy()
+        self.ids = meta["id"].to_list()
+        self.timestamps = meta["ts"].dt.epoch("s").to_numpy()
+        self.row_of = {int(m): i for i, m in enumerate(self.mids)}
+        cache = FeatureCache(cache_dir(self.store.path, self.dataset))
+        counts = cache.load_or_build(
+            meta.select("mid", "updated"),
+            lambda mids: self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids))
+        self.x, self.idf = tfidf(counts)
+        self.test_mask = in_test_split(self.ids)
+        rng = np.random.default_rng(self.seed)
+        self.shuffle_order = rng.permutation(len(self.mids))
+        self.refresh_reviews()
+        runs = self.store.model_runs(self.dataset)
+        self.state.version = runs[-1][0] if runs else 0
+
+    def refresh_reviews(self) -> None:
+        """Re-read the taxonomy and every annotator's reviews from the database."""
+        self.labels = self.store.labels(self.dataset)
+        self.reviewed, self.review_modes = self.store.effective_reviews(self.dataset)
+
+    @property
+    def messages(self) -> int:
+        return len(self.mids)
+
+    def reviewed_mask(self) -> np.ndarray:
+        mask = np.zeros(len(self.mids), dtype=bool)
+        rows = [self.row_of[m] for m in self.reviewed if m in self.row_of]
+        mask[rows] = True
+        return mask
+
+    # ---- pages ------------------------------------------------------------------------
+    def ranked(self, mode: str, arg: str | None = None, count: int | None = None) -> list[int]:
+        """Message ids (mids) of ``mode`` in order; ``count`` bounds the work where it can."""
+        count = count or self.page_size
+        state = self.state
+        reviewed = self.reviewed_mask()
+        unreviewed = ~reviewed
+        leased = self.store.leased_by_others(self.dataset, self.annotator)
+        if leased:
+            for mid in leased:
+                row = self.row_of.get(mid)
+                if row is not None:
+                    unreviewed[row] = False
+        has_model = state.model is not None and state.probs.shape[0] == len(self.mids)
+        column = self._label_column(arg) if mode in queues.NEEDS_LABEL else None
+        if mode in queues.NEEDS_LABEL and column is None:
+            raise ValueError(f"mode {mode!r} needs a label of the taxonomy (got {arg!r})")
+        probs = np.zeros(len(self.mids), np.float32)  # a label the model has not seen yet
+        if has_model and column is not None and column >= 0:
+            probs = state.probs[:, column]
+        if mode == "shuffle" or (mode in ("low-confidence", "rebalance") and not has_model):
+            rows = queues.shuffle(unreviewed, self.shuffle_order)
+        elif mode == "low-confidence":
+            rows = queues.low_confidence(unreviewed, state.covered_score, self.x, self.shuffle_order,
+                                         count, self.explore)
+        elif mode == "teach":
+            rows = queues.teach(unreviewed, probs, 0.66 if self.sentiment else 0.5)
+        elif mode == "label":
+            rows = queues.by_label(probs)
+        elif mode == "check-label":
+            has, disagreement = self._label_membership(arg or "", reviewed)
+            rows = queues.check_label(has, probs, disagreement)
+        elif mode == "missed-label":
+            has, _ = self._label_membership(arg or "", reviewed)
+            rows = queues.missed_label(reviewed & ~has, probs)
+        elif mode == "rebalance":
+            rows = queues.rebalance(unreviewed, state.reviewed_likeness)
+        elif mode == "recent":
+            rows = queues.recent(self.timestamps, unreviewed)
+        elif mode == "search":
+            found = self.store.search(self.dataset, arg or "", limit=max(count, 1000))
+            return [m for m in found if m not in leased][:count]
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+        return [int(self.mids[r]) for r in rows[:count]]
+
+    def page(self, mode: str, arg: str | None = None, number: int = 0) -> list[int]:
+        """Page ``number`` (of 20) of ``mode``; its unreviewed messages are leased to us."""
+        mids = self.ranked(mode, arg, (number + 1) * self.page_size)[number * self.page_size:]
+        unreviewed = [m for m in mids if m not in self.reviewed]
+        self.store.lease(self.dataset, self.annotator, unreviewed)
+        self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids)
+        return mids
+
+    def resume(self) -> tuple[str, str | None, list[int]] | None:
+        """The mode, argument and page this annotator last had open (survives a crash)."""
+        saved = self.store.session_state(self.dataset, self.annotator)
+        if saved is None:
+            return None
+        mode, arg, mids = saved
+        return mode, arg, [m for m in mids if m in self.row_of]
+
+    def rows(self, mids: Sequence[int]) -> list[PageRow]:
+        """Full message rows for display (cached)."""
+        missing = [m for m in mids if m not in self._texts]
+        if missing:
+            frame = self.store.messages_frame(
+                self.dataset, "mid, id, ts, subject, sender, recipients, cc, thread_id, body, properties",
+                mids=missing)
+            for row in frame.iter_rows(named=True):
+                self._texts[row["mid"]] = PageRow(**row)
+        return [self._texts[m] for m in mids if m in self._texts]
+
+    def thread(self, thread_id: str) -> list[PageRow]:
+        frame = self.store.messages_frame(
+            self.dataset, "mid", where=f"m.thread_id = '{thread_id.replace(chr(39), chr(39) * 2)}'")
+        return self.rows(frame["mid"].to_list())
+
+    def _label_column(self, label: str | None) -> int | None:
+        if label is None or label not in self.state.labels:
+            return None if label not in self.labels else -1
+        return self.state.labels.index(label)
+
+    def _label_membership(self, label: str, reviewed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        has = np.zeros(len(self.mids), dtype=bool)
+        for mid, assigned in self.reviewed.items():
+            row = self.row_of.get(mid)
+            if row is not None and label in metrics.closure(self.labels, set(assigned)):
+                has[row] = True
+        disagreement = np.zeros(len(self.mids), dtype=bool)
+        reviews = self.store.annotator_reviews(self.dataset)
+        if reviews.height:
+            per = reviews.with_columns(pl.col("labels").list.contains(label).fill_null(False).alias("has"))
+            disputed = per.group_by("mid").agg(pl.col("has").n_unique().alias("n")).filter(pl.col("n") > 1)
+            for mid in disputed["mid"].to_list():
+                row = self.row_of.get(mid)
+                if row is not None:
+                    disagreement[row] = True
+        return has, disagreement
+
+    # ---- labelling --------------------------------------------------------------------
+    def labels_of(self, mid: int) -> dict[str, int | None]:
+        """The labels shown for a message: its draft, else its latest review."""
+        if mid in self.drafts:
+            return self.drafts[mid]
+        return dict(self.reviewed.get(mid, {}))
+
+    def predictions_of(self, mid: int) -> list[tuple[str, float, bool]]:
+        """(label, probability, at or above its balanced threshold), most likely first."""
+        state = self.state
+        row = self.row_of.get(mid)
+        if row is None or state.probs.shape[0] != len(self.mids) or not state.labels:
+            return []
+        probs = state.probs[row]
+        order = np.argsort(-probs, kind="stable")
+        return [(state.labels[j], float(probs[j]), bool(probs[j] >= state.thresholds[j])) for j in order]
+
+    def set_labels(self, mid: int, labels: dict[str, int | None]) -> None:
+        self._draft_history.append((mid, self.drafts.get(mid)))
+        self.drafts[mid] = dict(labels)
+
+    def toggle(self, mid: int, label: str, sentiment: int | None = None) -> bool:
+        """Assign or remove a label on the message's draft; returns whether it is now assigned."""
+        if label not in self.labels:
+            raise ValueError(f"no label {label!r} in the taxonomy")
+        current = self.labels_of(mid)
+        if label in current and (sentiment is None or current[label] == sentiment):
+            current.pop(label)
+            now_assigned = False
+        else:
+            current[label] = sentiment if self.sentiment else None
+            if self.sentiment and sentiment is None:
+                current[label] = 1
+            now_assigned = True
+        self.set_labels(mid, current)
+        return now_assigned
+
+    def accept_predictions(self, mid: int) -> list[str]:
+        """Assign every predicted label at or above its threshold (most specific ones)."""
+        above = [name for name, _, ok in self.predictions_of(mid) if ok]
+        leaves = [n for n in above if not any(o.startswith(n + " > ") for o in above)]
+        current = self.labels_of(mid)
+        for name in leaves:
+            current.setdefault(name, 1 if self.sentiment else None)
+        self.set_labels(mid, current)
+        return leaves
+
+    def add_label(self, name: str) -> str:
+        name = self.store.add_label(self.dataset, name, self.annotator)
+        self.labels = self.store.labels(self.dataset)
+        return name
+
+    def confirm(self, mids: Sequence[int], mode: str | None = None, kind: str = "confirm") -> None:
+        """Mark messages reviewed with their current labels: written at once, one transaction."""
+        reviews = [Review(m, self.labels_of(m), mode) for m in mids]
+        self.store.confirm(self.dataset, self.annotator, reviews, kind)
+        for review in reviews:
+            self.reviewed[review.mid] = dict(review.labels)
+            self.review_modes[review.mid] = mode or ""
+            self.drafts.pop(review.mid, None)
+
+    def submit(self, mids: Sequence[int], mode: str | None = None, only_confirmed: bool = False) -> int:
+        """Submit a page: its not-yet-confirmed messages are confirmed in one transaction."""
+        todo = [m for m in mids if m in self.drafts or (m not in self.reviewed and not only_confirmed)]
+        self.confirm(todo, mode, kind="submit")
+        return len(todo)
+
+    def undo(self) -> int | None:
+        """Undo the latest change: a draft edit, else this annotator's latest confirmation."""
+        if self._draft_history:
+            mid, previous = self._draft_history.pop()
+            if previous is None:
+                self.drafts.pop(mid, None)
+            else:
+                self.drafts[mid] = previous
+            return mid
+        undone = self.store.undo_last(self.dataset, self.annotator)
+        if undone is None:
+            return None
+        self.refresh_reviews()
+        return int(undone["mid"])
+
+    # ---- training ---------------------------------------------------------------------
+    def retrain(self, cancelled: Callable[[], bool] = lambda: False,
+                progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
+        """Retrain on every reviewed message (all annotators), predict all, recompute metrics."""
+        started = time.perf_counter()
+        self.refresh_reviews()
+        labels = list(self.labels)
+        reviewed_mids = [m for m in self.reviewed if m in self.row_of]
+        rows = np.array([self.row_of[m] for m in reviewed_mids], dtype=np.int64)
+        assigned = [self.reviewed[m] for m in reviewed_mids]
+        y = metrics.label_matrix(labels, assigned)
+        test = self.test_mask[rows] if len(rows) else np.zeros(0, bool)
+        train_rows, test_rows = rows[~test], rows[test]
+        y_train, y_test = y[~test], y[test]
+        previous = self.state.model
+        model = train(self.x[train_rows], y_train, labels, self.params, previous, cancelled, progress)
+        probs = predict(model, self.x)
+        p_test = probs[test_rows]
+        weights = metrics.informative_weights(labels, assigned)
+        informative = set(metrics.informative(labels, assigned))
+        reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
+        label_thresholds = [r.thresholds.balanced for r in reports]
+        columns = [j for j, name in enumerate(labels) if name in informative]
+        covered = metrics.coverage_scores(probs, columns, [label_thresholds[j] for j in columns])
+        coverage_value = float((covered >= 1).mean()) if len(columns) and len(covered) else 0.0
+        balance, likeness = self._balance(rows)
+        map_value = metrics.mean_ap(reports)
+        aps = sorted(r.ap for r in reports if not np.isnan(r.ap) and r.examples > 0)
+        all_ap = float(np.mean(aps)) if aps else float("nan")
+        worst = float(np.mean(aps[: max(1, len(aps) // 10)])) if aps else float("nan")
+        rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
+        report = metrics.report_dict(len(reviewed_mids), len(self.mids), reports, coverage_value,
+                                     map_value, balance, rating_value, self._annotator_summary())
+        state = ModelState(model, probs, labels, label_thresholds, sorted(informative), covered,
+                           likeness, report, self.state.version, time.perf_counter() - started)
+        if persist and len(reviewed_mids):
+            state.version = self.store.save_model_run(
+                self.dataset, len(reviewed_mids),
+                {k: report[k] for k in ("coverage", "map", "rating", "rating_band", "informative_labels")})
+            save_predictions(self.store.path, self.dataset, self.mids, labels, probs, state.version)
+        with self._lock:
+            self.state = state
+            self.history.append(coverage_value)
+        return state
+
+    def _balance(self, reviewed_rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+        """How hard it is to tell reviewed from unreviewed messages (100% = impossible)."""
+        n = len(self.mids)
+        modes = [self.review_modes.get(m, "") for m in self.reviewed]
+        share = {k: (sum(1 for m in modes if m == k) / len(modes) if modes else 0.0)
+                 for k in ("shuffle", "rebalance", "search")}
+        likeness = np.zeros(n, dtype=np.float32)
+        if len(reviewed_rows) < 10 or len(reviewed_rows) >= n - 10:
+            return {"similarity": 1.0 if len(reviewed_rows) >= n - 10 else 0.0, "auc": None,
+                    "shares": share}, likeness
+        rng = np.random.default_rng(self.seed)
+        reviewed = np.zeros(n, dtype=bool)
+        reviewed[reviewed_rows] = True
+        pos = rng.permutation(reviewed_rows)[:1000]
+        neg_pool = np.flatnonzero(~reviewed)
+        neg = rng.choice(neg_pool, size=min(len(neg_pool), max(len(pos), 200)), replace=False)
+        sample = np.concatenate([pos, neg])
+        target = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])[:, None]
+        folds = rng.permutation(len(sample)) % 2
+        scores = np.zeros(len(sample))
+        for fold in (0, 1):
+            fit, held = sample[folds != fold], sample[folds == fold]
+            x_fit = self.x[fit]
+            w, b = _fit_compact(x_fit, target[folds != fold])
+            scores[folds == fold] = np.asarray(self.x[held] @ w).ravel() + b[0]
+        area = metrics.auc(target.ravel().astype(bool), scores)
+        similarity = float(np.clip(2 * (1 - area), 0, 1))
+        w, b = _fit_compact(self.x[sample], target)
+        likeness = (np.asarray(self.x @ w).ravel() + b[0]).astype(np.float32)
+        return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, likeness
+
+    def _annotator_summary(self) -> dict[str, Any]:
+        reviews = self.store.annotator_reviews(self.dataset)
+        if not reviews.height:
+            return {"counts": {}, "agreement": None, "shared": 0}
+        counts = dict(reviews.group_by("annotator").len().sort("annotator").iter_rows())
+        per = reviews.with_columns(pl.col("labels").fill_null([]).list.sort().list.join(";").alias("key"))
+        shared = per.group_by("mid").agg(pl.len().alias("n"), pl.col("key").n_unique().alias("k")).filter(
+            pl.col("n") > 1)
+        agreement = float((shared["k"] == 1).mean()) if shared.height else None  # type: ignore[arg-type]
+        return {"counts": counts, "agreement": agreement, "shared": shared.height}
+
+    def stats_report(self) -> dict[str, Any]:
+        return self.state.report
+
+
+def _fit_compact(x: Any, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A linear reviewed-vs-unreviewed classifier on the columns ``x`` uses."""
+    import scipy.sparse as sp
+
+    used = np.unique(x.indices)
+    remap = np.full(x.shape[1], -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    compact = sp.csr_matrix((x.data, remap[x.indices], x.indptr), shape=(x.shape[0], len(used)))
+    w_used, b = fit_linear(compact, target, c=1.0, max_iter=40)
+    w = np.zeros((x.shape[1], 1), dtype=np.float32)
+    w[used] = w_used
+    return w, b

@@ -1,0 +1,159 @@
+"""An oracle annotator: labels pages from a gold file's ``labels`` column through Session.
+
+It drives the same Session methods a person's keystrokes do: a random seed set, then each
+page from the chosen mode, labelled from gold, submitted, retrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .features import FeatureCache, clean_text, tfidf
+from .ingest import read_file
+from .model import predict
+from .session import Session
+from .store import Store
+
+STRATEGY_MODE = {"low-confidence": "low-confidence", "shuffle": "shuffle", "teach": "teach",
+                 "rebalance": "rebalance"}
+
+
+def load_gold(path: Path) -> tuple[Any, dict[str, list[str]]]:
+    parsed = read_file(path)
+    frame = parsed.frame
+    gold = {rid: (labels or []) for rid, labels in zip(frame["id"].to_list(), frame["labels"].to_list(), strict=True)}
+    return frame, gold
+
+
+def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: int, pages: int,
+             page_size: int, seed: int, workdir: Path, log: Any = None) -> list[dict[str, Any]]:
+    """Run the simulation; returns one row of figures per submitted page."""
+    store = Store(workdir / "sim.duckdb")
+    frame, gold = load_gold(gold_path)
+    unlabelled = frame.drop("labels", "sentiments", "annotator", "reviewed_at")
+    store.import_messages("sim", "sim", unlabelled, annotator="gold")
+    for name in sorted({n for names in gold.values() for n in names}):
+        store.add_label("sim", name)
+    session = Session.open(store, "sim", "oracle", seed=seed)
+    session.page_size = page_size
+    id_of = dict(zip(session.mids.tolist(), session.ids, strict=True))
+    test_x = None
+    test_names: list[list[str]] = []
+    if test_path is not None:
+        test_frame, test_gold = load_gold(test_path)
+        counts = FeatureCache(workdir / "testcache").load_or_build(
+            test_frame.with_row_index("mid").select("mid", pl_lit_updated(test_frame.height)),
+            lambda mids: test_frame.with_row_index("mid").select(
+                "mid", "subject", "body")[mids])
+        test_x, _ = tfidf(counts, session.idf)
+        test_names = [test_gold[i] for i in test_frame["id"].to_list()]
+
+    rng = np.random.default_rng(seed)
+    seed_mids = [int(m) for m in rng.permutation(session.mids)[:seed_size]]
+    results = []
+    for page_number in range(pages + 1):
+        if page_number == 0:
+            mids, mode = seed_mids, "shuffle"
+        else:
+            mode = STRATEGY_MODE[strategy]
+            arg = None
+            if mode == "teach":  # rotate through labels, as a person teaching each would
+                state_labels = session.state.labels or session.labels
+                arg = state_labels[page_number % len(state_labels)]
+            mids = session.ranked(mode, arg, page_size)
+        for mid in mids:
+            session.set_labels(mid, {n: None for n in gold[id_of[mid]]})
+        started = time.perf_counter()
+        session.submit(mids, mode)
+        state = session.retrain(persist=False)
+        session.ranked(STRATEGY_MODE[strategy] if strategy != "teach" else "shuffle", None, page_size)
+        seconds = time.perf_counter() - started
+        row = {"labelled": len(session.reviewed), "coverage": round(state.report["coverage"], 4),
+               "seconds": round(seconds, 3)}
+        row.update(_evaluate(session, test_x, test_names))
+        results.append(row)
+        if log is not None:
+            log(row)
+    return results
+
+
+def pl_lit_updated(n: int) -> Any:
+    import polars as pl
+
+    return pl.lit(0).cast(pl.Datetime("us")).alias("updated")
+
+
+def _evaluate(session: Session, test_x: Any, test_names: list[list[str]]) -> dict[str, Any]:
+    """MAP (platform rule), MAP over every label seen, macro/micro F1 on the test set."""
+    state = session.state
+    labels = state.labels
+    if test_x is not None and state.model is not None:
+        probs = predict(state.model, test_x)
+        y = metrics.label_matrix(labels, [{n: None for n in names} for names in test_names])
+    else:  # the held-out split of the reviewed messages
+        rows = [session.row_of[m] for m in session.reviewed if session.test_mask[session.row_of[m]]]
+        probs = state.probs[rows] if rows else np.zeros((0, len(labels)))
+        y = metrics.label_matrix(labels, [session.reviewed[int(session.mids[r])] for r in rows])
+    reviewed_rows = [session.row_of[m] for m in session.reviewed]
+    y_seen = metrics.label_matrix(labels, [session.reviewed[int(session.mids[r])] for r in reviewed_rows])
+    train_counts = y_seen[~session.test_mask[reviewed_rows]].sum(axis=0) if reviewed_rows else np.zeros(len(labels))
+    aps, aps_platform, f1s = [], [], []
+    tp_all = fp_all = fn_all = 0
+    for j, _name in enumerate(labels):
+        if y[:, j].sum() == 0:
+            continue
+        predicted = probs[:, j] >= state.thresholds[j]
+        tp = int((predicted & y[:, j]).sum())
+        fp = int((predicted & ~y[:, j]).sum())
+        fn = int((~predicted & y[:, j]).sum())
+        tp_all, fp_all, fn_all = tp_all + tp, fp_all + fp, fn_all + fn
+        if y_seen[:, j].sum() == 0:
+            continue
+        ap = metrics.average_precision(y[:, j], probs[:, j])
+        aps.append(ap)
+        if train_counts[j] >= metrics.MIN_MAP_EXAMPLES:
+            aps_platform.append(ap)
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    micro = 2 * tp_all / (2 * tp_all + fp_all + fn_all) if tp_all + fp_all + fn_all else 0.0
+    return {"map": round(float(np.mean(aps_platform)), 4) if aps_platform else None,
+            "map_all": round(float(np.mean(aps)), 4) if aps else None,
+            "macro_f1": round(float(np.mean(f1s)), 4) if f1s else None,
+            "micro_f1": round(micro, 4)}
+
+
+def run_simulation(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="cmtui-sim-") as tmp:
+        def log(row: dict[str, Any]) -> None:
+            if not args.json:
+                print("  ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr, flush=True)
+
+        results = simulate(args.gold, args.test, args.strategy, args.seed_size, args.pages,
+                           args.page_size, args.seed, Path(tmp), log)
+    if args.out:
+        with args.out.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(results[0]))
+            writer.writeheader()
+            writer.writerows(results)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(f"{'labelled':>8} {'coverage':>8} {'map':>6} {'map_all':>7} {'macroF1':>7} {'microF1':>7} {'seconds':>7}")
+        for r in results:
+            def f(x: Any) -> str:
+                return "     -" if x is None else f"{x:.3f}"
+            print(f"{r['labelled']:8d} {r['coverage']:8.3f} {f(r['map']):>6} {f(r['map_all']):>7} "
+                  f"{f(r['macro_f1']):>7} {f(r['micro_f1']):>7} {r['seconds']:7.2f}")
+    return 0
+
+
+__all__ = ["simulate", "run_simulation", "clean_text"]
