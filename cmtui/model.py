@@ -30,10 +30,10 @@ from .features import cache_dir
 
 @dataclass
 class ModelParams:
-    c: float = 8.0  # inverse regularisation of the linear prior
-    max_iter: int = 80
-    tree_columns: int = 2000
-    rounds: int = 25
+    c: float = 32.0  # inverse regularisation of the linear prior
+    max_iter: int = 50
+    tree_columns: int = 800
+    rounds: int = 20
     num_leaves: int = 7
     learning_rate: float = 0.1
     min_tree_positives: int = 8
@@ -48,6 +48,7 @@ class TrainedModel:
     tree_columns: np.ndarray
     boosters: dict[int, object] = field(default_factory=dict)
     positives: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    used: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class Cancelled(Exception):
@@ -126,7 +127,7 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
     candidates = np.flatnonzero(doc_freq >= 2)
     order = np.lexsort((candidates, -doc_freq[candidates]))
     tree_columns = np.sort(candidates[order[: params.tree_columns]])
-    if tree_labels and len(tree_columns):
+    if tree_labels and len(tree_columns) and params.rounds > 0:
         import lightgbm as lgb
 
         x_trees = x_train[:, tree_columns]
@@ -149,7 +150,21 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
             dataset.set_init_score(prior[:, j])
             boosters[j] = lgb.train(lgb_params, dataset, num_boost_round=params.rounds)
             progress(0.3 + 0.7 * (step + 1) / len(tree_labels))
-    return TrainedModel(list(labels), weights, bias.astype(np.float32), tree_columns, boosters, positives)
+    return TrainedModel(list(labels), weights, bias.astype(np.float32), tree_columns, boosters, positives,
+                        used)
+
+
+def known_norms(x: sp.csr_matrix, used: np.ndarray) -> np.ndarray:
+    """Row norms over the columns the training rows use (words never seen in training
+    say nothing about a label, so they must not dilute the words that do)."""
+    if not len(used):
+        return np.ones(x.shape[0], dtype=np.float32)
+    mask = np.zeros(x.shape[1], dtype=np.float32)
+    mask[used] = 1
+    squares = x.multiply(x).tocsr() @ mask
+    norms = np.sqrt(np.asarray(squares).ravel())
+    norms[norms == 0] = 1
+    return norms.astype(np.float32)
 
 
 def predict(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
@@ -157,7 +172,7 @@ def predict(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
     k = len(model.labels)
     if x.shape[0] == 0 or k == 0:
         return np.zeros((x.shape[0], k), dtype=np.float32)
-    raw = np.asarray(x @ model.weights) + model.bias
+    raw = np.asarray(x @ model.weights) / known_norms(x, model.used)[:, None] + model.bias
     if model.boosters:
         x_trees = x[:, model.tree_columns]
         for j, booster in model.boosters.items():

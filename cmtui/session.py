@@ -44,6 +44,8 @@ class ModelState:
     report: dict[str, Any] = field(default_factory=dict)
     version: int = 0
     seconds: float = 0.0
+    test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    test_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
 @dataclass
@@ -323,9 +325,14 @@ class Session:
         train_rows, test_rows = rows[~test], rows[test]
         y_train, y_test = y[~test], y[test]
         previous = self.state.model
-        model = train(self.x[train_rows], y_train, labels, self.params, previous, cancelled, progress)
+        # Validation figures come from a fit on the training split alone; the model that
+        # ranks queues and measures coverage then learns from every reviewed message.
+        validation_model = train(self.x[train_rows], y_train, labels, self.params, previous, cancelled,
+                                 lambda f: progress(0.4 * f))
+        p_test = predict(validation_model, self.x[test_rows])
+        model = train(self.x[rows], y, labels, self.params, validation_model, cancelled,
+                      lambda f: progress(0.4 + 0.5 * f))
         probs = predict(model, self.x)
-        p_test = probs[test_rows]
         weights = metrics.informative_weights(labels, assigned)
         informative = set(metrics.informative(labels, assigned))
         reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
@@ -342,7 +349,8 @@ class Session:
         report = metrics.report_dict(len(reviewed_mids), len(self.mids), reports, coverage_value,
                                      map_value, balance, rating_value, self._annotator_summary())
         state = ModelState(model, probs, labels, label_thresholds, sorted(informative), covered,
-                           likeness, report, self.state.version, time.perf_counter() - started)
+                           likeness, report, self.state.version, time.perf_counter() - started,
+                           test_rows, p_test)
         if persist and len(reviewed_mids):
             state.version = self.store.save_model_run(
                 self.dataset, len(reviewed_mids),

@@ -100,9 +100,9 @@ def _evaluate(session: Session, test_x: Any, test_names: list[list[str]]) -> dic
     if test_x is not None and state.model is not None:
         probs = predict(state.model, test_x)
         y = metrics.label_matrix(labels, [{n: None for n in names} for names in test_names])
-    else:  # the held-out split of the reviewed messages
-        rows = [session.row_of[m] for m in session.reviewed if session.test_mask[session.row_of[m]]]
-        probs = state.probs[rows] if rows else np.zeros((0, len(labels)))
+    else:  # the held-out split, scored by the model that did not see it
+        rows = state.test_rows.tolist()
+        probs = state.test_probs
         y = metrics.label_matrix(labels, [session.reviewed[int(session.mids[r])] for r in rows])
     reviewed_rows = [session.row_of[m] for m in session.reviewed]
     y_seen = metrics.label_matrix(labels, [session.reviewed[int(session.mids[r])] for r in reviewed_rows])
