@@ -132,7 +132,7 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
 
         x_trees = x_train[:, tree_columns]
         dataset = lgb.Dataset(x_trees, label=y_train[:, tree_labels[0]].astype(np.float64),
-                              init_score=prior[:, tree_labels[0]], free_raw_data=False,
+                              init_score=np.ascontiguousarray(prior[:, tree_labels[0]]), free_raw_data=False,
                               params={"max_bin": 31, "min_data_in_bin": 1, "verbose": -1,
                                       "feature_pre_filter": False})
         dataset.construct()
@@ -147,7 +147,7 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
             if cancelled():
                 raise Cancelled
             dataset.set_label(y_train[:, j].astype(np.float64))
-            dataset.set_init_score(prior[:, j])
+            dataset.set_init_score(np.ascontiguousarray(prior[:, j]))
             boosters[j] = lgb.train(lgb_params, dataset, num_boost_round=params.rounds)
             progress(0.3 + 0.7 * (step + 1) / len(tree_labels))
     return TrainedModel(list(labels), weights, bias.astype(np.float32), tree_columns, boosters, positives,

@@ -317,7 +317,7 @@ class Session:
         started = time.perf_counter()
         self.refresh_reviews()
         labels = list(self.labels)
-        reviewed_mids = [m for m in self.reviewed if m in self.row_of]
+        reviewed_mids = sorted(m for m in self.reviewed if m in self.row_of)  # order fixes the fit
         rows = np.array([self.row_of[m] for m in reviewed_mids], dtype=np.int64)
         assigned = [self.reviewed[m] for m in reviewed_mids]
         y = metrics.label_matrix(labels, assigned)

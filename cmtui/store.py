@@ -503,14 +503,15 @@ class Store:
                 """SELECT mid, annotator, mode FROM (
                      SELECT mid, annotator, mode, row_number() OVER (
                        PARTITION BY mid ORDER BY at_ts DESC, annotator) AS rk
-                     FROM reviews WHERE dataset=?) WHERE rk=1""", [dataset]).fetchall()
+                     FROM reviews WHERE dataset=?) WHERE rk=1 ORDER BY mid""", [dataset]).fetchall()
             ann = con.execute(
                 """SELECT a.mid, a.label, a.sentiment FROM annotations a JOIN (
                      SELECT mid, annotator FROM (
                        SELECT mid, annotator, row_number() OVER (
                          PARTITION BY mid ORDER BY at_ts DESC, annotator) AS rk
                        FROM reviews WHERE dataset=?) WHERE rk=1) r
-                   ON a.mid=r.mid AND a.annotator=r.annotator WHERE a.dataset=?""",
+                   ON a.mid=r.mid AND a.annotator=r.annotator WHERE a.dataset=?
+                   ORDER BY a.mid, a.label""",
                 [dataset, dataset]).fetchall()
         labels: dict[int, dict[str, int | None]] = {mid: {} for mid, _, _ in latest}
         modes = {mid: mode or "" for mid, _, mode in latest}

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cmtui import metrics
+
+
+def test_precision_recall_by_hand() -> None:
+    y = np.array([1, 1, 0, 0, 1], bool)
+    p = np.array([1, 0, 1, 0, 1], bool)
+    # TP=2 (rows 0, 4), FP=1 (row 2), FN=1 (row 1)
+    assert metrics.precision_recall(y, p) == (2 / 3, 2 / 3)
+
+
+def test_average_precision_by_hand() -> None:
+    y = np.array([1, 0, 1, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1])
+    # ranks: hit (P=1, R=.5), miss, hit (P=2/3, R=1): AP = .5*1 + .5*2/3
+    assert metrics.average_precision(y, scores) == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert metrics.average_precision(np.array([1, 1]), np.array([0.2, 0.1])) == 1.0
+    assert np.isnan(metrics.average_precision(np.array([0, 0]), np.array([0.2, 0.1])))
+
+
+def test_average_precision_matches_ties_rule() -> None:
+    y = np.array([1, 0, 1])
+    scores = np.array([0.5, 0.5, 0.1])  # a tie counts as one step: P=1/2 at R=.5
+    assert metrics.average_precision(y, scores) == pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3)
+
+
+def test_balanced_threshold_maximises_f1() -> None:
+    y = np.array([1] * 6 + [0] * 6, bool)
+    scores = np.array([.9, .85, .8, .75, .7, .3, .65, .2, .15, .1, .05, .01])
+    th = metrics.thresholds(y, scores)
+    # at 0.7: TP=5 FP=0 FN=1, F1=10/11; at 0.3: TP=6 FP=1 FN=0, F1=12/13 (the best)
+    assert th.balanced == pytest.approx(0.3)
+    assert th.high_precision >= th.balanced >= th.high_recall
+    assert metrics.thresholds(y[:3], scores[:3]).balanced == 0.5  # too few examples
+
+
+def test_auc() -> None:
+    assert metrics.auc(np.array([1, 1, 0, 0], bool), np.array([.9, .8, .2, .1])) == 1.0
+    assert metrics.auc(np.array([1, 0], bool), np.array([.5, .5])) == 0.5
+
+
+LABELS = ["Claims", "Claims > Motor", "Claims > Home", "Billing", "Urgent"]
+
+
+def test_informative_parent_only_and_rider() -> None:
+    rows: list[dict[str, None]] = []
+    rows += [{"Claims > Motor": None}] * 5
+    rows += [{"Claims > Home": None}] * 5
+    rows += [{"Billing": None}] * 6
+    rows += [{"Claims > Motor": None, "Urgent": None}] * 2
+    rows += [{"Billing": None, "Urgent": None}] * 2
+    weights = metrics.informative_weights(LABELS, rows)
+    assert weights["Claims"] == 0.0  # a parent never used alone
+    assert weights["Urgent"] == 0.0  # always rides with another label
+    assert weights["Billing"] == 1.0 and weights["Claims > Motor"] == 1.0
+    assert set(metrics.informative(LABELS, rows)) == {"Claims > Motor", "Claims > Home", "Billing"}
+
+
+def test_multi_intent_labels_stay_informative() -> None:
+    labels = ["A", "B", "C"]
+    # most messages carry two intents at once: that is normal here, not riding
+    rows = [{"A": None, "B": None}] * 8 + [{"B": None, "C": None}] * 8 + [{"A": None, "C": None}] * 8
+    rows += [{"A": None}, {"B": None}, {"C": None}]
+    assert metrics.informative(labels, rows) == ["A", "B", "C"]
+
+
+def test_parent_used_alone_is_informative_and_few_examples_are_not() -> None:
+    rows = [{"Claims": None}] * 4 + [{"Claims > Motor": None}] * 2
+    assert "Claims" in metrics.informative(LABELS, rows)
+    assert "Claims > Motor" not in metrics.informative(LABELS, rows)  # 2 < 3 examples
+
+
+def test_coverage() -> None:
+    probs = np.array([[0.9, 0.1], [0.2, 0.6], [0.3, 0.3], [0.1, 0.1]], np.float32)
+    assert metrics.coverage(probs, [0, 1], [0.5, 0.5]) == 0.5
+    assert metrics.coverage(probs, [0], [0.5]) == 0.25
+    assert metrics.coverage(probs, [0, 1], [0.25, 0.7]) == 0.5
+    scores = metrics.coverage_scores(probs, [0, 1], [0.5, 0.5])
+    assert list(np.argsort(scores)) == [3, 2, 1, 0]
+
+
+def test_rating_bands() -> None:
+    r = metrics.rating(0.95, 0.9, 0.95, 0.95)
+    assert r["band"] == "Excellent"
+    assert metrics.rating(0.3, 0.1, 0.2, 0.5)["band"] == "Poor"
+    assert set(r["factors"]) == {"all_labels", "worst_labels", "coverage", "balance"}

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cmtui import queues
+from cmtui.cli import main
+from cmtui.session import Session
+from cmtui.store import Store
+from tests.conftest import write
+
+TOPICS = {
+    "Claims > Motor": ["car crash on the motorway", "my car was hit while parked", "windscreen cracked by a stone"],
+    "Claims > Home": ["water leak in the kitchen", "burglary at the house", "storm damaged the roof tiles"],
+    "Billing": ["payment failed this month", "refund my premium please", "charged twice on my card"],
+}
+
+
+def make_dataset(tmp_path: Path, n: int = 240, reviewed: int = 120) -> Store:
+    rng = np.random.default_rng(3)
+    rows = ["id,timestamp,subject,body,labels,reviewed"]
+    names = list(TOPICS)
+    for i in range(n):
+        label = names[i % 3]
+        phrase = TOPICS[label][rng.integers(3)]
+        filler = " ".join(rng.choice(["please", "help", "thanks", "today", "policy", "urgent", "hello"], 4))
+        rows.append(f"m{i:04d},2024-01-{1 + i % 28:02d}T10:{i % 60:02d}:00Z,msg {i},{phrase} {filler},{label},"
+                    f"{'true' if i < reviewed else 'false'}")
+    path = write(tmp_path / "data.csv", "\n".join(rows) + "\n")
+    db = tmp_path / "s.duckdb"
+    assert main(["import", str(path), "--dataset", "d", "--db", str(db), "--annotator", "seed"]) == 0
+    return Store(db)
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Session:
+    return Session.open(make_dataset(tmp_path), "d", "ann", seed=1)
+
+
+def test_retrain_learns_and_reports(session: Session) -> None:
+    state = session.retrain()
+    report = state.report
+    assert report["reviewed"] == 120 and report["messages"] == 240
+    by_name = {r["name"]: r for r in report["labels"]}
+    assert by_name["Billing"]["ap"] > 0.9
+    assert report["coverage"] > 0.5
+    assert set(state.informative) == {"Billing", "Claims > Motor", "Claims > Home"}
+    assert "Claims" not in state.informative  # never used on its own
+    assert report["rating_band"] in {"Poor", "Average", "Good", "Excellent"}
+
+
+def test_retrain_is_deterministic(tmp_path: Path) -> None:
+    store = make_dataset(tmp_path)
+    first = Session.open(store, "d", "a", seed=1).retrain(persist=False).probs
+    second = Session.open(store, "d", "a", seed=1).retrain(persist=False).probs
+    assert np.array_equal(first, second)
+
+
+def test_modes_order(session: Session) -> None:
+    session.retrain()
+    reviewed = set(session.reviewed)
+    for mode in ("shuffle", "low-confidence", "rebalance"):
+        page = session.ranked(mode)
+        assert len(page) == 20 and not reviewed & set(page), mode
+    assert session.ranked("shuffle") == session.ranked("shuffle")  # fixed per session
+    # low confidence: the page's coverage scores are the lowest among unreviewed, except explore slots
+    scores = session.state.covered_score
+    page = session.ranked("low-confidence")
+    unreviewed_scores = np.sort([scores[session.row_of[m]] for m in session.mids if m not in reviewed])
+    low_slots = [scores[session.row_of[m]] for i, m in enumerate(page) if (i + 1) % 4 != 0]
+    assert max(low_slots) <= unreviewed_scores[40]
+    col = session.state.labels.index("Billing")
+    teach = session.ranked("teach", "Billing")
+    distances = [abs(session.state.probs[session.row_of[m], col] - 0.5) for m in teach]
+    assert distances == sorted(distances)
+    label = session.ranked("label", "Billing")
+    probs = [session.state.probs[session.row_of[m], col] for m in label]
+    assert probs == sorted(probs, reverse=True)
+    check = session.ranked("check-label", "Billing")
+    assert all("Billing" in session.reviewed[m] for m in check)
+    missed = session.ranked("missed-label", "Billing")
+    assert all(m in reviewed and "Billing" not in session.reviewed[m] for m in missed)
+    recent = session.ranked("recent")
+    assert [m not in reviewed for m in recent] == [True] * 20
+    assert session.ranked("search", "windscreen")
+    with pytest.raises(ValueError):
+        session.ranked("teach", "No such label")
+
+
+def test_low_confidence_page_has_no_near_duplicates(session: Session) -> None:
+    session.retrain()
+    page = session.ranked("low-confidence")
+    rows = [session.row_of[m] for m in page]
+    sims = (session.x[rows] @ session.x[rows].T).toarray()
+    np.fill_diagonal(sims, 0)
+    assert sims.max() <= queues.NEAR_DUPLICATE + 1e-6
+
+
+def test_label_submit_retrain_and_undo(session: Session) -> None:
+    session.retrain()
+    page = session.page("low-confidence")
+    session.toggle(page[0], "Billing")
+    session.toggle(page[1], "Claims > Motor")
+    assert session.undo() == page[1]  # a draft edit is undone first
+    assert session.labels_of(page[1]) == {}
+    session.confirm([page[0]], "low-confidence")
+    assert session.submit(page, "low-confidence") == 19
+    assert all(m in session.reviewed for m in page)
+    before = session.state.version
+    session.retrain()
+    assert session.state.version == before + 1
+    next_page = session.page("low-confidence")
+    assert not set(next_page) & set(page)
+    # undo after a restart, from the event log
+    again = Session.open(session.store, "d", "ann", seed=1)
+    undone = again.undo()
+    assert undone in page and undone not in again.reviewed
+
+
+def test_other_annotators_work_is_seen_and_leases_are_respected(tmp_path: Path) -> None:
+    store = make_dataset(tmp_path)
+    alice = Session.open(store, "d", "alice", seed=5)
+    bob = Session.open(store, "d", "bob", seed=5)
+    alice_page = alice.page("shuffle")
+    bob_page = bob.page("shuffle")  # same seed, but alice holds the lease on her page
+    assert not set(alice_page) & set(bob_page)
+    alice.toggle(alice_page[0], "Billing")
+    alice.submit(alice_page, "shuffle")
+    bob.retrain()
+    assert alice_page[0] in bob.reviewed and bob.reviewed[alice_page[0]] == {"Billing": None}
+
+
+def test_stats_json_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = make_dataset(tmp_path)
+    capsys.readouterr()
+    assert main(["stats", "--json", "--db", str(store.path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("reviewed", "messages", "coverage", "map", "rating", "rating_band", "balance", "labels"):
+        assert key in report
+    for key in ("name", "examples", "precision", "recall", "ap", "informative", "warning"):
+        assert key in report["labels"][0]
+    assert report["annotators"]["counts"] == {"seed": 120}
+
+
+def test_simulate_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmtui.sample import generate, write_csv
+
+    gold = tmp_path / "gold.csv"
+    write_csv(gold, generate(400, seed=3))
+    capsys.readouterr()
+    assert main(["simulate", str(gold), "--pages", "2", "--seed-size", "40", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["labelled"] for r in rows] == [40, 60, 80]
+    assert set(rows[0]) == {"labelled", "coverage", "map", "map_all", "macro_f1", "micro_f1", "seconds"}
+    assert rows[-1]["coverage"] > rows[0]["coverage"]
+
+
+def test_features_are_cached_and_invalidated(tmp_path: Path) -> None:
+    store = make_dataset(tmp_path)
+    first = Session.open(store, "d", "a")
+    cache_files = list(store.path.parent.glob("*.cache/*/features-*.npz"))
+    assert len(cache_files) == 1
+    stamp = cache_files[0].stat().st_mtime_ns
+    second = Session.open(store, "d", "a")
+    assert cache_files[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert (first.x != second.x).nnz == 0
+    update = write(tmp_path / "u.csv", "id,timestamp,body\nm0000,2024-01-01,completely different words now\n")
+    assert main(["import", str(update), "--dataset", "d", "--db", str(store.path)]) == 0
+    third = Session.open(store, "d", "a")
+    row = third.row_of[int(third.mids[0])]
+    assert (third.x[row] != first.x[row]).nnz > 0
