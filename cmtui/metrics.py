@@ -17,8 +17,9 @@ descendants is assigned):
   weight(L) >= 0.2 and it has at least 3 examples.
 
 Coverage: the share of all messages with at least one informative label predicted at or
-above that label's balanced threshold (the F1-maximising threshold on the test split;
-0.5 when the label has fewer than 5 test examples).
+above that label's balanced threshold: the F1-maximising threshold on the test split among
+those with precision >= 0.5 (a label with no such threshold covers nothing yet); 0.5 when
+the label has fewer than 5 test examples.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ AMBER_EXAMPLES = 25
 MIN_THRESHOLD_EXAMPLES = 5
 INFORMATIVE_WEIGHT = 0.2
 INFORMATIVE_MIN_EXAMPLES = 3
+MIN_BALANCED_PRECISION = 0.5
+NEVER = 1.01  # a threshold no probability reaches
 
 
 def average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
@@ -87,11 +90,16 @@ def thresholds(y_true: np.ndarray, scores: np.ndarray) -> Thresholds:
     precision = tp / k
     recall = tp / y.sum()
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
-    balanced = float(s[int(np.argmax(f1))])
+    # A threshold that buys F1 by calling most messages positive (a weak label with a high
+    # base rate) would make coverage meaningless: require the precision to be useful.
+    f1[precision < MIN_BALANCED_PRECISION] = -1
+    balanced = float(s[int(np.argmax(f1))]) if f1.max() >= 0 else NEVER
     precise = np.flatnonzero(precision >= 0.95)
     high_precision = float(s[precise[-1]]) if len(precise) else float(s[0])
     recalled = np.flatnonzero(recall >= 0.95)
     high_recall = float(s[recalled[0]]) if len(recalled) else float(s[-1])
+    if balanced >= NEVER:
+        return Thresholds(NEVER, NEVER, high_recall)
     return Thresholds(max(high_precision, balanced), balanced, min(high_recall, balanced))
 
 

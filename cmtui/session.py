@@ -280,19 +280,33 @@ class Session:
         self.labels = self.store.labels(self.dataset)
         return name
 
-    def confirm(self, mids: Sequence[int], mode: str | None = None, kind: str = "confirm") -> None:
-        """Mark messages reviewed with their current labels: written at once, one transaction."""
-        reviews = [Review(m, self.labels_of(m), mode) for m in mids]
+    def confirm(self, mids: Sequence[int], mode: str | None = None, kind: str = "confirm",
+                labels: dict[int, dict[str, int | None]] | None = None) -> None:
+        """Mark messages reviewed with their labels: written at once, in one transaction.
+
+        ``labels`` gives the label sets as they were when the user confirmed (the app
+        writes from a worker thread); by default each message's current labels.
+        """
+        reviews = [Review(m, dict(labels[m]) if labels and m in labels else self.labels_of(m), mode)
+                   for m in mids]
         self.store.confirm(self.dataset, self.annotator, reviews, kind)
+        confirmed = {review.mid for review in reviews}
         for review in reviews:
             self.reviewed[review.mid] = dict(review.labels)
             self.review_modes[review.mid] = mode or ""
             self.drafts.pop(review.mid, None)
+        # a confirmation closes the message's edits: undo now reverts the confirmation
+        self._draft_history = [(m, d) for m, d in self._draft_history if m not in confirmed]
 
-    def submit(self, mids: Sequence[int], mode: str | None = None, only_confirmed: bool = False) -> int:
-        """Submit a page: its not-yet-confirmed messages are confirmed in one transaction."""
-        todo = [m for m in mids if m in self.drafts or (m not in self.reviewed and not only_confirmed)]
-        self.confirm(todo, mode, kind="submit")
+    def submit(self, mids: Sequence[int], mode: str | None = None, only_confirmed: bool = False,
+               labels: dict[int, dict[str, int | None]] | None = None) -> int:
+        """Submit a page in one transaction: every message not yet confirmed as shown is
+        confirmed, or with ``only_confirmed`` just the edits to already-reviewed ones."""
+        shown = labels or {m: self.labels_of(m) for m in mids}
+        todo = [m for m in mids
+                if (m in self.reviewed and shown[m] != self.reviewed[m])
+                or (m not in self.reviewed and not only_confirmed)]
+        self.confirm(todo, mode, kind="submit", labels=shown)
         return len(todo)
 
     def undo(self) -> int | None:

@@ -36,6 +36,9 @@ def test_balanced_threshold_maximises_f1() -> None:
     assert th.balanced == pytest.approx(0.3)
     assert th.high_precision >= th.balanced >= th.high_recall
     assert metrics.thresholds(y[:3], scores[:3]).balanced == 0.5  # too few examples
+    # a label the model cannot separate: no threshold reaches 50% precision, so it covers nothing
+    weak = np.array([1, 0, 0, 0] * 10, bool)
+    assert metrics.thresholds(weak, np.linspace(1, 0, 40)[::-1].copy()).balanced > 1
 
 
 def test_auc() -> None:

@@ -175,6 +175,12 @@ class TrainProgress(Message):
         self.fraction = fraction
 
 
+class Written(Message):
+    def __init__(self, mids: list[int]) -> None:
+        super().__init__()
+        self.mids = mids
+
+
 class Failed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -231,6 +237,7 @@ class CmtuiApp(App[int]):
         self.numbered: list[tuple[str, float | None, bool]] = []
         self._keymap = keymap or {}
         self._writes: list[Any] = []
+        self.pending: dict[int, dict[str, int | None]] = {}  # confirmed, write under way
 
     # ---- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -293,17 +300,18 @@ class CmtuiApp(App[int]):
             self.post_message(Retrained(state, then_page))
 
     @work(thread=True, group="write", exit_on_error=False)
-    def write_confirm(self, mids: list[int], mode: str, kind: str) -> None:
+    def write_confirm(self, mids: list[int], mode: str, kind: str,
+                      labels: dict[int, dict[str, int | None]]) -> None:
         assert self.session is not None
         try:
-            if kind == "submit":
-                self.session.submit(mids, mode, only_confirmed=False)
-            elif kind == "submit-confirmed":
-                self.session.submit(mids, mode, only_confirmed=True)
+            if kind == "confirm":
+                self.session.confirm(mids, mode, labels=labels)
             else:
-                self.session.confirm(mids, mode)
+                self.session.submit(mids, mode, only_confirmed=kind == "submit-confirmed", labels=labels)
         except StoreError as exc:
             self.post_message(Failed(f"NOT SAVED: {exc}"))
+        finally:
+            self.post_message(Written(mids))
 
     # ---- message handlers -------------------------------------------------------------
     def on_session_loaded(self, message: SessionLoaded) -> None:
@@ -348,6 +356,11 @@ class CmtuiApp(App[int]):
         self.meter.progress = message.fraction
         self.meter.refresh_text()
 
+    def on_written(self, message: Written) -> None:
+        for mid in message.mids:
+            self.pending.pop(mid, None)
+        self._after_edit()
+
     def on_failed(self, message: Failed) -> None:
         self.meter.training = False
         self.notify(message.text, severity="error", timeout=8)
@@ -388,7 +401,9 @@ class CmtuiApp(App[int]):
             row = rows.get(mid)
             if row is None:
                 continue
-            if mid in self.session.drafts:
+            if mid in self.pending:
+                mark = "✓"
+            elif mid in self.session.drafts:
                 mark = "~"
             elif mid in self.session.reviewed:
                 mark = "✓"
@@ -454,10 +469,9 @@ class CmtuiApp(App[int]):
         mid = self.current_mid()
         if self.session is None or mid is None:
             return
-        self._writes.append(self.write_confirm([mid], self.page.mode, "confirm"))
-        # show it confirmed now; the write is under way in its worker
-        self.session.reviewed[mid] = self.session.labels_of(mid)
-        self.session.drafts.pop(mid, None)
+        labels = {mid: self.session.labels_of(mid)}
+        self.pending.update(labels)  # shown confirmed now; the write runs in its worker
+        self._writes.append(self.write_confirm([mid], self.page.mode, "confirm", labels))
         self._after_edit()
         self.action_cursor(1)
 
@@ -502,7 +516,9 @@ class CmtuiApp(App[int]):
     def _submit(self, kind: str) -> None:
         if self.session is None or not self.page_mids:
             return
-        worker = self.write_confirm(list(self.page_mids), self.page.mode, kind)
+        labels = {m: self.session.labels_of(m) for m in self.page_mids}
+        self.pending.update(labels if kind == "submit" else {})
+        worker = self.write_confirm(list(self.page_mids), self.page.mode, kind, labels)
         self._writes.append(worker)
         self.meter.training = True
         self.meter.progress = 0.0

@@ -24,8 +24,8 @@ scores 0); a label that rides along with other labels on 90%+ of its messages, f
 often than labels usually share a message, scores 0. Informative = weight >= 0.2 and at
 least 3 examples.
 Coverage: the share of ALL messages with at least one informative label predicted at or
-above that label's balanced threshold (best F1 on the 20% held-out split; 0.5 with fewer
-than 5 test examples).
+above that label's balanced threshold (best F1 with precision >= 50% on the 20% held-out
+split; 0.5 with fewer than 5 test examples).
 Training: label every label that applies (a missing label teaches "no"), confirm, and
 submit the page; the model retrains and Low confidence brings the least covered messages.
 Stop when the rating is Good or better and no important label has a warning."""
@@ -37,11 +37,11 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
     BINDINGS = [
         Binding("escape", "dismiss_none", "Close", id="picker_close"),
         Binding("ctrl+n", "create", "New label", id="picker_new"),
-        Binding("ctrl+k", "create_child", "New child", id="picker_child"),
+        Binding("ctrl+t", "create_child", "Child of", id="picker_child"),
         Binding("down", "move(1)", show=False, id="picker_down"),
         Binding("up", "move(-1)", show=False, id="picker_up"),
         Binding("ctrl+o", "sentiment('positive')", "Positive", id="picker_positive"),
-        Binding("ctrl+e", "sentiment('negative')", "Negative", id="picker_negative"),
+        Binding("ctrl+g", "sentiment('negative')", "Negative", id="picker_negative"),
     ]
 
     def __init__(self, session: Session, mid: int | None, numbered: list[tuple[str, float | None, bool]],
@@ -54,9 +54,9 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
-            title = "Choose a label" if self.choose_only else "Labels: enter toggles, ctrl+n new, ctrl+k new child"
+            title = "Choose a label" if self.choose_only else "Labels: enter toggles, ctrl+n new, ctrl+t child of highlighted"
             if self.session.sentiment and not self.choose_only:
-                title += ", ctrl+o positive, ctrl+e negative"
+                title += ", ctrl+o positive, ctrl+g negative"
             yield Static(title, id="picker-title")
             yield Input(placeholder="filter or new label name (Parent > Child)", id="picker-filter")
             yield OptionList(id="picker-options")
@@ -116,16 +116,15 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
             self.dismiss(("create", text))
 
     def action_create_child(self) -> None:
+        """Start a child of the highlighted label: the filter becomes ``Parent > ``."""
         options = self.query_one("#picker-options", OptionList)
-        text = self.query_one("#picker-filter", Input).value.strip()
         if options.highlighted is None or not options.option_count or self.choose_only:
             return
         parent = options.get_option_at_index(options.highlighted).id or ""
-        child = text.split(" > ")[-1] if text and text.casefold() not in parent.casefold() else ""
-        if child:
-            self.dismiss(("create", f"{parent} > {child}"))
-        else:
-            self.notify("Type the child's name first, then ctrl+k on its parent", timeout=4)
+        box = self.query_one("#picker-filter", Input)
+        box.value = f"{parent} > "
+        box.cursor_position = len(box.value)
+        box.focus()
 
     def action_sentiment(self, which: str) -> None:
         options = self.query_one("#picker-options", OptionList)
@@ -270,7 +269,8 @@ class HelpScreen(ModalScreen[None]):
         lines.append("s            submit page and retrain   S  submit only confirmed messages\n")
         lines.append("n / p        next / previous page     m  mode   v  validation\n")
         lines.append("ctrl+p       command palette          ?  help   q  quit\n")
-        lines.append("Picker: enter toggle · ctrl+n new label · ctrl+k new child of highlighted\n\n")
+        lines.append("Picker: type to filter · enter toggle · ctrl+n create what you typed · ctrl+t start a child\n"
+                     "        of the highlighted label (Parent > ...)\n\n")
         lines.append("Bindings by id (remap in ~/.config/cmtui/config.toml, [keys] id = \"key\")\n", style="bold")
         ids = [f"{b.id}={b.key}" for b in self.main_app.BINDINGS if getattr(b, "id", None)]
         lines.append(", ".join(ids) + "\n\n")

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from cmtui.cli import main
+from cmtui.store import Store
+from cmtui.tui.app import CmtuiApp, CoverageMeter, PageLoaded
+from cmtui.tui.screens import HelpScreen, LabelPickerScreen, ValidationScreen
+from tests.conftest import write
+
+HOSTILE = "[bold red]not bold[/bold red] \x1b]52;c;ZXZpbA==\x07 \x1b[31mred\x1b[0m \x1b]0;pwned\x07 \u202eevil \x07bell"
+
+
+def make_store(tmp_path: Path, n: int = 60, labelled: int = 0, hostile: bool = False) -> Store:
+    topics = [("Billing", "payment failed refund premium card charged"),
+              ("Claims > Motor", "car crash windscreen collision garage repair"),
+              ("Claims > Home", "water leak roof storm burglary kitchen")]
+    lines = ["id,timestamp,subject,from,body,labels,reviewed"]
+    for i in range(n):
+        label, words = topics[i % 3]
+        body = f"{words.split()[i % 5]} {words.split()[(i + 2) % 5]} message number {i}"
+        if hostile and i == 0:
+            body = HOSTILE
+        quoted = '"' + body.replace('"', '""') + '"'
+        lines.append(f"m{i:03d},2024-02-{1 + i % 28:02d}T09:00:00Z,Subject {i},c{i}@x.org,{quoted},{label},"
+                     f"{'true' if i >= n - labelled else 'false'}")
+    path = write(tmp_path / "d.csv", "\n".join(lines) + "\n")
+    db = tmp_path / "tui.duckdb"
+    assert main(["import", str(path), "--dataset", "d", "--db", str(db), "--annotator", "seed"]) == 0
+    store = Store(db)
+    for label, _ in topics:
+        store.add_label("d", label)
+    return store
+
+
+async def settle(app: CmtuiApp, pilot: Pilot) -> None:
+    """Wait until every worker (load, page, retrain, writes) has finished."""
+    for _ in range(50):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers) and app.session is not None:
+            return
+
+
+def app_for(store: Store) -> CmtuiApp:
+    return CmtuiApp(store, "d", "tester")
+
+
+async def test_label_by_number_and_picker_then_confirm(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.session is not None and len(app.page_mids) == 20
+        first = app.current_mid()
+        assert first is not None
+        number_of = {name: i + 1 for i, (name, _, _) in enumerate(app.numbered[:9])}
+        await pilot.press(str(number_of["Billing"]))
+        assert "Billing" in app.session.labels_of(first)
+        await pilot.press("l")
+        assert isinstance(app.screen, LabelPickerScreen)
+        await pilot.press(*"home", "enter")
+        await pilot.pause()
+        assert set(app.session.labels_of(first)) == {"Billing", "Claims > Home"}
+        await pilot.press("space")
+        await settle(app, pilot)
+        assert app.current_mid() != first  # moved on
+    effective, _ = Store(store.path).effective_reviews("d")
+    assert effective[first] == {"Billing": None, "Claims > Home": None}
+
+
+async def test_create_label_and_child(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("l", *"Complaint", "ctrl+n")
+        await settle(app, pilot)
+        assert "Complaint" in store.labels("d")
+        assert "Complaint" in app.session.labels_of(app.current_mid())
+        await pilot.press("l", *"Complaint", "ctrl+t")
+        await pilot.pause()
+        assert app.screen.query_one("#picker-filter").value == "Complaint > "
+        await pilot.press(*"Delay", "ctrl+n")
+        await settle(app, pilot)
+        assert "Complaint > Delay" in store.labels("d")
+
+
+async def test_submit_retrains_and_shows_low_confidence_page(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        meter = app.query_one(CoverageMeter)
+        assert meter.report.get("reviewed") == 30
+        first_page = list(app.page_mids)
+        await pilot.press("a")  # accept the model's labels on the first message
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert app.page.mode == "low-confidence"
+        assert not set(app.page_mids) & set(first_page)
+        assert meter.report["reviewed"] == 50
+        assert len(app.session.history) >= 2
+        assert "Coverage" in str(meter.render())
+    assert len(Store(store.path).effective_reviews("d")[0]) == 50
+
+
+async def test_undo_after_confirm(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        first = app.current_mid()
+        await pilot.press("1", "space")
+        await settle(app, pilot)
+        assert first in Store(store.path).effective_reviews("d")[0]
+        await pilot.press("u")
+        await settle(app, pilot)
+        assert first not in Store(store.path).effective_reviews("d")[0]
+        assert app.current_mid() == first
+
+
+async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        modes = list(app.screen.query_one("#mode-options").options)  # type: ignore[attr-defined]
+        index = [o.id for o in modes].index("recent")
+        app.screen.query_one("#mode-options").highlighted = index
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.page.mode == "recent"
+        await pilot.press("m")
+        await pilot.pause()
+        app.screen.query_one("#mode-options").highlighted = [o.id for o in modes].index("search")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press(*"windscreen", "enter")
+        await settle(app, pilot)
+        assert app.page.mode == "search" and app.page_mids
+        rows = app.session.rows(app.page_mids)
+        assert all("windscreen" in r.body for r in rows)
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, ValidationScreen)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == len(app.session.labels)
+        await pilot.press("t")  # jump into Teach for the highlighted label
+        await settle(app, pilot)
+        assert app.page.mode == "teach" and app.page.arg in app.session.labels
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+
+
+async def test_hostile_message_is_inert(tmp_path: Path) -> None:
+    store = make_store(tmp_path, hostile=True)
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        target = int(app.session.mids[app.session.ids.index("m000")])
+        app.on_page_loaded(PageLoaded("recent", None, 0, [target]))
+        await pilot.pause()
+        body = app.query_one("#message-body").render()
+        text = str(body)
+        assert "[bold red]not bold[/bold red]" in text  # markup shown, not applied
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+        assert "␛]52;c;ZXZpbA==" in text
+        for span in getattr(body, "spans", []):
+            assert "bold" not in str(span.style)
+
+
+async def test_layout_at_80x24(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        for selector in ("#status", "#message-list", "#message-view", "#meter"):
+            region = app.query_one(selector).region
+            assert region.width > 0 and region.height > 0, selector
+            assert region.right <= 80 and region.bottom <= 24, selector
+        assert app.query_one("#main").has_class("stacked")
+
+
+def test_no_textual_outside_tui() -> None:
+    root = Path(__file__).resolve().parent.parent / "cmtui"
+    for path in root.glob("*.py"):
+        assert "textual" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_snapshot_main_screen(size: tuple[int, int], tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+
+    async def before(pilot: Pilot) -> None:
+        await settle(app, pilot)
+        app.query_one(CoverageMeter).training = False
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+def test_snapshot_validation_screen(tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+
+    async def before(pilot: Pilot) -> None:
+        await settle(app, pilot)
+        await pilot.press("v")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=before)
