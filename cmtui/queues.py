@@ -49,7 +49,10 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
     representative while coverage rises (see docs/benchmarks.md for the measurements).
     """
     rows = np.flatnonzero(unreviewed)
-    ranked = rows[np.argsort(covered_score[rows], kind="stable")]
+    shuffle_position = np.empty_like(shuffle_order)
+    shuffle_position[shuffle_order] = np.arange(len(shuffle_order))
+    # equally covered messages (all zero before any label is informative) come in random order
+    ranked = rows[np.lexsort((shuffle_position[rows], covered_score[rows]))]
     random_rows = shuffle(unreviewed, shuffle_order)
     chosen: list[int] = []
     taken: set[int] = set()

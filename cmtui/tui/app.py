@@ -114,31 +114,36 @@ class MessageView(VerticalScroll):
         row = rows[0]
         text = Text()
         text.append(one_line(row.subject) or "(no subject)", style="bold")
-        text.append(f"\nFrom: {one_line(row.sender)}  To: {one_line(row.recipients)}")
+        text.append(f"  {row.ts:%Y-%m-%d %H:%M}  from {one_line(row.sender)}")
+        details = [f"to {one_line(row.recipients)}"]
         if row.cc:
-            text.append(f"  Cc: {one_line(row.cc)}")
-        text.append(f"\nTime: {row.ts:%Y-%m-%d %H:%M}  Id: {one_line(row.id)}")
+            details.append(f"cc {one_line(row.cc)}")
+        details.append(f"id {one_line(row.id)}")
         if row.thread_id:
-            text.append(f"  Thread: {one_line(row.thread_id)}")
+            details.append(f"thread {one_line(row.thread_id)}")
         if row.properties:
-            text.append(f"\n{one_line(row.properties, 300)}", style="dim")
+            details.append(one_line(row.properties, 200))
+        text.append("\n" + "  ".join(details), style="dim")
         head.update(text)
         assigned = session.labels_of(mid)
         listing = Text()
-        reviewed = mid in session.reviewed and mid not in session.drafts
-        listing.append("REVIEWED  " if reviewed else ("EDITED  " if mid in session.drafts else "unreviewed  "),
-                       style="bold")
+        if mid in session.drafts:
+            listing.append("EDITED ", style="bold")
+        elif mid in session.reviewed:
+            listing.append("REVIEWED ", style="bold")
+        else:
+            listing.append("unreviewed ", style="bold")
+        shown = [name for name, _, _ in numbered[:9]]
         for number, (name, prob, above) in enumerate(numbered[:9], start=1):
             mark = "[x]" if name in assigned else "[ ]"
-            sign = ""
             if name in assigned and session.sentiment:
-                sign = "+" if assigned[name] == 1 else "-"
+                mark += "+" if assigned[name] == 1 else "-"
             pct = f" {prob * 100:.0f}%" if prob is not None else ""
-            star = "*" if above else ""
-            listing.append(f"\n{number} {mark}{sign} {one_line(name, 60)}{pct}{star}")
-        extra = [n for n in assigned if n not in [x[0] for x in numbered[:9]]]
-        for name in extra:
-            listing.append(f"\n  [x] {one_line(name, 60)}")
+            listing.append(f" {number}{mark}", style="bold" if name in assigned else "")
+            listing.append(f"{one_line(name, 50)}{pct}{'*' if above else ''} ")
+        for name in assigned:
+            if name not in shown:
+                listing.append(f" [x]{one_line(name, 50)} ", style="bold")
         labels.update(listing)
         message = Text(inert(row.body))
         if row.thread_id:
