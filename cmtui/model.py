@@ -95,8 +95,13 @@ def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
 def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
           params: ModelParams | None = None, previous: TrainedModel | None = None,
           cancelled: Callable[[], bool] = lambda: False,
-          progress: Callable[[float], None] = lambda _f: None) -> TrainedModel:
-    """Fit the prior and one booster per label on the training rows."""
+          progress: Callable[[float], None] = lambda _f: None,
+          trees_from: TrainedModel | None = None) -> TrainedModel:
+    """Fit the prior and one booster per label on the training rows.
+
+    With ``trees_from``, only the prior is fitted and that model's boosters are reused:
+    they learned what a prior fitted on nearly the same rows misses.
+    """
     params = params or ModelParams()
     n_features = x_train.shape[1]
     k = len(labels)
@@ -120,6 +125,10 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
         raise Cancelled
     prior = np.asarray(x_used @ w_used) + bias
 
+    if trees_from is not None and list(trees_from.labels) == list(labels):
+        progress(1.0)
+        return TrainedModel(list(labels), weights, bias.astype(np.float32), trees_from.tree_columns,
+                            trees_from.boosters, positives, used)
     boosters: dict[int, object] = {}
     tree_labels = [j for j in range(k) if positives[j] >= params.min_tree_positives
                    and positives[j] <= len(y_train) - params.min_tree_positives]
@@ -157,26 +166,39 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
 def known_norms(x: sp.csr_matrix, used: np.ndarray) -> np.ndarray:
     """Row norms over the columns the training rows use (words never seen in training
     say nothing about a label, so they must not dilute the words that do)."""
-    if not len(used):
+    if not len(used) or not x.nnz:
         return np.ones(x.shape[0], dtype=np.float32)
     mask = np.zeros(x.shape[1], dtype=np.float32)
     mask[used] = 1
-    squares = x.multiply(x).tocsr() @ mask
-    norms = np.sqrt(np.asarray(squares).ravel())
+    squares = x.data * x.data * mask[x.indices]
+    starts = x.indptr[:-1]
+    sums = np.add.reduceat(squares, np.minimum(starts, len(squares) - 1))
+    sums[starts == x.indptr[1:]] = 0  # empty rows
+    norms = np.sqrt(sums)
     norms[norms == 0] = 1
     return norms.astype(np.float32)
 
 
-def predict(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
-    """Probabilities (n_rows, n_labels) as float32."""
+def tree_scores(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
+    """The boosters' raw scores (n_rows, n_labels); zero for labels without a booster.
+
+    They depend only on the boosters, so a caller may keep them while the boosters stay.
+    """
+    raw = np.zeros((x.shape[0], len(model.labels)), dtype=np.float32)
+    if model.boosters and x.shape[0]:
+        x_trees = x[:, model.tree_columns]
+        for j, booster in model.boosters.items():
+            raw[:, j] = booster.predict(x_trees, raw_score=True)  # type: ignore[attr-defined]
+    return raw
+
+
+def predict(model: TrainedModel, x: sp.csr_matrix, trees: np.ndarray | None = None) -> np.ndarray:
+    """Probabilities (n_rows, n_labels) as float32; ``trees`` are cached ``tree_scores``."""
     k = len(model.labels)
     if x.shape[0] == 0 or k == 0:
         return np.zeros((x.shape[0], k), dtype=np.float32)
     raw = np.asarray(x @ model.weights) / known_norms(x, model.used)[:, None] + model.bias
-    if model.boosters:
-        x_trees = x[:, model.tree_columns]
-        for j, booster in model.boosters.items():
-            raw[:, j] += booster.predict(x_trees, raw_score=True)  # type: ignore[attr-defined]
+    raw += tree_scores(model, x) if trees is None else trees
     return _sigmoid(raw).astype(np.float32)
 
 

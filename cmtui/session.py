@@ -11,7 +11,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,10 +19,19 @@ import polars as pl
 
 from . import metrics, queues
 from .features import FeatureCache, cache_dir, tfidf
-from .model import ModelParams, TrainedModel, fit_linear, predict, save_predictions, train
+from .model import (
+    ModelParams,
+    TrainedModel,
+    fit_linear,
+    predict,
+    save_predictions,
+    train,
+    tree_scores,
+)
 from .store import Review, Store
 
 TEST_SHARE = 20  # percent of reviewed messages held out for validation
+PRODUCTION_ITERATIONS = 15
 
 
 def in_test_split(ids: Sequence[str]) -> np.ndarray:
@@ -84,6 +93,8 @@ class Session:
         self.history: list[float] = []  # coverage after each retrain
         self._lock = threading.Lock()
         self._texts: dict[int, PageRow] = {}
+        # the boosters' scores for every message, kept while the same boosters serve
+        self._tree_cache: tuple[object, np.ndarray] | None = None
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod
@@ -327,26 +338,72 @@ class Session:
     # ---- training ---------------------------------------------------------------------
     def retrain(self, cancelled: Callable[[], bool] = lambda: False,
                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
-        """Retrain on every reviewed message (all annotators), predict all, recompute metrics."""
-        started = time.perf_counter()
+        """Both phases: the quick retrain that ranks the next page, then validation."""
+        self.quick_retrain(cancelled, lambda f: progress(0.4 * f))
+        return self.validate(cancelled, lambda f: progress(0.4 + 0.6 * f), persist)
+
+    def _training_rows(self) -> tuple[list[str], list[int], np.ndarray, list[dict[str, int | None]], np.ndarray]:
         self.refresh_reviews()
         labels = list(self.labels)
         reviewed_mids = sorted(m for m in self.reviewed if m in self.row_of)  # order fixes the fit
         rows = np.array([self.row_of[m] for m in reviewed_mids], dtype=np.int64)
         assigned = [self.reviewed[m] for m in reviewed_mids]
-        y = metrics.label_matrix(labels, assigned)
+        return labels, reviewed_mids, rows, assigned, metrics.label_matrix(labels, assigned)
+
+    def quick_retrain(self, cancelled: Callable[[], bool] = lambda: False,
+                      progress: Callable[[float], None] = lambda _f: None) -> ModelState:
+        """Refit the model on every reviewed message and re-rank: what the next page needs.
+
+        The prior is warm-started from the last model, and the boosters and thresholds of
+        the last validation are reused until ``validate`` replaces them.
+        """
+        started = time.perf_counter()
+        labels, reviewed_mids, rows, assigned, y = self._training_rows()
+        previous = self.state.model
+        same_labels = previous is not None and previous.labels == labels
+        params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if same_labels else self.params
+        model = train(self.x[rows], y, labels, params, previous, cancelled, progress,
+                      trees_from=previous if same_labels else None)
+        probs = predict(model, self.x, self._trees_for(model))
+        thresholds = list(self.state.thresholds) if same_labels else [0.5] * len(labels)
+        informative = sorted(set(metrics.informative(labels, assigned)))
+        columns = [j for j, name in enumerate(labels) if name in informative]
+        covered = metrics.coverage_scores(probs, columns, [thresholds[j] for j in columns])
+        coverage_value = float((covered >= 1).mean()) if len(columns) and len(covered) else 0.0
+        report = dict(self.state.report)
+        report.update({"reviewed": len(reviewed_mids), "messages": len(self.mids),
+                       "coverage": round(coverage_value, 4), "informative_labels": len(informative)})
+        state = replace(self.state, model=model, probs=probs, labels=labels, thresholds=thresholds,
+                        informative=informative, covered_score=covered, report=report,
+                        seconds=time.perf_counter() - started)
+        with self._lock:
+            self.state = state
+        return state
+
+    def validate(self, cancelled: Callable[[], bool] = lambda: False,
+                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
+        """Fit on the training split, score the test split, recompute every figure.
+
+        Its boosters and thresholds then serve the model that ``quick_retrain`` fitted on
+        every reviewed message (and the next quick retrains).
+        """
+        started = time.perf_counter()
+        labels, reviewed_mids, rows, assigned, y = self._training_rows()
         test = self.test_mask[rows] if len(rows) else np.zeros(0, bool)
         train_rows, test_rows = rows[~test], rows[test]
         y_train, y_test = y[~test], y[test]
         previous = self.state.model
-        # Validation figures come from a fit on the training split alone; the model that
-        # ranks queues and measures coverage then learns from every reviewed message.
         validation_model = train(self.x[train_rows], y_train, labels, self.params, previous, cancelled,
-                                 lambda f: progress(0.4 * f))
+                                 lambda f: progress(0.8 * f))
         p_test = predict(validation_model, self.x[test_rows])
-        model = train(self.x[rows], y, labels, self.params, validation_model, cancelled,
-                      lambda f: progress(0.4 + 0.5 * f))
-        probs = predict(model, self.x)
+        production = self.state.model
+        if production is None or production.labels != labels:
+            production = train(self.x[rows], y, labels, replace(self.params, max_iter=PRODUCTION_ITERATIONS),
+                               validation_model, cancelled, trees_from=validation_model)
+        else:  # the quick retrain's prior with this validation's boosters
+            production = replace(production, boosters=validation_model.boosters,
+                                 tree_columns=validation_model.tree_columns)
+        probs = predict(production, self.x, self._trees_for(production))
         weights = metrics.informative_weights(labels, assigned)
         informative = set(metrics.informative(labels, assigned))
         reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
@@ -362,7 +419,7 @@ class Session:
         rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
         report = metrics.report_dict(len(reviewed_mids), len(self.mids), reports, coverage_value,
                                      map_value, balance, rating_value, self._annotator_summary())
-        state = ModelState(model, probs, labels, label_thresholds, sorted(informative), covered,
+        state = ModelState(production, probs, labels, label_thresholds, sorted(informative), covered,
                            likeness, report, self.state.version, time.perf_counter() - started,
                            test_rows, p_test)
         if persist and len(reviewed_mids):
@@ -370,10 +427,16 @@ class Session:
                 self.dataset, len(reviewed_mids),
                 {k: report[k] for k in ("coverage", "map", "rating", "rating_band", "informative_labels")})
             save_predictions(self.store.path, self.dataset, self.mids, labels, probs, state.version)
+        progress(1.0)
         with self._lock:
             self.state = state
             self.history.append(coverage_value)
         return state
+
+    def _trees_for(self, model: TrainedModel) -> np.ndarray:
+        if self._tree_cache is None or self._tree_cache[0] is not model.boosters:
+            self._tree_cache = (model.boosters, tree_scores(model, self.x))
+        return self._tree_cache[1]
 
     def _balance(self, reviewed_rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
         """How hard it is to tell reviewed from unreviewed messages (100% = impossible)."""

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from ..config import load_settings
+from ..model import Cancelled
 from ..queues import MODES, NEEDS_LABEL, NEEDS_QUERY
 from ..session import ModelState, Session
 from ..store import LabelNameError, Store, StoreError
@@ -49,6 +50,7 @@ class CoverageMeter(Static):
         self.report: dict[str, Any] = {}
         self.history: list[float] = []
         self.progress = 0.0
+        self.phase = ""
 
     def on_mount(self) -> None:
         self.set_interval(0.2, self._tick)
@@ -86,8 +88,8 @@ class CoverageMeter(Static):
             text.append(f"  {sparkline(self.history)}")
         if self.training:
             frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-            text.append(f"  {frames[self.spinner_frame % len(frames)]} retraining {self.progress:.0%}",
-                        style="bold")
+            text.append(f"  {frames[self.spinner_frame % len(frames)]} {self.phase or 'retraining'} "
+                        f"{self.progress:.0%}", style="bold")
         self.update(text)
 
 
@@ -168,10 +170,11 @@ class PageLoaded(Message):
 
 
 class Retrained(Message):
-    def __init__(self, state: ModelState, then_page: bool) -> None:
+    def __init__(self, state: ModelState, then_page: bool, final: bool) -> None:
         super().__init__()
         self.state = state
         self.then_page = then_page
+        self.final = final
 
 
 class TrainProgress(Message):
@@ -291,18 +294,28 @@ class CmtuiApp(App[int]):
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def retrain(self, then_page: bool) -> None:
+        """Quick retrain (the next page comes from it), then validation (the figures)."""
         assert self.session is not None
         worker = get_current_worker()
-        try:
-            def progress(fraction: float) -> None:
-                self.post_message(TrainProgress(fraction))
 
-            state = self.session.retrain(cancelled=lambda: worker.is_cancelled, progress=progress)
+        def progress(fraction: float) -> None:
+            self.post_message(TrainProgress(fraction))
+
+        try:
+            state = self.session.quick_retrain(cancelled=lambda: worker.is_cancelled,
+                                               progress=lambda f: progress(0.3 * f))
+            if worker.is_cancelled:
+                return
+            self.post_message(Retrained(state, then_page, final=False))
+            state = self.session.validate(cancelled=lambda: worker.is_cancelled,
+                                          progress=lambda f: progress(0.3 + 0.7 * f))
+        except Cancelled:
+            return
         except Exception as exc:  # a failed retrain must not take the annotator's work down
             self.post_message(Failed(f"retrain failed: {exc}"))
             return
         if not worker.is_cancelled:
-            self.post_message(Retrained(state, then_page))
+            self.post_message(Retrained(state, False, final=True))
 
     @work(thread=True, group="write", exit_on_error=False)
     def write_confirm(self, mids: list[int], mode: str, kind: str,
@@ -344,9 +357,11 @@ class CmtuiApp(App[int]):
         self.refresh_status()
 
     def on_retrained(self, message: Retrained) -> None:
-        self.meter.training = False
         assert self.session is not None
-        self.meter.show(message.state.report, self.session.history)
+        self.meter.training = not message.final
+        self.meter.phase = "validating" if not message.final else ""
+        if message.final:
+            self.meter.show(message.state.report, self.session.history)
         if message.then_page:
             mode = self.page.mode
             if mode == "shuffle" and self.page.arg is None and message.state.model is not None \
@@ -526,6 +541,7 @@ class CmtuiApp(App[int]):
         worker = self.write_confirm(list(self.page_mids), self.page.mode, kind, labels)
         self._writes.append(worker)
         self.meter.training = True
+        self.meter.phase = ""
         self.meter.progress = 0.0
         self._retrain_after(worker)
 

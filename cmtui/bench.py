@@ -1,0 +1,182 @@
+"""``cmtui bench``: speed on synthetic mailboxes, each figure the median of several runs.
+
+Every (size, profile) runs in a child process so that its peak memory is its own. The
+mailbox comes from the sample generator (20 labels; ``short`` ~500-character chats or
+``long`` ~3,500-character emails with quoted replies and signatures) and goes through
+the same code a person uses: CSV import, Session.open, confirm/submit, retrain, ranking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .sample import generate, write_csv
+
+REVIEWED_STEPS = (200, 1000, 5000)
+ROWS_PER_FILE = {"short": 100_000, "long": 25_000}  # stays under the 128 MiB import limit
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]:
+    """All figures for one mailbox; runs inside the child process."""
+    from .cli import import_file
+    from .model import predict
+    from .session import Session
+    from .store import Review, Store
+
+    csv_paths = []
+    gold: dict[str, list[str]] = {}
+    rows = generate(size, seed=11, profile=profile)
+    per_file = ROWS_PER_FILE[profile]
+    for part in range((size + per_file - 1) // per_file):
+        chunk = [next(rows) for _ in range(min(per_file, size - part * per_file))]
+        for row in chunk:
+            gold[row["id"]] = [n for n in row["labels"].split(";") if n]
+        path = workdir / f"mail-{part}.csv"
+        write_csv(path, iter(chunk), with_labels=False)
+        csv_paths.append(path)
+
+    import_rates = []
+    for run in range(runs):
+        store = Store(workdir / f"import-{run}.duckdb")
+        started = time.perf_counter()
+        for path in csv_paths:
+            import_file(store, path, "bench", annotator="bench")
+        import_rates.append(size / (time.perf_counter() - started))
+        if run:
+            store.path.unlink()
+    store = Store(workdir / "import-0.duckdb")
+    for name in sorted({n for names in gold.values() for n in names}):
+        store.add_label("bench", name)
+
+    Session.open(store, "bench", "bench")  # builds the feature cache once
+    open_times = []
+    for _ in range(runs):
+        code = ("import time, sys; t = time.perf_counter(); from cmtui.store import Store; "
+                "from cmtui.session import Session; "
+                f"s = Session.open(Store({str(store.path)!r}), 'bench', 'bench'); s.page('shuffle'); "
+                "print(time.perf_counter() - t + float(sys.argv[1]))")
+        # the interpreter's own start-up counts too: measure it from outside
+        outer = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code, "0"], capture_output=True, text=True, check=True)
+        inner = float(out.stdout.strip().splitlines()[-1])
+        open_times.append(max(inner, time.perf_counter() - outer))
+    tui_times = [_tui_open(store) for _ in range(runs)]
+
+    session = Session.open(store, "bench", "bench", seed=3)
+    id_of = dict(zip(session.mids.tolist(), session.ids, strict=True))
+    order = [int(m) for m in session.mids[session.shuffle_order]]
+    submit: dict[str, float] = {}
+    validate: dict[str, float] = {}
+    rescore = []
+    done = 0
+    for target in REVIEWED_STEPS:
+        if target > size // 2:
+            break
+        batch = order[done:target]
+        store.confirm("bench", "bench", [Review(m, dict.fromkeys(gold[id_of[m]]), "shuffle") for m in batch])
+        done = target
+        session.refresh_reviews()
+        session.retrain()
+        times, validation = [], []
+        for _ in range(runs):
+            page = session.page("low-confidence")
+            for mid in page:
+                session.set_labels(mid, dict.fromkeys(gold[id_of[mid]]))
+            started = time.perf_counter()
+            session.submit(page, "low-confidence")
+            session.quick_retrain()
+            session.page("low-confidence")
+            times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            session.validate()  # after the page is shown, as the app does
+            validation.append(time.perf_counter() - started)
+            done += len(page)
+        submit[str(target)] = _median(times)
+        validate[str(target)] = _median(validation)
+        started = time.perf_counter()
+        assert session.state.model is not None
+        predict(session.state.model, session.x)
+        rescore.append(time.perf_counter() - started)
+        # the next step tops up to its target from the still-unreviewed messages
+        order = list(session.reviewed) + [m for m in order if m not in session.reviewed]
+        done = len(session.reviewed)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "messages": size, "profile": profile,
+        "import_per_s": round(statistics.median(import_rates)),
+        "open_s": _median(open_times), "tui_open_s": _median(tui_times),
+        "submit_to_next_page_s": submit, "validate_s": validate, "rescore_s": _median(rescore) if rescore else None,
+        "peak_rss_mb": round(peak_kb / 1024),
+    }
+
+
+def _tui_open(store: Any) -> float:
+    from .tui.app import CmtuiApp
+
+    async def run() -> float:
+        started = time.perf_counter()
+        app = CmtuiApp(store, "bench", "bench")
+        async with app.run_test(size=(120, 40)) as pilot:
+            while not app.page_mids:
+                await pilot.pause(0.01)
+            await pilot.pause()
+            elapsed = time.perf_counter() - started
+            app.workers.cancel_all()
+        return elapsed
+
+    return asyncio.run(run())
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    sizes = [10_000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    profiles = ["short", "long"] if args.profile == "both" else [args.profile]
+    if args.quick:
+        profiles = profiles[:1] if args.profile == "both" else profiles
+    runs = 1 if args.quick else args.runs
+    results = []
+    for size in sizes:
+        for profile in profiles:
+            out = subprocess.run([sys.executable, "-m", "cmtui.bench", str(size), profile, str(runs)],
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                print(out.stderr, file=sys.stderr)
+                return out.returncode
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            if not args.json:
+                print(_row(results[-1]), flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def _row(r: dict[str, Any]) -> str:
+    submit = " ".join(f"{k}:{v:.2f}s" for k, v in r["submit_to_next_page_s"].items())
+    validate = " ".join(f"{k}:{v:.2f}s" for k, v in r["validate_s"].items())
+    rescore = "-" if r["rescore_s"] is None else f"{r['rescore_s']:.2f}s"
+    return (f"{r['messages']:>9,} {r['profile']:5}  import {r['import_per_s']:>7,}/s  open {r['open_s']:.2f}s  "
+            f"tui {r['tui_open_s']:.2f}s  submit→next [{submit}]  then validate [{validate}]  rescore {rescore}  "
+            f"peak {r['peak_rss_mb']} MB")
+
+
+if __name__ == "__main__":
+    size_arg, profile_arg, runs_arg = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    with tempfile.TemporaryDirectory(prefix="cmtui-bench-") as tmp:
+        result = measure(size_arg, profile_arg, runs_arg, Path(tmp))
+    print(json.dumps(result))
+    np.seterr(all="ignore")
