@@ -18,6 +18,7 @@ import os
 import random
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -154,6 +155,13 @@ class Store:
     # ---- connections -----------------------------------------------------------------
     @contextlib.contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # Threads of one process (the app's workers) take turns: DuckDB's per-process
+        # instance cache fails when two threads open and close the same file at once.
+        with _file_lock(self.path), self._open() as con:
+            yield con
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.005
         while True:
@@ -671,6 +679,19 @@ class Store:
         if row is None:
             return None
         return row[0], row[1], json.loads(row[2] or "[]")
+
+
+_FILE_LOCKS: dict[str, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.RLock:
+    key = str(path.resolve())
+    with _FILE_LOCKS_GUARD:
+        lock = _FILE_LOCKS.get(key)
+        if lock is None:
+            lock = _FILE_LOCKS[key] = threading.RLock()
+        return lock
 
 
 def sort_labels(names: Sequence[str]) -> list[str]:

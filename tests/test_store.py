@@ -148,23 +148,28 @@ def test_waits_for_another_process_then_gives_up_clearly(store: Store, tmp_path:
 
 
 def test_threads_share_the_file(store: Store, tmp_path: Path) -> None:
+    """The app's workers open the file from several threads at once."""
     mids = seeded(store, tmp_path)
     store.add_label("d", "A")
     errors: list[Exception] = []
 
     def work(i: int) -> None:
         try:
-            store.confirm("d", f"t{i}", [Review(mids[i], {"A": None})])
-        except Exception as exc:  # pragma: no cover - reported below
+            for round_ in range(5):
+                store.confirm("d", f"t{i}", [Review(mids[(i + round_) % len(mids)], {"A": None})])
+                store.effective_reviews("d")
+                store.leased_by_others("d", f"t{i}")
+        except Exception as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(5)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors
-    assert len(store.effective_reviews("d")[0]) == 5
+    assert not errors, errors[:3]
+    reviews = store.annotator_reviews("d")
+    assert reviews.height == 8 * len(mids)  # each annotator reviewed every message once
 
 
 def test_first_run_loads_sample_once(db_path: Path) -> None:

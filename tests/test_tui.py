@@ -37,14 +37,22 @@ def make_store(tmp_path: Path, n: int = 60, labelled: int = 0, hostile: bool = F
     return store
 
 
-async def settle(app: CmtuiApp, pilot: Pilot) -> None:
-    """Wait until every worker (load, page, retrain, writes) has finished."""
-    for _ in range(50):
+async def settle(app: CmtuiApp, pilot: Pilot, timeout: float = 120.0) -> None:
+    """Wait until the page is shown and every worker (load, page, retrain, writes) is done."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         await pilot.pause()
         await app.workers.wait_for_complete()
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers) and app.session is not None:
+        await pilot.pause(0.02)
+        meter = app.query_one(CoverageMeter)
+        if (app.session is not None and app.page_mids and not meter.training
+                and not any(w.is_running for w in app.workers)):
+            errors = [n.message for n in app._notifications if n.severity == "error"]
+            assert not errors, errors
             return
+    raise AssertionError(f"the app did not settle in time: {[n.message for n in app._notifications]}")
 
 
 def app_for(store: Store) -> CmtuiApp:

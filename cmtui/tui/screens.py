@@ -209,6 +209,8 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
         r = self.report
         if not r:
             return Text("No model yet: review and submit a page first.")
+        if "rating" not in r:
+            return Text("Validating the new model… reopen this screen in a moment.")
         text = Text()
         text.append(f"Rating {r['rating']:.0f} ({r['rating_band']})", style="bold")
         text.append(f"   MAP {_pct(r['map'])}   coverage {r['coverage'] * 100:.1f}%   "
@@ -227,7 +229,7 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
         table = self.query_one(DataTable)
         table.clear()
         key = self.SORTS[self.sort_index]
-        rows = list(self.report.get("labels", []))
+        rows = list(self.report.get("labels", [])) if "rating" in self.report else []
         rows.sort(key=lambda r: (r[key] is None, r[key] if key in ("name", "warning") else -(r[key] or 0)))
         for row in rows:
             warning = {"red": "RED", "amber": "amber", "": "-"}[row["warning"]]
