@@ -186,10 +186,21 @@ class Session:
         return [int(self.mids[r]) for r in rows[:count]]
 
     def page(self, mode: str, arg: str | None = None, number: int = 0) -> list[int]:
-        """Page ``number`` (of 20) of ``mode``; its unreviewed messages are leased to us."""
-        mids = self.ranked(mode, arg, (number + 1) * self.page_size)[number * self.page_size:]
-        unreviewed = [m for m in mids if m not in self.reviewed]
-        self.store.lease(self.dataset, self.annotator, unreviewed)
+        """Page ``number`` (of 20) of ``mode``; its unreviewed messages are leased to us,
+        so another annotator is not handed them until we submit or the lease expires."""
+        self.refresh_reviews()  # what other annotators reviewed since is not handed out again
+        start = number * self.page_size
+        extra = 0
+        mids: list[int] = []
+        for _attempt in range(4):
+            candidates = self.ranked(mode, arg, start + self.page_size + extra)[start:]
+            unreviewed = [m for m in candidates if m not in self.reviewed]
+            granted = self.store.lease(self.dataset, self.annotator, unreviewed)
+            # someone else leased some of them between our ranking and our lease: skip those
+            mids = [m for m in candidates if m in granted or m in self.reviewed][: self.page_size]
+            if len(mids) == min(self.page_size, len(candidates)) or len(candidates) < self.page_size + extra:
+                break
+            extra += self.page_size
         self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids)
         return mids
 

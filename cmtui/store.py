@@ -632,17 +632,23 @@ class Store:
         return int(seq)
 
     # ---- leases: two annotators are not handed the same unreviewed messages --------------
-    def lease(self, dataset: str, annotator: str, mids: Sequence[int], minutes: float = 30.0) -> None:
-        """Take (or renew) leases on ``mids`` for this annotator; drop its other leases."""
+    def lease(self, dataset: str, annotator: str, mids: Sequence[int], minutes: float = 30.0) -> set[int]:
+        """Take leases on ``mids`` for this annotator (dropping its other leases).
+
+        Returns the mids now leased to this annotator: one transaction, so when two
+        processes ask at once, each message goes to one of them.
+        """
         stamp = now()
         expires = datetime.fromtimestamp(stamp.timestamp() + minutes * 60)
         with self.transaction() as con:
             con.execute("DELETE FROM leases WHERE dataset=? AND (annotator=? OR expires < ?)",
                         [dataset, annotator, stamp])
             taken = {r[0] for r in con.execute("SELECT mid FROM leases WHERE dataset=?", [dataset]).fetchall()}
-            rows = [[dataset, int(m), annotator, expires] for m in mids if int(m) not in taken]
-            if rows:
-                con.executemany("INSERT INTO leases VALUES (?, ?, ?, ?)", rows)
+            granted = [int(m) for m in mids if int(m) not in taken]
+            if granted:
+                con.executemany("INSERT INTO leases VALUES (?, ?, ?, ?)",
+                                [[dataset, m, annotator, expires] for m in granted])
+        return set(granted)
 
     def leased_by_others(self, dataset: str, annotator: str) -> set[int]:
         with self.transaction() as con:

@@ -1,0 +1,152 @@
+"""Crash safety and concurrent annotators, with real processes.
+
+The quick versions run in the suite; ``scripts/reliability.sh`` runs the long ones
+(``-m slow``: 60 kills, two annotators submitting 50 pages each).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cmtui.cli import main
+from cmtui.ingest import read_file
+from cmtui.sample import generate, write_csv
+from cmtui.store import Store
+
+WORKER = Path(__file__).with_name("reliability_worker.py")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mailbox(tmp_path: Path, n: int = 1200) -> tuple[Store, Path, dict[str, list[str]]]:
+    gold_path = tmp_path / "gold.csv"
+    write_csv(gold_path, generate(n, seed=5))
+    db = tmp_path / "shared.duckdb"
+    assert main(["import", str(gold_path), "--dataset", "mail", "--db", str(db), "--no-labels"]) == 0
+    store = Store(db)
+    frame = read_file(gold_path).frame
+    gold = {i: sorted(labels or []) for i, labels in zip(frame["id"].to_list(), frame["labels"].to_list(), strict=True)}
+    for name in sorted({n for labels in gold.values() for n in labels}):
+        store.add_label("mail", name)
+    return store, gold_path, gold
+
+
+def start(store: Store, annotator: str, pages: int, gold_path: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, str(WORKER), str(store.path), annotator, str(pages), str(gold_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def confirmed_lines(output: str) -> list[int]:
+    return [int(line.split()[1]) for line in output.splitlines() if line.startswith("confirmed ")]
+
+
+def check_survived(store: Store, annotator: str, confirmed: set[int], gold: dict[str, list[str]]) -> None:
+    everyone = store.annotator_reviews("mail")
+    reviews = everyone.filter(everyone["annotator"] == annotator)
+    assert reviews["mid"].n_unique() == reviews.height, "a message was reviewed twice by one annotator"
+    stored = {mid: sorted(labels or []) for mid, labels in zip(reviews["mid"].to_list(), reviews["labels"].to_list(), strict=True)}
+    messages = store.messages_frame("mail", "mid, id")
+    ids = dict(zip(messages["mid"], messages["id"], strict=True))
+    missing = confirmed - set(stored)
+    assert not missing, f"confirmed but lost: {sorted(missing)[:5]}"
+    for mid in confirmed:
+        assert stored[mid] == gold[ids[mid]], mid
+
+
+def kill_runs(tmp_path: Path, kills: int) -> int:
+    store, gold_path, gold = mailbox(tmp_path)
+    rng = random.Random(7)
+    survived: set[int] = set()
+    killed = 0
+    for _ in range(kills):
+        worker = start(store, "crash", 100, gold_path)
+        time.sleep(rng.uniform(0.3, 4.0))  # anywhere: confirming, submitting, retraining
+        worker.send_signal(signal.SIGKILL)
+        out, err = worker.communicate()
+        assert "Traceback" not in err, err
+        killed += worker.returncode == -signal.SIGKILL
+        survived |= set(confirmed_lines(out))
+        check_survived(store, "crash", survived, gold)  # the database opens and nothing is lost
+        pages = [line for line in out.splitlines() if line.startswith("page ")]
+        if pages:  # the next start resumes on the mode and page it had
+            resumed = store.session_state("mail", "crash")
+            assert resumed is not None and resumed[0] == pages[-1].split()[1]
+    return killed
+
+
+def test_kill_during_work_loses_nothing(tmp_path: Path) -> None:
+    assert kill_runs(tmp_path, kills=4) >= 1
+
+
+@pytest.mark.slow
+def test_kill_sixty_times(tmp_path: Path) -> None:
+    killed = kill_runs(tmp_path, kills=60)
+    print(f"kills survived: {killed}")
+    assert killed >= 50
+
+
+def import_kills(tmp_path: Path, kills: int) -> None:
+    big = tmp_path / "big.csv"
+    write_csv(big, generate(150_000, seed=9, profile="short"))
+    db = tmp_path / "imp.duckdb"
+    store = Store(db)
+    store.create_dataset("imp")
+    rng = random.Random(3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(kills):
+        proc = subprocess.Popen([sys.executable, "-m", "cmtui", "import", str(big), "--dataset", "imp",
+                                 "--db", str(db), "--no-labels"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.5, 6.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        count = store.query_frame("SELECT count(*) AS n FROM messages")["n"][0]
+        assert count in (0, 150_000), count  # all or nothing
+        if count:
+            break
+
+
+def test_killed_import_leaves_source_unchanged(tmp_path: Path) -> None:
+    import_kills(tmp_path, kills=2)
+
+
+@pytest.mark.slow
+def test_killed_import_many_times(tmp_path: Path) -> None:
+    import_kills(tmp_path, kills=8)
+
+
+def concurrent(tmp_path: Path, pages: int) -> int:
+    store, gold_path, gold = mailbox(tmp_path, n=2400 if pages > 10 else 600)
+    workers = {name: start(store, name, pages, gold_path) for name in ("alice", "bob")}
+    confirmed: dict[str, set[int]] = {}
+    submitted = 0
+    for name, worker in workers.items():
+        out, err = worker.communicate(timeout=1800)
+        assert worker.returncode == 0, err[-2000:]
+        confirmed[name] = set(confirmed_lines(out))
+        assert out.count("submitted ") == pages
+        submitted += pages
+    for name in workers:
+        check_survived(store, name, confirmed[name], gold)
+    # leases: the two annotators were never handed the same unreviewed message
+    assert not confirmed["alice"] & confirmed["bob"]
+    reviews = store.annotator_reviews("mail")
+    assert reviews.height == len(confirmed["alice"]) + len(confirmed["bob"])  # each exactly once
+    return submitted
+
+
+def test_two_annotators_at_once(tmp_path: Path) -> None:
+    concurrent(tmp_path, pages=4)
+
+
+@pytest.mark.slow
+def test_two_annotators_fifty_pages_each(tmp_path: Path) -> None:
+    print(f"concurrent pages submitted: {concurrent(tmp_path, pages=50)}")
