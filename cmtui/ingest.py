@@ -20,9 +20,12 @@ from typing import Any
 import polars as pl
 
 from .store import LABEL_SEP, LabelNameError, Store, validate_label_name
+from .textsafe import one_line
 
 MAX_FILE_BYTES = 128 * 1024 * 1024
 MAX_REPORTED = 20
+MAX_COLUMNS = 1000
+csv.field_size_limit(MAX_FILE_BYTES)  # a field may be as large as a file (long email threads)
 
 # header name (case-insensitive) -> internal column
 HEADER_ALIASES: dict[str, str] = {
@@ -72,7 +75,9 @@ class _Errors:
         if not self.items:
             return
         self.items.sort(key=lambda item: item[0])
-        lines = [f"{self.path}:{ln}: {col}: {what}" for ln, col, what in self.items[:MAX_REPORTED]]
+        # file content quoted in a message is made inert: no escapes or line breaks reach the terminal
+        lines = [f"{self.path}:{ln}: {one_line(col, 80)}: {one_line(what, 300)}"
+                 for ln, col, what in self.items[:MAX_REPORTED]]
         more = len(self.items) - MAX_REPORTED + self.unlisted
         if more > 0:
             lines.append(f"{self.path}: ... and {more} more errors")
@@ -220,6 +225,9 @@ def _unescape_formula(column: pl.Expr) -> pl.Expr:
 def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list[int],
               progress: Progress) -> ParsedFile:
     errors = _Errors(str(path))
+    if len(headers) > MAX_COLUMNS:
+        raise ImportFailed([f"{path}:1: (header): {len(headers)} columns, more than the {MAX_COLUMNS} "
+                            "cmtui accepts; keep the message columns and the properties you need"])
     mapping: dict[int, str] = {}
     properties: dict[int, str] = {}
     seen: dict[str, int] = {}

@@ -185,6 +185,10 @@ async def test_hostile_message_is_inert(tmp_path: Path) -> None:
         assert "␛]52;c;ZXZpbA==" in text
         for span in getattr(body, "spans", []):
             assert "bold" not in str(span.style)
+        screen = app.export_screenshot()  # what the terminal is sent, as the user sees it
+        assert "\x1b" not in screen and "\u202e" not in screen and "\x07" not in screen
+        assert "␛]52;c;ZXZpbA==" in screen.replace("&#160;", " ")
+        assert "[bold&#160;red]not&#160;bold[/bold&#160;red]" in screen or "[bold red]not bold" in screen
 
 
 async def test_layout_at_80x24(tmp_path: Path) -> None:
