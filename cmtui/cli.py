@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import default_annotator, default_db_path
@@ -47,24 +48,30 @@ def _progress_printer() -> tuple[object, float]:
 
 def import_file(store: Store, path: Path, dataset: str, *, source: str | None = None,
                 annotator: str, with_labels: bool = True, sentiment: bool | None = None,
-                quiet: bool = False) -> str:
-    """Validate and import one file; return the one-line summary."""
+                progress: Any = None) -> str:
+    """Validate and import one file; return the one-line summary.
+
+    ``progress(stage, fraction)`` is called as it goes; by default a bar on a terminal's
+    stderr once the import has taken a second.
+    """
     from .ingest import read_file
 
-    progress, started = _progress_printer()
+    printer, started = _progress_printer()
+    if progress is None:
+        progress = printer
     try:
-        parsed = read_file(path, progress)  # type: ignore[arg-type]
+        parsed = read_file(path, progress)
         frame = parsed.frame
         if not with_labels and parsed.has_labels:
             frame = frame.drop("labels", "sentiments", "annotator", "reviewed_at")
-        progress("writing", 0.8)  # type: ignore[operator]
+        progress("writing", 0.8)
         try:
             result = store.import_messages(dataset, source or parsed.source_hint or dataset, frame,
                                            annotator=annotator, sentiment=sentiment)
         except LabelNameError as exc:
             raise CliError(f"{path}: labels: {exc}") from None
     finally:
-        progress.done()  # type: ignore[attr-defined]
+        printer.done()  # type: ignore[attr-defined]
     seconds = time.monotonic() - started
     return (f"{path}: {result.added} added, {result.updated} updated, "
             f"{result.labels_found} new labels, {result.reviewed} reviewed "

@@ -231,3 +231,45 @@ def test_snapshot_validation_screen(tmp_path: Path, snap_compare) -> None:  # ty
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=before)
+
+
+async def test_datasets_screen_creates_imports_and_switches(tmp_path: Path) -> None:
+    from cmtui.tui.screens import DatasetsScreen
+
+    store = make_store(tmp_path)
+    extra = write(tmp_path / "more.csv", "id,timestamp,body\nn1,2024-03-01,new message one\nn2,2024-03-02,two\n")
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, DatasetsScreen)
+        await pilot.press("n", *"second", "enter")
+        await pilot.pause()
+        assert "second" in store.dataset_names()
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=[r.value for r in table.rows].index("second"))
+        await pilot.press("i", *str(extra), "enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if store.dataset_info("second").messages == 2:
+                break
+        assert store.dataset_info("second").messages == 2
+        await pilot.pause(0.1)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.dataset == "second" and len(app.page_mids) == 2
+
+
+async def test_command_palette_offers_modes_and_labels(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"teach billing")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.page.mode == "teach" and app.page.arg == "Billing"

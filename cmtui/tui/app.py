@@ -7,12 +7,14 @@ main thread alone change widgets, so keypresses never wait on the database or a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
@@ -25,7 +27,14 @@ from ..queues import MODES, NEEDS_LABEL, NEEDS_QUERY
 from ..session import ModelState, Session
 from ..store import LabelNameError, Store, StoreError
 from ..textsafe import inert, one_line
-from .screens import HelpScreen, LabelPickerScreen, ModeScreen, QueryScreen, ValidationScreen
+from .screens import (
+    DatasetsScreen,
+    HelpScreen,
+    LabelPickerScreen,
+    ModeScreen,
+    QueryScreen,
+    ValidationScreen,
+)
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -202,10 +211,37 @@ class PageState:
     number: int = 0
 
 
+class CmtuiCommands(Provider):
+    """Command palette entries built from the current state: modes, per-label modes, screens."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, CmtuiApp)
+        matcher = self.matcher(query)
+        commands: list[tuple[str, Any, str]] = [
+            (f"Mode: {title}", partial(app.start_mode, key, None), "show this training mode's queue")
+            for key, title in MODES.items() if key not in NEEDS_LABEL and key not in NEEDS_QUERY
+        ]
+        commands += [("Validation", app.action_validation, "per-label figures and model rating"),
+                     ("Datasets", app.action_datasets, "open, create or import into a dataset"),
+                     ("Submit page", app.action_submit, "confirm the page and retrain"),
+                     ("Help", app.action_help, "keys and rules")]
+        if app.session is not None:
+            for label in app.session.labels:
+                for key in ("teach", "label", "check-label", "missed-label"):
+                    commands.append((f"{MODES[key]}: {label}", partial(app.start_mode, key, label),
+                                     f"{MODES[key]} mode for this label"))
+        for text, callback, help_text in commands:
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=help_text)
+
+
 class CmtuiApp(App[int]):
     """cmtui's terminal app."""
 
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {CmtuiCommands}
     TITLE = "cmtui"
     BINDINGS = [
         Binding("j", "cursor(1)", "Down", show=False, id="down"),
@@ -229,6 +265,7 @@ class CmtuiApp(App[int]):
         Binding("p", "previous_page", "Prev", show=False, id="previous_page"),
         Binding("m", "mode", "Mode", id="mode"),
         Binding("v", "validation", "Validation", id="validation"),
+        Binding("d", "datasets", "Datasets", show=False, id="datasets"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
@@ -589,13 +626,13 @@ class CmtuiApp(App[int]):
             return
         if mode in NEEDS_LABEL:
             self.push_screen(LabelPickerScreen(self.session, None, [], choose_only=True),
-                             lambda result: self._start_mode(mode, result[1] if result else None))
+                             lambda result: self.start_mode(mode, result[1] if result else None))
         elif mode in NEEDS_QUERY:
-            self.push_screen(QueryScreen(), lambda query: self._start_mode(mode, query))
+            self.push_screen(QueryScreen(), lambda query: self.start_mode(mode, query))
         else:
-            self._start_mode(mode, None)
+            self.start_mode(mode, None)
 
-    def _start_mode(self, mode: str, arg: str | None) -> None:
+    def start_mode(self, mode: str, arg: str | None) -> None:
         if (mode in NEEDS_LABEL or mode in NEEDS_QUERY) and not arg:
             return
         self._default_low_confidence = False
@@ -608,10 +645,30 @@ class CmtuiApp(App[int]):
 
     def _validation_done(self, result: tuple[str, str] | None) -> None:
         if result is not None:
-            self._start_mode(*result)
+            self.start_mode(*result)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self))
+
+    def action_datasets(self) -> None:
+        self.push_screen(DatasetsScreen(self.store, self.annotator, self.dataset), self._dataset_chosen)
+
+    def _dataset_chosen(self, name: str | None) -> None:
+        if name is None or name == self.dataset:
+            return
+        self.workers.cancel_group(self, "train")
+        self.dataset = name
+        self.session = None
+        self.page = PageState()
+        self.page_mids = []
+        self.pending.clear()
+        self.meter.show({}, [])
+        self.refresh_list_if_ready()
+        self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(name, 40)}…"))
+        self.load_session()
+
+    def refresh_list_if_ready(self) -> None:
+        self.query_one("#message-list", DataTable).clear()
 
     async def action_quit(self) -> None:
         # confirmations are written as they are made: let pending writes finish first

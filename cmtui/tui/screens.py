@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -269,7 +269,7 @@ class HelpScreen(ModalScreen[None]):
         lines.append("a            accept predicted labels above threshold\n")
         lines.append("u            undo (also after a restart)\n")
         lines.append("s            submit page and retrain   S  submit only confirmed messages\n")
-        lines.append("n / p        next / previous page     m  mode   v  validation\n")
+        lines.append("n / p        next / previous page     m  mode   v  validation   d  datasets\n")
         lines.append("ctrl+p       command palette          ?  help   q  quit\n")
         lines.append("Picker: type to filter · enter toggle · ctrl+n create what you typed · ctrl+t start a child\n"
                      "        of the highlighted label (Parent > ...)\n\n")
@@ -280,6 +280,121 @@ class HelpScreen(ModalScreen[None]):
         lines.append(HELP_RULES)
         with VerticalScroll(id="help"):
             yield Static(lines)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class DatasetsScreen(ModalScreen[str | None]):
+    """Pick a dataset (enter), create one (n), import a CSV/JSONL file into the highlighted one (i)."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss_none", "Close", id="datasets_close"),
+        Binding("n", "new", "New dataset", id="datasets_new"),
+        Binding("i", "import_file", "Import file", id="datasets_import"),
+    ]
+
+    def __init__(self, store: Any, annotator: str, current: str) -> None:
+        super().__init__()
+        self.store = store
+        self.annotator = annotator
+        self.current = current
+        self.asking: str | None = None  # "new" or "import" while the input box is open
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="datasets"):
+            yield Static("Datasets: enter opens · n new · i import a file into the highlighted one",
+                         id="datasets-title")
+            yield DataTable(id="datasets-table", cursor_type="row")
+            yield Input(id="datasets-input", classes="hidden")
+            yield Static(id="datasets-status")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("dataset", "messages", "reviewed", "labels", "sentiment")
+        self.fill()
+        table.focus()
+
+    def fill(self, highlight: str | None = None) -> None:
+        table = self.query_one(DataTable)
+        highlight = highlight or self._highlighted()
+        table.clear()
+        names = []
+        for info in self.store.datasets():
+            marker = " (open)" if info.name == self.current else ""
+            table.add_row(Text(one_line(info.name, 40) + marker), str(info.messages), str(info.reviewed),
+                          str(info.labels), "on" if info.sentiment else "off", key=info.name)
+            names.append(info.name)
+        if highlight in names:
+            table.move_cursor(row=names.index(highlight))
+
+    def _highlighted(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    @on(DataTable.RowSelected, "#datasets-table")
+    def _open(self) -> None:
+        self.dismiss(self._highlighted())
+
+    def _ask(self, what: str, placeholder: str) -> None:
+        self.asking = what
+        box = self.query_one("#datasets-input", Input)
+        box.placeholder = placeholder
+        box.value = ""
+        box.remove_class("hidden")
+        box.focus()
+
+    def action_new(self) -> None:
+        self._ask("new", "name of the new dataset, then enter")
+
+    def action_import_file(self) -> None:
+        if self._highlighted() is None:
+            self.notify("Create a dataset first (n)", timeout=4)
+            return
+        self._ask("import", f"path of a CSV/TSV/JSONL file to import into {self._highlighted()}")
+
+    @on(Input.Submitted, "#datasets-input")
+    def _answered(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        event.input.add_class("hidden")
+        self.query_one(DataTable).focus()
+        if not value:
+            return
+        if self.asking == "new":
+            try:
+                self.store.create_dataset(value)
+            except Exception as exc:  # StoreError: shown, not raised
+                self.notify(str(exc), severity="error")
+            self.fill(highlight=value)
+        elif self.asking == "import":
+            self.run_import(value, self._highlighted() or "")
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def run_import(self, path: str, dataset: str) -> None:
+        from pathlib import Path
+
+        from ..cli import import_file
+        from ..ingest import ImportFailed
+
+        def progress(stage: str, fraction: float) -> None:
+            self.app.call_from_thread(self._status, f"importing {one_line(path, 60)}: {stage} {fraction:.0%}")
+
+        try:
+            summary = import_file(self.store, Path(path).expanduser(), dataset, annotator=self.annotator,
+                                  progress=progress)
+        except ImportFailed as exc:
+            self.app.call_from_thread(self._status, "\n".join(exc.lines[:5]))
+            return
+        except Exception as exc:  # CliError, StoreError: one line for the user
+            self.app.call_from_thread(self._status, one_line(str(exc), 300))
+            return
+        self.app.call_from_thread(self._status, one_line(summary, 300))
+        self.app.call_from_thread(self.fill)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#datasets-status", Static).update(Text(text))
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,117 @@
+"""Label efficiency on the gold sets: coverage and MAP per page for each training mode.
+
+usage: python scripts/label_efficiency.py [--data ../shared/data] [--pages 25] [--seeds 0,1,2]
+                                          [--out docs/label_efficiency.json]
+
+Runs `cmtui simulate` (the same Session code a person drives) for Low confidence,
+Shuffle, Teach and Rebalance on every gold set, averages over seeds, adds the TF-IDF +
+logistic regression baseline (scripts/baseline.py, needs scikit-learn) at the same
+labelled counts, and writes the JSON, a markdown table (docs/label_efficiency.md) and,
+when matplotlib is installed, one PNG per gold set in docs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from statistics import mean
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cmtui.simulate import simulate  # noqa: E402
+
+STRATEGIES = ["low-confidence", "shuffle", "teach", "rebalance"]
+REPORT_PAGES = [5, 10, 25]
+
+
+def run(data: Path, pages: int, seeds: list[int]) -> dict[str, dict[str, list[dict[str, float]]]]:
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for train in sorted(data.glob("*_train.csv")):
+        name = train.name.removesuffix("_train.csv")
+        test = train.with_name(f"{name}_test.csv")
+        results[name] = {}
+        for strategy in STRATEGIES:
+            runs = []
+            for seed in seeds:
+                with tempfile.TemporaryDirectory() as tmp:
+                    rows = simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp))
+                runs.append(rows)
+                print(name, strategy, seed, rows[-1], flush=True)
+            results[name][strategy] = [
+                {key: mean(r[i][key] or 0.0 for r in runs) for key in ("labelled", "coverage", "map_all", "seconds")}
+                | {"map": mean(r[i]["map"] or 0.0 for r in runs)}
+                for i in range(pages + 1)
+            ]
+        labelled = sorted({int(results[name]["shuffle"][p]["labelled"]) for p in REPORT_PAGES if p <= pages})
+        out = subprocess.run([sys.executable, str(ROOT / "scripts" / "baseline.py"), str(train), str(test),
+                              "--sizes", ",".join(map(str, labelled)), "--seeds", ",".join(map(str, seeds))],
+                             capture_output=True, text=True, check=True)
+        results[name]["baseline"] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return results
+
+
+def markdown(results: dict[str, dict[str, list[dict[str, float]]]], pages: int) -> str:
+    lines = []
+    for name, by_strategy in results.items():
+        baseline = {row["labelled"]: row["map_all"] for row in by_strategy["baseline"]}
+        lines += [f"### {name}", "",
+                  "| pages | labelled | strategy | coverage | MAP (platform rule) | MAP (all seen labels) | baseline MAP |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for page in [p for p in REPORT_PAGES if p <= pages]:
+            for strategy in STRATEGIES:
+                row = by_strategy[strategy][page]
+                base = baseline.get(int(row["labelled"]))
+                lines.append(f"| {page} | {int(row['labelled'])} | {strategy} | {100 * row['coverage']:.1f}% | "
+                             f"{row['map']:.3f} | {row['map_all']:.3f} | "
+                             f"{'' if base is None else f'{base:.3f}'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plots(results: dict[str, dict[str, list[dict[str, float]]]], out_dir: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plots", file=sys.stderr)
+        return
+    for name, by_strategy in results.items():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        for strategy in STRATEGIES:
+            rows = by_strategy[strategy]
+            x = [r["labelled"] for r in rows]
+            left.plot(x, [100 * r["coverage"] for r in rows], label=strategy)
+            right.plot(x, [r["map_all"] for r in rows], label=strategy)
+        base = by_strategy["baseline"]
+        right.plot([b["labelled"] for b in base], [b["map_all"] for b in base], "k--", marker="o",
+                   label="TF-IDF + LR baseline")
+        left.set(title=f"{name}: coverage", xlabel="labelled messages", ylabel="coverage %")
+        right.set(title=f"{name}: MAP (labels seen)", xlabel="labelled messages", ylabel="MAP")
+        right.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / f"label_efficiency_{name}.png", dpi=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--pages", type=int, default=25)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "label_efficiency.json")
+    args = parser.parse_args()
+    results = run(args.data, args.pages, [int(s) for s in args.seeds.split(",")])
+    args.out.write_text(json.dumps(results, indent=1))
+    (args.out.parent / "label_efficiency.md").write_text(markdown(results, args.pages))
+    plots(results, args.out.parent)
+    print(markdown(results, args.pages))
+
+
+if __name__ == "__main__":
+    main()
