@@ -92,6 +92,7 @@ class Session:
         self.state = ModelState()
         self.history: list[float] = []  # coverage after each retrain
         self._lock = threading.Lock()
+        self._features_lock = threading.Lock()
         self._texts: dict[int, PageRow] = {}
         # the boosters' scores for every message, kept while the same boosters serve
         self._tree_cache: tuple[object, np.ndarray] | None = None
@@ -112,17 +113,34 @@ class Session:
         self.ids = meta["id"].to_list()
         self.timestamps = meta["ts"].dt.epoch("s").to_numpy()
         self.row_of = {int(m): i for i, m in enumerate(self.mids)}
-        cache = FeatureCache(cache_dir(self.store.path, self.dataset))
-        counts = cache.load_or_build(
-            meta.select("mid", "updated"),
-            lambda mids: self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids))
-        self.x, self.idf = tfidf(counts)
+        self._meta = meta.select("mid", "updated")
+        self._features: tuple[Any, np.ndarray] | None = None
         self.test_mask = in_test_split(self.ids)
         rng = np.random.default_rng(self.seed)
         self.shuffle_order = rng.permutation(len(self.mids))
         self.refresh_reviews()
         runs = self.store.model_runs(self.dataset)
         self.state.version = runs[-1][0] if runs else 0
+
+    @property
+    def x(self) -> Any:
+        """TF-IDF features of every message (CSR). Built on first use, from the cache
+        beside the database when it is fresh, so a first page never waits for hashing."""
+        return self._load_features()[0]
+
+    @property
+    def idf(self) -> np.ndarray:
+        return self._load_features()[1]
+
+    def _load_features(self) -> tuple[Any, np.ndarray]:
+        with self._features_lock:
+            if self._features is None:
+                cache = FeatureCache(cache_dir(self.store.path, self.dataset))
+                counts = cache.load_or_build(
+                    self._meta,
+                    lambda mids: self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids))
+                self._features = tfidf(counts)
+            return self._features
 
     def refresh_reviews(self) -> None:
         """Re-read the taxonomy and every annotator's reviews from the database."""

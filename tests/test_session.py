@@ -161,12 +161,14 @@ def test_simulate_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_features_are_cached_and_invalidated(tmp_path: Path) -> None:
     store = make_dataset(tmp_path)
     first = Session.open(store, "d", "a")
+    assert not list(store.path.parent.glob("*.cache/*/features-*.npz"))  # opening does not hash
+    first.x  # first use builds the cache
     cache_files = list(store.path.parent.glob("*.cache/*/features-*.npz"))
     assert len(cache_files) == 1
     stamp = cache_files[0].stat().st_mtime_ns
     second = Session.open(store, "d", "a")
-    assert cache_files[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert (first.x != second.x).nnz == 0
+    assert cache_files[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
     update = write(tmp_path / "u.csv", "id,timestamp,body\nm0000,2024-01-01,completely different words now\n")
     assert main(["import", str(update), "--dataset", "d", "--db", str(store.path)]) == 0
     third = Session.open(store, "d", "a")
