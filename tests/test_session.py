@@ -162,7 +162,7 @@ def test_features_are_cached_and_invalidated(tmp_path: Path) -> None:
     store = make_dataset(tmp_path)
     first = Session.open(store, "d", "a")
     assert not list(store.path.parent.glob("*.cache/*/features-*.npz"))  # opening does not hash
-    first.x  # first use builds the cache
+    assert first.x.shape[0] == 240  # first use builds the cache
     cache_files = list(store.path.parent.glob("*.cache/*/features-*.npz"))
     assert len(cache_files) == 1
     stamp = cache_files[0].stat().st_mtime_ns
