@@ -273,3 +273,21 @@ async def test_command_palette_offers_modes_and_labels(tmp_path: Path) -> None:
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.page.mode == "teach" and app.page.arg == "Billing"
+
+
+async def test_keys_can_be_remapped(tmp_path: Path) -> None:
+    from cmtui.config import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('[keys]\nsubmit = "ctrl+s"\n')
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = CmtuiApp(store, "d", "tester", keymap=load_settings(config).keymap)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        first_page = list(app.page_mids)
+        await pilot.press("s")  # no longer bound
+        await settle(app, pilot)
+        assert app.page_mids == first_page
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert not set(app.page_mids) & set(first_page)
