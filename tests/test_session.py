@@ -174,3 +174,22 @@ def test_features_are_cached_and_invalidated(tmp_path: Path) -> None:
     third = Session.open(store, "d", "a")
     row = third.row_of[int(third.mids[0])]
     assert (third.x[row] != first.x[row]).nnz > 0
+
+
+def test_disagreement_shows_in_check_label_and_stats(tmp_path: Path) -> None:
+    from cmtui.store import Review
+
+    store = make_dataset(tmp_path)
+    session = Session.open(store, "d", "alice", seed=1)
+    session.retrain()
+    # a reviewed Billing message that bob sees differently
+    disputed = next(m for m, labels in session.reviewed.items() if "Billing" in labels)
+    agreed = next(m for m, labels in session.reviewed.items() if "Billing" in labels and m != disputed)
+    store.confirm("d", "bob", [Review(disputed, {"Claims > Home": None}), Review(agreed, {"Billing": None})])
+    store.confirm("d", "alice", [Review(disputed, {"Billing": None})])  # alice's is the latest review
+    session.retrain()
+    assert session.ranked("check-label", "Billing")[0] == disputed
+    annotators = session.stats_report()["annotators"]
+    # seed reviewed all 120; bob agreed with seed on one and disagreed with alice on the other
+    assert annotators["counts"] == {"alice": 1, "bob": 2, "seed": 120}
+    assert annotators["shared"] == 2 and annotators["agreement"] == 0.5
