@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize
 
 from .features import cache_dir
 
@@ -65,6 +64,8 @@ def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
 
     ``x`` holds only the columns used by the training rows. Returns (weights, bias).
     """
+    from scipy.optimize import minimize  # 0.2 s to import: not on the way to the first page
+
     n, d = x.shape
     k = y.shape[1]
     target = y.astype(np.float64)
