@@ -396,9 +396,7 @@ class Session:
         probs = predict(model, self.x, self._trees_for(model))
         thresholds = list(self.state.thresholds) if same_labels else [0.5] * len(labels)
         informative = sorted(set(metrics.informative(labels, assigned)))
-        columns = [j for j, name in enumerate(labels) if name in informative]
-        covered = metrics.coverage_scores(probs, columns, [thresholds[j] for j in columns])
-        coverage_value = float((covered >= 1).mean()) if len(columns) and len(covered) else 0.0
+        covered, coverage_value = _coverage(probs, labels, set(informative), thresholds)
         report = dict(self.state.report)
         report.update({"reviewed": len(reviewed_mids), "messages": len(self.mids),
                        "coverage": round(coverage_value, 4), "informative_labels": len(informative)})
@@ -437,9 +435,7 @@ class Session:
         informative = set(metrics.informative(labels, assigned))
         reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
         label_thresholds = [r.thresholds.balanced for r in reports]
-        columns = [j for j, name in enumerate(labels) if name in informative]
-        covered = metrics.coverage_scores(probs, columns, [label_thresholds[j] for j in columns])
-        coverage_value = float((covered >= 1).mean()) if len(columns) and len(covered) else 0.0
+        covered, coverage_value = _coverage(probs, labels, informative, label_thresholds)
         balance, likeness = self._balance(rows)
         map_value = metrics.mean_ap(reports)
         aps = sorted(r.ap for r in reports if not np.isnan(r.ap) and r.examples > 0)
@@ -511,6 +507,14 @@ class Session:
 
     def stats_report(self) -> dict[str, Any]:
         return self.state.report
+
+
+def _coverage(probs: np.ndarray, labels: Sequence[str], informative: set[str],
+              thresholds: Sequence[float]) -> tuple[np.ndarray, float]:
+    """Per message, how well informative labels cover it (>= 1: covered), and coverage."""
+    columns = [j for j, name in enumerate(labels) if name in informative]
+    covered = metrics.coverage_scores(probs, columns, [thresholds[j] for j in columns])
+    return covered, float((covered >= 1).mean()) if len(columns) and len(covered) else 0.0
 
 
 def _fit_compact(x: Any, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
