@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from . import metrics, queues
-from .features import FeatureCache, cache_dir, tfidf
+from .features import DEFAULT_BITS, FeatureCache, cache_dir, tfidf
 from .model import (
     ModelParams,
     TrainedModel,
@@ -75,13 +75,15 @@ class Session:
     """One annotator working on one dataset."""
 
     def __init__(self, store: Store, dataset: str, annotator: str, *, seed: int = 0,
-                 params: ModelParams | None = None, explore: float = 0.25) -> None:
+                 params: ModelParams | None = None, explore: float = 0.25,
+                 bits: int = DEFAULT_BITS) -> None:
         self.store = store
         self.dataset = dataset
         self.annotator = annotator
         self.seed = seed
         self.params = params or ModelParams(seed=seed)
         self.explore = explore
+        self.bits = bits  # the hashed feature space has 2**bits columns
         self.page_size = queues.PAGE_SIZE
         self.sentiment = False
         self.labels: list[str] = []
@@ -135,7 +137,7 @@ class Session:
     def _load_features(self) -> tuple[Any, np.ndarray]:
         with self._features_lock:
             if self._features is None:
-                cache = FeatureCache(cache_dir(self.store.path, self.dataset))
+                cache = FeatureCache(cache_dir(self.store.path, self.dataset), self.bits)
                 counts = cache.load_or_build(
                     self._meta,
                     lambda mids: self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids))
@@ -242,9 +244,7 @@ class Session:
         return [self._texts[m] for m in mids if m in self._texts]
 
     def thread(self, thread_id: str) -> list[PageRow]:
-        frame = self.store.messages_frame(
-            self.dataset, "mid", where=f"m.thread_id = '{thread_id.replace(chr(39), chr(39) * 2)}'")
-        return self.rows(frame["mid"].to_list())
+        return self.rows(self.store.thread_mids(self.dataset, thread_id))
 
     def _label_column(self, label: str | None) -> int | None:
         if label is None or label not in self.state.labels:

@@ -465,13 +465,11 @@ class Store:
 
     # ---- reading messages -------------------------------------------------------------
     def messages_frame(self, dataset: str, columns: str = "*",
-                       where: str = "", mids: Sequence[int] | None = None) -> pl.DataFrame:
+                       mids: Sequence[int] | None = None) -> pl.DataFrame:
         """The dataset's messages (ordered by mid) as a polars frame, read via Parquet."""
         cols = ("mid, source, id, ts, subject, sender, recipients, cc, thread_id, body, "
                 "properties, updated") if columns == "*" else columns
         clauses = [f"m.source IN (SELECT source FROM dataset_sources WHERE dataset={_lit(dataset)})"]
-        if where:
-            clauses.append(where)
         if mids is not None:
             clauses.append("m.mid IN (" + (",".join(str(int(m)) for m in mids) or "NULL") + ")")
         sql = f"SELECT {cols} FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.mid"
@@ -483,6 +481,14 @@ class Store:
             with self.transaction() as con:
                 con.execute(f"COPY ({sql}) TO {_lit(str(out))} (FORMAT parquet, COMPRESSION uncompressed)")
             return pl.read_parquet(out)
+
+    def thread_mids(self, dataset: str, thread_id: str) -> list[int]:
+        """The dataset's messages of one thread, oldest first."""
+        with self.transaction() as con:
+            rows = con.execute(
+                """SELECT m.mid FROM messages m JOIN dataset_sources s ON m.source=s.source
+                   WHERE s.dataset=? AND m.thread_id=? ORDER BY m.ts, m.mid""", [dataset, thread_id]).fetchall()
+        return [r[0] for r in rows]
 
     def search(self, dataset: str, query: str, limit: int = 1000) -> list[int]:
         """Messages whose subject or body contains every word of ``query``, newest first."""

@@ -1,0 +1,20 @@
+"""`cmtui bench --quick` as a smoke test: it runs and reports every figure (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cmtui.cli import main
+
+
+def test_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    for key in ("messages", "import_per_s", "open_s", "tui_open_s", "submit_to_next_page_s", "rescore_s",
+                "peak_rss_mb"):
+        assert key in result, key
+    assert result["messages"] == 10_000
+    assert set(result["submit_to_next_page_s"]) == {"200", "1000", "5000"}
+    assert all(v > 0 for v in result["submit_to_next_page_s"].values())
