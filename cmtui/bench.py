@@ -92,7 +92,11 @@ def measure_session(db: Path, gold_path: Path, size: int, runs: int) -> dict[str
         outer = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         open_times.append(time.perf_counter() - outer)
-    tui_times = [_tui_open(store) for _ in range(runs)]
+    tui_times = []
+    for _ in range(runs):  # each in a process of its own, like a person starting the app
+        out = subprocess.run([sys.executable, "-m", "cmtui.bench", "--tui", str(db)],
+                             capture_output=True, text=True, check=True)
+        tui_times.append(float(out.stdout.strip().splitlines()[-1]))
 
     session = Session.open(store, "bench", "bench", seed=3)
     id_of = dict(zip(session.mids.tolist(), session.ids, strict=True))
@@ -183,7 +187,11 @@ def _row(r: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--session":
+    if sys.argv[1] == "--tui":
+        from .store import Store
+
+        print(_tui_open(Store(sys.argv[2])))
+    elif sys.argv[1] == "--session":
         print(json.dumps(measure_session(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]),
                                          int(sys.argv[5]))))
     else:

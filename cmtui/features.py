@@ -23,7 +23,7 @@ _TOKEN = r"[a-z0-9]+(?:'[a-z]+)?"
 _QUOTE_HEAD = r"(?ms)^\s*On [^\n]{0,200}wrote:\s*$.*"
 _SIGNATURE = r"(?ms)^-- ?\n.*"
 _QUOTED_LINE = r"(?m)^\s*>[^\n]*$"
-CHUNK = 50_000
+CHUNK = 10_000  # messages hashed at a time: bounds the memory of exploded tokens
 
 
 def clean_text(subject: pl.Expr, body: pl.Expr) -> pl.Expr:
@@ -107,19 +107,22 @@ class FeatureCache:
             fresh = take >= 0
             fresh[fresh] = c_stamps[take[fresh]] == stamps[fresh]
         todo = np.flatnonzero(~fresh)
-        texts = fetch_texts(mids[todo].tolist()) if len(todo) else None
-        if texts is not None:
+        parts = []
+        for start in range(0, len(todo), CHUNK):  # texts are fetched a chunk at a time, too
+            chunk = mids[todo[start:start + CHUNK]]
+            texts = fetch_texts(chunk.tolist())
             order_of = {int(m): i for i, m in enumerate(texts["mid"].to_list())}
-            texts = texts[[order_of[int(m)] for m in mids[todo]]]
-            built = hash_texts(texts.select(clean_text(pl.col("subject"), pl.col("body")))[:, 0], self.bits)
-        else:
-            built = sp.csr_matrix((0, 1 << self.bits), dtype=np.float32)
+            texts = texts[[order_of[int(m)] for m in chunk]]
+            parts.append(hash_texts(texts.select(clean_text(pl.col("subject"), pl.col("body")))[:, 0],
+                                    self.bits))
+        built = (sp.vstack(parts, format="csr") if parts
+                 else sp.csr_matrix((0, 1 << self.bits), dtype=np.float32))
         if cached is not None and fresh.any():
-            parts = sp.vstack([cached[2][take[fresh]], built], format="csr")
+            stacked = sp.vstack([cached[2][take[fresh]], built], format="csr")
             order = np.concatenate([np.flatnonzero(fresh), todo])
             inverse = np.empty_like(order)
             inverse[order] = np.arange(len(order))
-            matrix = parts[inverse]
+            matrix = stacked[inverse]
         else:
             matrix = built
         self._write(mids, stamps, matrix)
