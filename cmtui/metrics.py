@@ -250,6 +250,21 @@ def auc(y: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def label_quality(reports: Sequence[LabelReport]) -> tuple[float, float]:
+    """The rating's two label factors: the mean, and the mean of the worst 10%, of each
+    label's AP scaled by ``min(1, examples / 25)``.
+
+    A label with few examples (an amber warning) earns partial credit however well it
+    scores on its handful of test messages, so 20 reviewed messages never rate Good.
+    """
+    scores = sorted(
+        (0.0 if np.isnan(r.ap) else r.ap) * min(1.0, r.examples / AMBER_EXAMPLES)
+        for r in reports if r.examples > 0)
+    if not scores:
+        return float("nan"), float("nan")
+    return float(np.mean(scores)), float(np.mean(scores[: max(1, len(scores) // 10)]))
+
+
 def band(score: float) -> str:
     if score >= 90:
         return "Excellent"

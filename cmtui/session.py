@@ -438,9 +438,7 @@ class Session:
         covered, coverage_value = _coverage(probs, labels, informative, label_thresholds)
         balance, likeness = self._balance(rows)
         map_value = metrics.mean_ap(reports)
-        aps = sorted(r.ap for r in reports if not np.isnan(r.ap) and r.examples > 0)
-        all_ap = float(np.mean(aps)) if aps else float("nan")
-        worst = float(np.mean(aps[: max(1, len(aps) // 10)])) if aps else float("nan")
+        all_ap, worst = metrics.label_quality(reports)
         rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
         report = metrics.report_dict(len(reviewed_mids), len(self.mids), reports, coverage_value,
                                      map_value, balance, rating_value, self._annotator_summary())

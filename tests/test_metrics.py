@@ -91,3 +91,12 @@ def test_rating_bands() -> None:
     assert r["band"] == "Excellent"
     assert metrics.rating(0.3, 0.1, 0.2, 0.5)["band"] == "Poor"
     assert set(r["factors"]) == {"all_labels", "worst_labels", "coverage", "balance"}
+
+
+def test_label_quality_gives_little_credit_for_few_examples() -> None:
+    th = metrics.Thresholds(0.8, 0.5, 0.2)
+    few = [metrics.LabelReport("A", 4, 3, 1, 1.0, 1.0, 1.0, th, True, 1.0, "red")]
+    many = [metrics.LabelReport("A", 50, 40, 10, 0.9, 0.9, 0.9, th, True, 1.0, "")]
+    assert metrics.label_quality(few)[0] == pytest.approx(4 / 25)
+    assert metrics.label_quality(many)[0] == pytest.approx(0.9)
+    assert metrics.rating(*metrics.label_quality(few), 0.9, 0.9)["band"] != "Good"
