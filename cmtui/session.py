@@ -123,6 +123,8 @@ class Session:
         self.refresh_reviews()
         runs = self.store.model_runs(self.dataset)
         self.state.version = runs[-1][0] if runs else 0
+        # the meter's history survives restarts: every model run stored its coverage
+        self.history = [float(metrics_.get("coverage", 0.0)) for _, _, _, metrics_ in runs]
 
     @property
     def x(self) -> Any:

@@ -297,7 +297,7 @@ class CmtuiApp(App[int]):
         if self._keymap:
             self.set_keymap(self._keymap)
         table = self.query_one("#message-list", DataTable)
-        table.add_columns("✓", "time", "from", "subject", "labels")
+        table.add_columns("✓", "date", "subject", "labels")  # the sender is in the message view
         self.query_one("#status", Static).update(Text(f"Loading dataset {self.dataset}…"))
         if self.session is None:
             self.load_session()
@@ -371,6 +371,7 @@ class CmtuiApp(App[int]):
     # ---- message handlers -------------------------------------------------------------
     def on_session_loaded(self, message: SessionLoaded) -> None:
         self.session = message.session
+        self.meter.show({}, self.session.history)
         resumed = self.session.resume()
         if resumed is not None and resumed[0] in MODES:
             self.page = PageState(resumed[0], resumed[1], 0)
@@ -472,8 +473,8 @@ class CmtuiApp(App[int]):
             for name, prob, _ in predicted:
                 label_text.append(f" {one_line(name.split(' > ')[-1], 14)}", style="italic")
                 label_text.append(f" {prob * 100:.0f}%", style="dim")
-            table.add_row(mark, f"{row.ts:%m-%d %H:%M}", Text(one_line(row.sender, 18)),
-                          Text(one_line(row.subject or row.body, 40)), label_text, key=str(mid))
+            table.add_row(mark, f"{row.ts:%m-%d}", Text(one_line(row.subject or row.body, 28)), label_text,
+                          key=str(mid))
         if cursor is not None and self.page_mids:
             table.move_cursor(row=min(cursor, len(self.page_mids) - 1))
 
