@@ -81,8 +81,9 @@ class CoverageMeter(Static):
 
     def refresh_text(self) -> None:
         report = self.report
-        coverage = report.get("coverage", 0.0)
-        delta = coverage - self.history[-2] if len(self.history) >= 2 else 0.0
+        # before the first retrain of this run, show the last stored figure, not a drop to 0
+        coverage = report.get("coverage", self.history[-1] if self.history else 0.0)
+        delta = coverage - self.history[-2] if report and len(self.history) >= 2 else 0.0
         text = Text()
         text.append("Coverage ", style="bold")
         text.append(bar(coverage, 16))
@@ -92,7 +93,7 @@ class CoverageMeter(Static):
             text.append(f"  Reviewed {report.get('reviewed', 0)}")
             text.append(f"  Informative {report.get('informative_labels', 0)}")
         else:
-            text.append("  no model yet")
+            text.append("  loading the model" if self.history else "  no model yet")
         if self.history:
             text.append(f"  {sparkline(self.history)}")
         if self.training:
