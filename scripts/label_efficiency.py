@@ -29,7 +29,9 @@ STRATEGIES = ["low-confidence", "shuffle", "teach", "rebalance"]
 REPORT_PAGES = [5, 10, 25]
 
 
-def run(data: Path, pages: int, seeds: list[int]) -> dict[str, dict[str, list[dict[str, float]]]]:
+def run(data: Path, pages: int, seeds: list[int], partial: Path) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Every simulation's rows are saved to ``partial`` as they finish, and reused from it."""
+    done: dict[str, list[dict[str, float]]] = json.loads(partial.read_text()) if partial.exists() else {}
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for train in sorted(data.glob("*_train.csv")):
         name = train.name.removesuffix("_train.csv")
@@ -38,8 +40,12 @@ def run(data: Path, pages: int, seeds: list[int]) -> dict[str, dict[str, list[di
         for strategy in STRATEGIES:
             runs = []
             for seed in seeds:
-                with tempfile.TemporaryDirectory() as tmp:
-                    rows = simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp))
+                key = f"{name}/{strategy}/{seed}/{pages}"
+                if key not in done:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        done[key] = simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp))
+                    partial.write_text(json.dumps(done))
+                rows = done[key]
                 runs.append(rows)
                 print(name, strategy, seed, rows[-1], flush=True)
             results[name][strategy] = [
@@ -106,7 +112,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "label_efficiency.json")
     args = parser.parse_args()
-    results = run(args.data, args.pages, [int(s) for s in args.seeds.split(",")])
+    results = run(args.data, args.pages, [int(s) for s in args.seeds.split(",")],
+                  args.out.with_suffix(".runs.json"))
     args.out.write_text(json.dumps(results, indent=1))
     (args.out.parent / "label_efficiency.md").write_text(markdown(results, args.pages))
     plots(results, args.out.parent)
