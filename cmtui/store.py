@@ -13,6 +13,7 @@ per-annotator reviews are kept so that agreement can be reported.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import random
@@ -157,8 +158,36 @@ class Store:
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         # Threads of one process (the app's workers) take turns: DuckDB's per-process
         # instance cache fails when two threads open and close the same file at once.
-        with _file_lock(self.path), self._open() as con:
+        # Processes take turns through a lock file held until the connection has closed:
+        # DuckDB's own file lock can be released before closing has finished writing, and
+        # another process reading then was seen to fail ("Could not read enough bytes").
+        with _file_lock(self.path), self._process_lock(), self._open() as con:
             yield con
+
+    @contextlib.contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            handle = open(lock_path, "a+b")  # noqa: SIM115 - held for the unit of work
+        except OSError as exc:
+            raise StoreError(f"{lock_path}: cannot create the lock file: {exc.strerror}") from exc
+        try:
+            deadline = time.monotonic() + self.busy_timeout
+            delay = 0.002
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StoreBusy(f"{self.path}: another cmtui process kept it busy for over "
+                                        f"{self.busy_timeout:.0f} s") from None
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.05)
+            yield
+        finally:
+            handle.close()  # releases the lock
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
