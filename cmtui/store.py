@@ -668,10 +668,11 @@ class Store:
 
     # ---- leases: two annotators are not handed the same unreviewed messages --------------
     def lease(self, dataset: str, annotator: str, mids: Sequence[int], minutes: float = 30.0) -> set[int]:
-        """Take leases on ``mids`` for this annotator (dropping its other leases).
+        """Take leases on unreviewed ``mids`` for this annotator (dropping its other leases).
 
         Returns the mids now leased to this annotator: one transaction, so when two
-        processes ask at once, each message goes to one of them.
+        processes ask at once, each message goes to one of them, and a message someone
+        reviewed meanwhile goes to neither.
         """
         stamp = now()
         expires = datetime.fromtimestamp(stamp.timestamp() + minutes * 60)
@@ -679,6 +680,9 @@ class Store:
             con.execute("DELETE FROM leases WHERE dataset=? AND (annotator=? OR expires < ?)",
                         [dataset, annotator, stamp])
             taken = {r[0] for r in con.execute("SELECT mid FROM leases WHERE dataset=?", [dataset]).fetchall()}
+            # a message reviewed since the caller last looked is not handed out either
+            taken |= {r[0] for r in con.execute("SELECT DISTINCT mid FROM reviews WHERE dataset=?",
+                                                [dataset]).fetchall()}
             granted = [int(m) for m in mids if int(m) not in taken]
             if granted:
                 con.executemany("INSERT INTO leases VALUES (?, ?, ?, ?)",

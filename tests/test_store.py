@@ -181,3 +181,12 @@ def test_first_run_loads_sample_once(db_path: Path) -> None:
     assert info.messages >= 2000 and info.reviewed == 0  # labels are not imported
     assert ensure_sample(store) is None
     assert store.dataset_info("sample").messages == info.messages
+
+
+def test_lease_refuses_messages_reviewed_meanwhile(store: Store, tmp_path: Path) -> None:
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "A")
+    assert store.lease("d", "alice", mids[:2]) == set(mids[:2])
+    assert store.lease("d", "bob", mids[:3]) == {mids[2]}  # alice holds the first two
+    store.confirm("d", "alice", [Review(mids[0], {"A": None})])  # releases alice's lease on it
+    assert store.lease("d", "bob", mids[:4]) == {mids[2], mids[3]}  # reviewed: not handed out
