@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from .store import LABEL_SEP, LabelNameError, Store, validate_label_name
+from .store import LabelNameError, Store, validate_label_name
 from .textsafe import one_line
 
 MAX_FILE_BYTES = 128 * 1024 * 1024
@@ -38,8 +38,6 @@ HEADER_ALIASES: dict[str, str] = {
     "predicted": "predicted",
 }
 REQUIRED = ("id", "timestamp", "body")
-MESSAGE_COLUMNS = ("id", "timestamp", "subject", "sender", "recipients", "cc", "thread_id", "body")
-EXPORT_NAMES = {"sender": "from", "recipients": "to"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 
@@ -512,16 +510,6 @@ def write_export(frame: pl.DataFrame, out: Path) -> None:
         raise ValueError(f"{out}: unknown export format {suffix!r} (use .csv, .jsonl or .parquet)")
     tmp.replace(out)
 
-
-def split_labels(value: str) -> list[str]:
-    return [p.strip() for p in value.split(";") if p.strip()]
-
-
-def label_depth(name: str) -> int:
-    return name.count(LABEL_SEP) + 1
-
-
-__all__: Sequence[str] = ["read_file", "ImportFailed", "ParsedFile", "write_export", "decode"]
 
 
 def build_export_frame(store: Store, dataset: str,

@@ -250,10 +250,6 @@ SIGNATURE = ("--\n{name}\n{phone}\nSent from my phone. This email and any attach
              "before printing this email.")
 
 
-def leaf_labels() -> list[str]:
-    return list(TAXONOMY)
-
-
 class _Filler:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng

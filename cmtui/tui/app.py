@@ -665,12 +665,9 @@ class CmtuiApp(App[int]):
         self.page_mids = []
         self.pending.clear()
         self.meter.show({}, [])
-        self.refresh_list_if_ready()
+        self.query_one("#message-list", DataTable).clear()
         self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(name, 40)}…"))
         self.load_session()
-
-    def refresh_list_if_ready(self) -> None:
-        self.query_one("#message-list", DataTable).clear()
 
     async def action_quit(self) -> None:
         # confirmations are written as they are made: let pending writes finish first
