@@ -93,6 +93,21 @@ def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
     return theta[: d * k].reshape(d, k), theta[d * k:]
 
 
+def used_columns(x: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``x`` narrowed to the columns its rows use (renumbered), and those columns."""
+    used = np.unique(x.indices)
+    remap = np.full(x.shape[1], -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return sp.csr_matrix((x.data, remap[x.indices], x.indptr), shape=(x.shape[0], len(used))), used
+
+
+def spread(w_used: np.ndarray, used: np.ndarray, n_features: int) -> np.ndarray:
+    """Weights over ``used`` columns back in the full feature space (float32, zero elsewhere)."""
+    weights = np.zeros((n_features, w_used.shape[1]), dtype=np.float32)
+    weights[used] = w_used
+    return weights
+
+
 def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
           params: ModelParams | None = None, previous: TrainedModel | None = None,
           cancelled: Callable[[], bool] = lambda: False,
@@ -106,11 +121,7 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
     params = params or ModelParams()
     n_features = x_train.shape[1]
     k = len(labels)
-    used = np.unique(x_train.indices)
-    remap = np.full(n_features, -1, dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    x_used = sp.csr_matrix((x_train.data, remap[x_train.indices], x_train.indptr),
-                           shape=(x_train.shape[0], len(used)))
+    x_used, used = used_columns(x_train)
     init = None
     if previous is not None and list(previous.labels) == list(labels):
         init = (previous.weights[used].astype(np.float64), previous.bias.astype(np.float64))
@@ -119,8 +130,7 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
         return TrainedModel(list(labels), np.zeros((n_features, k), np.float32), np.zeros(k),
                             np.zeros(0, np.int64), {}, positives)
     w_used, bias = fit_linear(x_used, y_train, params.c, params.max_iter, init)
-    weights = np.zeros((n_features, k), dtype=np.float32)
-    weights[used] = w_used
+    weights = spread(w_used, used, n_features)
     progress(0.3)
     if cancelled():
         raise Cancelled

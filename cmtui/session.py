@@ -25,8 +25,10 @@ from .model import (
     fit_linear,
     predict,
     save_predictions,
+    spread,
     train,
     tree_scores,
+    used_columns,
 )
 from .store import Review, Store
 
@@ -519,13 +521,6 @@ def _coverage(probs: np.ndarray, labels: Sequence[str], informative: set[str],
 
 def _fit_compact(x: Any, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A linear reviewed-vs-unreviewed classifier on the columns ``x`` uses."""
-    import scipy.sparse as sp
-
-    used = np.unique(x.indices)
-    remap = np.full(x.shape[1], -1, dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    compact = sp.csr_matrix((x.data, remap[x.indices], x.indptr), shape=(x.shape[0], len(used)))
+    compact, used = used_columns(x)
     w_used, b = fit_linear(compact, target, c=1.0, max_iter=40)
-    w = np.zeros((x.shape[1], 1), dtype=np.float32)
-    w[used] = w_used
-    return w, b
+    return spread(w_used, used, x.shape[1]), b
