@@ -165,8 +165,11 @@ def informative_weights(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -
 
 
 def informative(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[str]:
-    weights = informative_weights(labels, rows)
-    counts = label_matrix(labels, rows).sum(axis=0)
+    return informative_from(labels, informative_weights(labels, rows), label_matrix(labels, rows).sum(axis=0))
+
+
+def informative_from(labels: Sequence[str], weights: dict[str, float], counts: np.ndarray) -> list[str]:
+    """Informative labels from their weights and example counts (per column of ``labels``)."""
     return [name for j, name in enumerate(labels)
             if weights[name] >= INFORMATIVE_WEIGHT and counts[j] >= INFORMATIVE_MIN_EXAMPLES]
 

@@ -399,7 +399,8 @@ class Session:
                       trees_from=previous if same_labels else None)
         probs = predict(model, self.x, self._trees_for(model))
         thresholds = list(self.state.thresholds) if same_labels else [0.5] * len(labels)
-        informative = sorted(set(metrics.informative(labels, assigned)))
+        informative = sorted(metrics.informative_from(labels, metrics.informative_weights(labels, assigned),
+                                                      y.sum(axis=0)))
         covered, coverage_value = _coverage(probs, labels, set(informative), thresholds)
         report = dict(self.state.report)
         report.update({"reviewed": len(reviewed_mids), "messages": len(self.mids),
@@ -436,7 +437,7 @@ class Session:
                                  tree_columns=validation_model.tree_columns)
         probs = predict(production, self.x, self._trees_for(production))
         weights = metrics.informative_weights(labels, assigned)
-        informative = set(metrics.informative(labels, assigned))
+        informative = set(metrics.informative_from(labels, weights, y.sum(axis=0)))
         reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
         label_thresholds = [r.thresholds.balanced for r in reports]
         covered, coverage_value = _coverage(probs, labels, informative, label_thresholds)
