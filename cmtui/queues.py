@@ -26,6 +26,8 @@ NEEDS_LABEL = {"teach", "label", "check-label", "missed-label"}
 NEEDS_QUERY = {"search"}
 PAGE_SIZE = 20
 NEAR_DUPLICATE = 0.9
+POOL_PAGES = 10  # Low confidence re-orders this many pages of worst-covered rows
+DENSITY_SAMPLE = 2000  # unreviewed rows a candidate's neighbours are looked for among
 
 
 def shuffle(unreviewed: np.ndarray, shuffle_order: np.ndarray) -> np.ndarray:
@@ -42,11 +44,15 @@ def teach(unreviewed: np.ndarray, probs: np.ndarray, target: float = 0.5) -> np.
 
 def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_matrix,
                    shuffle_order: np.ndarray, count: int, explore: float = 0.25) -> np.ndarray:
-    """Unreviewed rows covered worst by informative labels, near-duplicates skipped.
+    """Unreviewed rows covered worst by informative labels, typical ones first, near-duplicates skipped.
 
-    ``covered_score`` is the best probability/threshold over informative labels. A share
-    ``explore`` of each page comes from the shuffled stream, so the training set stays
-    representative while coverage rises (see docs/benchmarks.md for the measurements).
+    ``covered_score`` is the best probability/threshold over informative labels. The
+    ``POOL_PAGES`` pages of worst-covered rows are re-ordered by the sum of two ranks: how
+    badly covered, and how typical (``density``), so a page teaches what many messages
+    say rather than one-off oddities. A share ``explore`` of each page comes from the
+    shuffled stream, so the training set stays representative while coverage rises.
+    On Banking77 after 10 pages this lifted both coverage and MAP above Shuffle's, where
+    coverage order alone had lost MAP (docs/benchmarks.md).
     """
     rows = np.flatnonzero(unreviewed)
     shuffle_position = np.empty_like(shuffle_order)
@@ -54,6 +60,11 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
     # equally covered messages (all zero before any label is informative) come in random order
     ranked = rows[np.lexsort((shuffle_position[rows], covered_score[rows]))]
     random_rows = shuffle(unreviewed, shuffle_order)
+    pool = ranked[: POOL_PAGES * count]
+    typical = np.argsort(np.argsort(-density(x, pool, random_rows[:DENSITY_SAMPLE]), kind="stable"),
+                         kind="stable")
+    ranked = np.concatenate([pool[np.argsort(np.arange(len(pool)) + typical, kind="stable")],
+                             ranked[len(pool):]])
     chosen: list[int] = []
     taken: set[int] = set()
     ranked_at = 0
@@ -76,6 +87,16 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
         chosen.append(row)
         taken.add(row)
     return np.array(chosen, dtype=np.int64)
+
+
+def density(x: sp.csr_matrix, rows: np.ndarray, sample: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per row, the mean cosine similarity to its ``k`` nearest neighbours among ``sample``."""
+    if not len(rows) or not len(sample):
+        return np.zeros(len(rows), dtype=np.float32)
+    sims = (x[rows] @ x[sample].T).toarray()
+    sims[rows[:, None] == sample[None, :]] = 0.0  # a message is not its own neighbour
+    k = min(k, sims.shape[1])
+    return np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 
 def _too_similar(x: sp.csr_matrix, row: int, chosen: Sequence[int]) -> bool:
