@@ -1,7 +1,7 @@
 """Label efficiency on the gold sets: coverage and MAP per page for each training mode.
 
 usage: python scripts/label_efficiency.py [--data ../shared/data] [--pages 25] [--seeds 0,1,2]
-                                          [--out docs/label_efficiency.json]
+                                          [--out docs/label_efficiency.json] [--jobs 2]
 
 Runs `cmtui simulate` (the same Session code a person drives) for Low confidence,
 Shuffle, Teach and Rebalance on every gold set, averages over seeds, adds the TF-IDF +
@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from statistics import mean
 
@@ -29,31 +30,37 @@ STRATEGIES = ["low-confidence", "shuffle", "teach", "rebalance"]
 REPORT_PAGES = [5, 10, 25]
 
 
-def run(data: Path, pages: int, seeds: list[int], partial: Path) -> dict[str, dict[str, list[dict[str, float]]]]:
+def _simulate(train: Path, test: Path, strategy: str, seed: int, pages: int) -> list[dict[str, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        return simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp))
+
+
+def run(data: Path, pages: int, seeds: list[int], partial: Path,
+        jobs: int = 1) -> dict[str, dict[str, list[dict[str, float]]]]:
     """Every simulation's rows are saved to ``partial`` as they finish, and reused from it."""
     done: dict[str, list[dict[str, float]]] = json.loads(partial.read_text()) if partial.exists() else {}
+    sets = {train.name.removesuffix("_train.csv"): train for train in sorted(data.glob("*_train.csv"))}
+    todo = {f"{name}/{strategy}/{seed}/{pages}": (train, train.with_name(f"{name}_test.csv"), strategy, seed)
+            for name, train in sets.items() for strategy in STRATEGIES for seed in seeds}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_simulate, *args, pages): key for key, args in todo.items() if key not in done}
+        for future in as_completed(futures):
+            key = futures[future]
+            done[key] = future.result()
+            partial.write_text(json.dumps(done))
+            print(key, done[key][-1], flush=True)
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for train in sorted(data.glob("*_train.csv")):
-        name = train.name.removesuffix("_train.csv")
-        test = train.with_name(f"{name}_test.csv")
+    for name, train in sets.items():
         results[name] = {}
         for strategy in STRATEGIES:
-            runs = []
-            for seed in seeds:
-                key = f"{name}/{strategy}/{seed}/{pages}"
-                if key not in done:
-                    with tempfile.TemporaryDirectory() as tmp:
-                        done[key] = simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp))
-                    partial.write_text(json.dumps(done))
-                rows = done[key]
-                runs.append(rows)
-                print(name, strategy, seed, rows[-1], flush=True)
+            runs = [done[f"{name}/{strategy}/{seed}/{pages}"] for seed in seeds]
             results[name][strategy] = [
                 {key: mean(r[i][key] or 0.0 for r in runs) for key in ("labelled", "coverage", "map_all", "seconds")}
                 | {"map": mean(r[i]["map"] or 0.0 for r in runs)}
                 for i in range(pages + 1)
             ]
         labelled = sorted({int(results[name]["shuffle"][p]["labelled"]) for p in REPORT_PAGES if p <= pages})
+        test = train.with_name(f"{name}_test.csv")
         out = subprocess.run([sys.executable, str(ROOT / "scripts" / "baseline.py"), str(train), str(test),
                               "--sizes", ",".join(map(str, labelled)), "--seeds", ",".join(map(str, seeds))],
                              capture_output=True, text=True, check=True)
@@ -111,9 +118,10 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=25)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "label_efficiency.json")
+    parser.add_argument("--jobs", type=int, default=1, help="simulations run side by side")
     args = parser.parse_args()
     results = run(args.data, args.pages, [int(s) for s in args.seeds.split(",")],
-                  args.out.with_suffix(".runs.json"))
+                  args.out.with_suffix(".runs.json"), args.jobs)
     args.out.write_text(json.dumps(results, indent=1))
     (args.out.parent / "label_efficiency.md").write_text(markdown(results, args.pages))
     plots(results, args.out.parent)
