@@ -19,7 +19,10 @@ descendants is assigned):
 Coverage: the share of all messages with at least one informative label predicted at or
 above that label's balanced threshold: the F1-maximising threshold on the test split among
 those with precision >= 0.5 (a label with no such threshold covers nothing yet); 0.5 when
-the label has fewer than 5 test examples.
+the label has fewer than 5 test examples. The threshold is then raised, if need be, until
+the label flags at most twice its share of the reviewed messages across the dataset
+(``cap_by_share``): at 50% precision it could not flag more, and a threshold chosen on a
+handful of test messages can sit in the base rate and flag every message.
 """
 
 from __future__ import annotations
@@ -172,6 +175,31 @@ def informative_from(labels: Sequence[str], weights: dict[str, float], counts: n
     """Informative labels from their weights and example counts (per column of ``labels``)."""
     return [name for j, name in enumerate(labels)
             if weights[name] >= INFORMATIVE_WEIGHT and counts[j] >= INFORMATIVE_MIN_EXAMPLES]
+
+
+def cap_by_share(probs: np.ndarray, thresholds: Sequence[float], shares: np.ndarray,
+                 sample: int = 200_000) -> list[float]:
+    """Raise each threshold until its label flags at most ``2 * share`` of the messages.
+
+    ``shares`` are the labels' shares of the reviewed messages; the flagged share is
+    estimated on at most ``sample`` evenly spaced rows of ``probs``.
+    """
+    rows = probs[:: max(1, -(-probs.shape[0] // sample))] if probs.shape[0] else probs
+    capped = []
+    for j, t in enumerate(thresholds):
+        most = 2 * float(shares[j]) if j < len(shares) else 1.0
+        flagged_at_most = int(most * rows.shape[0])
+        if t >= NEVER or most >= 1 or not rows.shape[0]:
+            capped.append(float(t))
+            continue
+        if flagged_at_most == 0:
+            capped.append(NEVER)
+            continue
+        column = rows[:, j]
+        kth = float(np.partition(column, len(column) - flagged_at_most)[len(column) - flagged_at_most])
+        capped.append(max(float(t), float(np.nextafter(np.float32(kth), np.float32(2)))
+                          if (column >= kth).sum() > flagged_at_most else kth))
+    return capped
 
 
 def coverage(probs: np.ndarray, columns: Sequence[int], label_thresholds: Sequence[float]) -> float:

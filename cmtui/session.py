@@ -48,7 +48,8 @@ class ModelState:
     model: TrainedModel | None = None
     probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     labels: list[str] = field(default_factory=list)
-    thresholds: list[float] = field(default_factory=list)
+    thresholds: list[float] = field(default_factory=list)  # applied: test_thresholds capped by share
+    test_thresholds: list[float] = field(default_factory=list)  # balanced, from the test split
     informative: list[str] = field(default_factory=list)
     covered_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     reviewed_likeness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
@@ -398,7 +399,8 @@ class Session:
         model = train(self.x[rows], y, labels, params, previous, cancelled, progress,
                       trees_from=previous if same_labels else None)
         probs = predict(model, self.x, self._trees_for(model))
-        thresholds = list(self.state.thresholds) if same_labels else [0.5] * len(labels)
+        test_thresholds = list(self.state.test_thresholds) if same_labels else [0.5] * len(labels)
+        thresholds = metrics.cap_by_share(probs, test_thresholds, _shares(y))
         informative = sorted(metrics.informative_from(labels, metrics.informative_weights(labels, assigned),
                                                       y.sum(axis=0)))
         covered, coverage_value = _coverage(probs, labels, set(informative), thresholds)
@@ -406,7 +408,7 @@ class Session:
         report.update({"reviewed": len(reviewed_mids), "messages": len(self.mids),
                        "coverage": round(coverage_value, 4), "informative_labels": len(informative)})
         state = replace(self.state, model=model, probs=probs, labels=labels, thresholds=thresholds,
-                        informative=informative, covered_score=covered, report=report,
+                        test_thresholds=test_thresholds, informative=informative, covered_score=covered, report=report,
                         seconds=time.perf_counter() - started)
         with self._lock:
             self.state = state
@@ -439,7 +441,8 @@ class Session:
         weights = metrics.informative_weights(labels, assigned)
         informative = set(metrics.informative_from(labels, weights, y.sum(axis=0)))
         reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
-        label_thresholds = [r.thresholds.balanced for r in reports]
+        test_thresholds = [r.thresholds.balanced for r in reports]
+        label_thresholds = metrics.cap_by_share(probs, test_thresholds, _shares(y))
         covered, coverage_value = _coverage(probs, labels, informative, label_thresholds)
         balance, likeness = self._balance(rows)
         map_value = metrics.mean_ap(reports)
@@ -447,8 +450,8 @@ class Session:
         rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
         report = metrics.report_dict(len(reviewed_mids), len(self.mids), reports, coverage_value,
                                      map_value, balance, rating_value, self._annotator_summary())
-        state = ModelState(production, probs, labels, label_thresholds, sorted(informative), covered,
-                           likeness, report, self.state.version, time.perf_counter() - started,
+        state = ModelState(production, probs, labels, label_thresholds, test_thresholds, sorted(informative),
+                           covered, likeness, report, self.state.version, time.perf_counter() - started,
                            test_rows, p_test)
         if persist and len(reviewed_mids):
             state.version = self.store.save_model_run(
@@ -510,6 +513,11 @@ class Session:
 
     def stats_report(self) -> dict[str, Any]:
         return self.state.report
+
+
+def _shares(y: np.ndarray) -> np.ndarray:
+    """Each label's share of the reviewed messages (1 when nothing is reviewed: no cap)."""
+    return y.mean(axis=0) if len(y) else np.ones(y.shape[1])
 
 
 def _coverage(probs: np.ndarray, labels: Sequence[str], informative: set[str],

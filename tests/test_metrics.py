@@ -100,3 +100,21 @@ def test_label_quality_gives_little_credit_for_few_examples() -> None:
     assert metrics.label_quality(few)[0] == pytest.approx(4 / 25)
     assert metrics.label_quality(many)[0] == pytest.approx(0.9)
     assert metrics.rating(*metrics.label_quality(few), 0.9, 0.9)["band"] != "Good"
+
+
+def test_thresholds_are_capped_by_the_labels_share() -> None:
+    # a threshold chosen on a few test messages sits in the base rate and would flag everything
+    probs = np.full((1000, 3), 0.013, dtype=np.float32)
+    probs[:10, 0] = 0.5
+    probs[:, 1] = np.linspace(0, 1, 1000)
+    shares = np.array([0.01, 0.6, 0.01])
+    capped = metrics.cap_by_share(probs, [0.012, 0.3, metrics.NEVER], shares)
+    assert (probs[:, 0] >= capped[0]).sum() == 10  # ties at the base rate are left out
+    assert capped[1] == 0.3  # twice 60% is everything: no cap
+    assert capped[2] == metrics.NEVER
+    assert metrics.cap_by_share(probs, [0.7, 0.3, 0.3], shares)[0] == 0.7  # never lowered
+    spread = np.linspace(0, 1, 1000, dtype=np.float32)[:, None]
+    high = metrics.cap_by_share(spread, [0.1], np.array([0.05]))[0]
+    assert (spread[:, 0] >= high).sum() == 100
+    sampled = metrics.cap_by_share(spread, [0.1], np.array([0.05]), sample=100)[0]
+    assert abs(sampled - high) < 0.02
