@@ -17,7 +17,9 @@ Labels with fewer than ``min_tree_positives`` training examples keep the prior a
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .features import cache_dir
+
+PREDICT_BLOCK = 65_536  # rows scored at a time
 
 
 @dataclass
@@ -177,10 +181,16 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
 def known_norms(x: sp.csr_matrix, used: np.ndarray) -> np.ndarray:
     """Row norms over the columns the training rows use (words never seen in training
     say nothing about a label, so they must not dilute the words that do)."""
-    if not len(used) or not x.nnz:
+    if not len(used):
         return np.ones(x.shape[0], dtype=np.float32)
     mask = np.zeros(x.shape[1], dtype=np.float32)
     mask[used] = 1
+    return _known_norms(x, mask)
+
+
+def _known_norms(x: sp.csr_matrix, mask: np.ndarray) -> np.ndarray:
+    if not x.nnz:
+        return np.ones(x.shape[0], dtype=np.float32)
     squares = x.data * x.data * mask[x.indices]
     starts = x.indptr[:-1]
     sums = np.add.reduceat(squares, np.minimum(starts, len(squares) - 1))
@@ -204,13 +214,31 @@ def tree_scores(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
 
 
 def predict(model: TrainedModel, x: sp.csr_matrix, trees: np.ndarray | None = None) -> np.ndarray:
-    """Probabilities (n_rows, n_labels) as float32; ``trees`` are cached ``tree_scores``."""
+    """Probabilities (n_rows, n_labels) as float32; ``trees`` are cached ``tree_scores``.
+
+    The linear part runs in blocks of rows on every core (scipy and numpy release the
+    GIL), which also bounds the temporary arrays at a million messages.
+    """
     k = len(model.labels)
+    out = np.zeros((x.shape[0], k), dtype=np.float32)
     if x.shape[0] == 0 or k == 0:
-        return np.zeros((x.shape[0], k), dtype=np.float32)
-    raw = np.asarray(x @ model.weights) / known_norms(x, model.used)[:, None] + model.bias
-    raw += tree_scores(model, x) if trees is None else trees
-    return _sigmoid(raw).astype(np.float32)
+        return out
+    mask = np.zeros(x.shape[1], dtype=np.float32)
+    mask[model.used] = 1
+
+    def block(start: int) -> None:
+        part = x[start:start + PREDICT_BLOCK]
+        out[start:start + part.shape[0]] = (np.asarray(part @ model.weights)
+                                            / _known_norms(part, mask)[:, None] + model.bias)
+
+    starts = range(0, x.shape[0], PREDICT_BLOCK)
+    if len(starts) == 1:
+        block(0)
+    else:
+        with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+            list(pool.map(block, starts))
+    out += tree_scores(model, x) if trees is None else trees
+    return _sigmoid(out).astype(np.float32, copy=False)
 
 
 # ---- persisted predictions (for export and for reopening without a retrain) ------------

@@ -6,8 +6,6 @@ They are pure: the session passes what they need, so each can be tested on small
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -27,6 +25,7 @@ NEEDS_QUERY = {"search"}
 PAGE_SIZE = 20
 NEAR_DUPLICATE = 0.9
 POOL_PAGES = 10  # Low confidence re-orders this many pages of worst-covered rows
+RANK_AT_LEAST = 10_000  # worst-covered rows sorted per page; the rest only past them
 DENSITY_SAMPLE = 2000  # unreviewed rows a candidate's neighbours are looked for among
 
 
@@ -55,6 +54,10 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
     coverage order alone had lost MAP (docs/benchmarks.md).
     """
     rows = np.flatnonzero(unreviewed)
+    enough = max(RANK_AT_LEAST, 20 * POOL_PAGES * count)
+    if len(rows) > enough:  # a page needs the worst covered, not a sort of a million rows
+        kth = np.partition(covered_score[rows], enough)[enough]
+        rows = rows[covered_score[rows] <= kth]
     shuffle_position = np.empty_like(shuffle_order)
     shuffle_position[shuffle_order] = np.arange(len(shuffle_order))
     # equally covered messages (all zero before any label is informative) come in random order
@@ -66,6 +69,7 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
     ranked = np.concatenate([pool[np.argsort(np.arange(len(pool)) + typical, kind="stable")],
                              ranked[len(pool):]])
     chosen: list[int] = []
+    chosen_dense: list[np.ndarray] = []  # the chosen rows as dense vectors: a similarity is a gather
     taken: set[int] = set()
     ranked_at = 0
     random_at = 0
@@ -82,9 +86,15 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
             random_at += 1
         if row in taken:
             continue
-        if chosen and _too_similar(x, row, chosen) and ranked_at < len(ranked):
+        start, end = x.indptr[row], x.indptr[row + 1]
+        columns, values = x.indices[start:end], x.data[start:end]
+        if chosen and ranked_at < len(ranked) and \
+                max(float(d[columns] @ values) for d in chosen_dense) > NEAR_DUPLICATE:
             continue
         chosen.append(row)
+        dense = np.zeros(x.shape[1], dtype=np.float32)
+        dense[columns] = values
+        chosen_dense.append(dense)
         taken.add(row)
     return np.array(chosen, dtype=np.int64)
 
@@ -97,12 +107,6 @@ def density(x: sp.csr_matrix, rows: np.ndarray, sample: np.ndarray, k: int = 10)
     sims[rows[:, None] == sample[None, :]] = 0.0  # a message is not its own neighbour
     k = min(k, sims.shape[1])
     return np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
-
-
-def _too_similar(x: sp.csr_matrix, row: int, chosen: Sequence[int]) -> bool:
-    """Cosine similarity of TF-IDF rows (already L2-normalised) above NEAR_DUPLICATE."""
-    sims = x[chosen] @ x[row].T
-    return bool(sims.max() > NEAR_DUPLICATE) if sims.nnz else False
 
 
 def by_label(probs: np.ndarray, candidates: np.ndarray | None = None) -> np.ndarray:

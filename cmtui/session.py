@@ -34,6 +34,8 @@ from .store import Review, Store
 
 TEST_SHARE = 20  # percent of reviewed messages held out for validation
 PRODUCTION_ITERATIONS = 15
+RESCORE_ALL_UP_TO = 250_000  # messages; above it a quick retrain rescores only candidates
+RESCORE_CANDIDATES = 50_000
 
 
 def in_test_split(ids: Sequence[str]) -> np.ndarray:
@@ -398,12 +400,21 @@ class Session:
         params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if same_labels else self.params
         model = train(self.x[rows], y, labels, params, previous, cancelled, progress,
                       trees_from=previous if same_labels else None)
-        probs = predict(model, self.x, self._trees_for(model))
+        candidates = self._rescore_candidates() if same_labels else None
         test_thresholds = list(self.state.test_thresholds) if same_labels else [0.5] * len(labels)
-        thresholds = metrics.cap_by_share(probs, test_thresholds, _shares(y))
         informative = sorted(metrics.informative_from(labels, metrics.informative_weights(labels, assigned),
                                                       y.sum(axis=0)))
-        covered, coverage_value = _coverage(probs, labels, set(informative), thresholds)
+        if candidates is None:
+            probs = predict(model, self.x, self._trees_for(model))
+            thresholds = metrics.cap_by_share(probs, test_thresholds, _shares(y))
+            covered, coverage_value = _coverage(probs, labels, set(informative), thresholds)
+        else:  # the rest keep the last scores and thresholds until validation redoes all
+            probs = self.state.probs.copy()
+            probs[candidates] = predict(model, self.x[candidates], self._trees_for(model)[candidates])
+            thresholds = list(self.state.thresholds)
+            covered = self.state.covered_score.copy()
+            covered[candidates] = _coverage(probs[candidates], labels, set(informative), thresholds)[0]
+            coverage_value = float((covered >= 1).mean())
         report = dict(self.state.report)
         report.update({"reviewed": len(reviewed_mids), "messages": len(self.mids),
                        "coverage": round(coverage_value, 4), "informative_labels": len(informative)})
@@ -413,6 +424,24 @@ class Session:
         with self._lock:
             self.state = state
         return state
+
+    def _rescore_candidates(self) -> np.ndarray | None:
+        """Rows a quick retrain rescores on a large dataset; None: every row.
+
+        Above ``RESCORE_ALL_UP_TO`` messages, scoring every message would hold up the next
+        page for seconds, so only the ``RESCORE_CANDIDATES`` unreviewed messages the last
+        model covered worst (where Low confidence draws its page from) are rescored; the
+        validation that follows in the background rescores all of them.
+        """
+        state = self.state
+        n = len(self.mids)
+        if n <= RESCORE_ALL_UP_TO or state.probs.shape[0] != n or state.covered_score.shape[0] != n:
+            return None
+        unreviewed = np.flatnonzero(~self.reviewed_mask())
+        if len(unreviewed) <= RESCORE_CANDIDATES:
+            return unreviewed
+        scores = state.covered_score[unreviewed]
+        return np.sort(unreviewed[np.argpartition(scores, RESCORE_CANDIDATES)[:RESCORE_CANDIDATES]])
 
     def validate(self, cancelled: Callable[[], bool] = lambda: False,
                  progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
