@@ -41,6 +41,7 @@ MIN_THRESHOLD_EXAMPLES = 5
 INFORMATIVE_WEIGHT = 0.2
 INFORMATIVE_MIN_EXAMPLES = 3
 MIN_BALANCED_PRECISION = 0.5
+SHARE_CAP = 2.0  # a label may flag at most this many times its share of the reviewed messages
 NEVER = 1.01  # a threshold no probability reaches
 
 
@@ -187,7 +188,7 @@ def cap_by_share(probs: np.ndarray, thresholds: Sequence[float], shares: np.ndar
     rows = probs[:: max(1, -(-probs.shape[0] // sample))] if probs.shape[0] else probs
     capped = []
     for j, t in enumerate(thresholds):
-        most = 2 * float(shares[j]) if j < len(shares) else 1.0
+        most = SHARE_CAP * float(shares[j]) if j < len(shares) else 1.0
         flagged_at_most = int(most * rows.shape[0])
         if t >= NEVER or most >= 1 or not rows.shape[0]:
             capped.append(float(t))
