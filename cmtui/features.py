@@ -23,7 +23,8 @@ _TOKEN = r"[a-z0-9]+(?:'[a-z]+)?"
 _QUOTE_HEAD = r"(?ms)^\s*On [^\n]{0,200}wrote:\s*$.*"
 _SIGNATURE = r"(?ms)^-- ?\n.*"
 _QUOTED_LINE = r"(?m)^\s*>[^\n]*$"
-CHUNK = 10_000  # messages hashed at a time: bounds the memory of exploded tokens
+CHUNK = 10_000  # messages fetched from the database at a time
+HASH_CHUNK = 2_000  # messages hashed at a time: bounds the memory of exploded tokens
 
 
 def clean_text(subject: pl.Expr, body: pl.Expr) -> pl.Expr:
@@ -35,7 +36,7 @@ def clean_text(subject: pl.Expr, body: pl.Expr) -> pl.Expr:
 
 def hash_texts(texts: pl.Series, bits: int = DEFAULT_BITS) -> sp.csr_matrix:
     """Term counts of unigrams and bigrams hashed into ``2**bits`` columns (CSR, float32)."""
-    parts = [_hash_chunk(texts.slice(start, CHUNK), bits) for start in range(0, len(texts), CHUNK)]
+    parts = [_hash_chunk(texts.slice(start, HASH_CHUNK), bits) for start in range(0, len(texts), HASH_CHUNK)]
     if not parts:
         return sp.csr_matrix((0, 1 << bits), dtype=np.float32)
     return sp.vstack(parts, format="csr")
