@@ -25,9 +25,11 @@ often than labels usually share a message, scores 0. Informative = weight >= 0.2
 least 3 examples.
 Coverage: the share of ALL messages with at least one informative label predicted at or
 above that label's balanced threshold (best F1 with precision >= 50% on the 20% held-out
-split; 0.5 with fewer than 5 test examples).
+split; 0.5 with fewer than 5 test examples), raised if need be until the label flags at
+most twice its share of the reviewed messages.
 Training: label every label that applies (a missing label teaches "no"), confirm, and
-submit the page; the model retrains and Low confidence brings the least covered messages.
+submit the page; the model retrains and Low confidence brings the least covered messages,
+typical ones first, with every fourth slot from Shuffle.
 Stop when the rating is Good or better and no important label has a warning."""
 
 
