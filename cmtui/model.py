@@ -178,17 +178,10 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
                         used)
 
 
-def known_norms(x: sp.csr_matrix, used: np.ndarray) -> np.ndarray:
-    """Row norms over the columns the training rows use (words never seen in training
-    say nothing about a label, so they must not dilute the words that do)."""
-    if not len(used):
-        return np.ones(x.shape[0], dtype=np.float32)
-    mask = np.zeros(x.shape[1], dtype=np.float32)
-    mask[used] = 1
-    return _known_norms(x, mask)
-
-
-def _known_norms(x: sp.csr_matrix, mask: np.ndarray) -> np.ndarray:
+def known_norms(x: sp.csr_matrix, mask: np.ndarray) -> np.ndarray:
+    """Row norms over the columns the training rows use (``mask`` is 1 there, 0 elsewhere):
+    words never seen in training say nothing about a label, so they must not dilute the
+    words that do."""
     if not x.nnz:
         return np.ones(x.shape[0], dtype=np.float32)
     squares = x.data * x.data * mask[x.indices]
@@ -229,7 +222,7 @@ def predict(model: TrainedModel, x: sp.csr_matrix, trees: np.ndarray | None = No
     def block(start: int) -> None:
         part = x[start:start + PREDICT_BLOCK]
         out[start:start + part.shape[0]] = (np.asarray(part @ model.weights)
-                                            / _known_norms(part, mask)[:, None] + model.bias)
+                                            / known_norms(part, mask)[:, None] + model.bias)
 
     starts = range(0, x.shape[0], PREDICT_BLOCK)
     if len(starts) == 1:
