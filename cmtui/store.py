@@ -173,26 +173,22 @@ class Store:
         except OSError as exc:
             raise StoreError(f"{lock_path}: cannot create the lock file: {exc.strerror}") from exc
         try:
-            deadline = time.monotonic() + self.busy_timeout
-            delay = 0.002
+            waits = _backoff(self.busy_timeout, first=0.002, cap=0.05)
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if time.monotonic() > deadline:
+                    if not next(waits, False):
                         raise StoreBusy(f"{self.path}: another cmtui process kept it busy for over "
                                         f"{self.busy_timeout:.0f} s") from None
-                    time.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, 0.05)
             yield
         finally:
             handle.close()  # releases the lock
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        deadline = time.monotonic() + self.busy_timeout
-        delay = 0.005
+        waits = _backoff(self.busy_timeout, first=0.005, cap=0.1)
         while True:
             try:
                 con = duckdb.connect(str(self.path))
@@ -201,13 +197,11 @@ class Store:
                 text = str(exc)
                 if "lock" not in text.lower():
                     raise StoreError(f"{self.path}: cannot open database: {_first_line(text)}") from exc
-                if time.monotonic() > deadline:
+                if not next(waits, False):
                     raise StoreBusy(
                         f"{self.path}: held by another process for over "
                         f"{self.busy_timeout:.0f} s ({_first_line(text)})"
                     ) from exc
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 0.1)
             except duckdb.Error as exc:
                 raise StoreError(f"{self.path}: not a readable cmtui database: {_first_line(str(exc))}") from exc
         try:
@@ -746,6 +740,21 @@ def _file_lock(path: Path) -> threading.RLock:
 def sort_labels(names: Sequence[str]) -> list[str]:
     """Taxonomy order: by level path, case-insensitively, so a parent precedes its children."""
     return sorted(set(names), key=lambda n: [p.casefold() for p in n.split(LABEL_SEP)])
+
+
+def _backoff(timeout: float, first: float, cap: float) -> Iterator[bool]:
+    """One jittered, doubling sleep per ``next()`` (which gives True); stops once
+    ``timeout`` s have passed since this call (not since the first ``next()``)."""
+    deadline = time.monotonic() + timeout
+
+    def waits() -> Iterator[bool]:
+        delay = first
+        while time.monotonic() <= deadline:
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, cap)
+            yield True
+
+    return waits()
 
 
 def _first_line(text: str) -> str:
