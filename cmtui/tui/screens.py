@@ -23,10 +23,12 @@ of its messages on which none of its child labels is assigned (a parent never us
 scores 0); a label that rides along with other labels on 90%+ of its messages, far more
 often than labels usually share a message, scores 0. Informative = weight >= 0.2 and at
 least 3 examples.
+
 Coverage: the share of ALL messages with at least one informative label predicted at or
 above that label's balanced threshold (best F1 with precision >= 50% on the 20% held-out
 split; 0.5 with fewer than 5 test examples), raised if need be until the label flags at
 most twice its share of the reviewed messages.
+
 Training: label every label that applies (a missing label teaches "no"), confirm, and
 submit the page; the model retrains and Low confidence brings the least covered messages,
 typical ones first, with every fourth slot from Shuffle.
@@ -273,13 +275,14 @@ class HelpScreen(ModalScreen[None]):
         lines.append("s            submit page and retrain   S  submit only confirmed messages\n")
         lines.append("n / p        next / previous page     m  mode   v  validation   d  datasets\n")
         lines.append("ctrl+p       command palette          ?  help   q  quit\n")
-        lines.append("Picker: type to filter · enter toggle · ctrl+n create what you typed · ctrl+t start a child\n"
-                     "        of the highlighted label (Parent > ...)\n\n")
+        lines.append("Picker: type to filter · enter toggle · ctrl+n create what you typed · ctrl+t start a child "
+                     "of the highlighted label (Parent > ...)\n\n")
         lines.append("Bindings by id (remap in ~/.config/cmtui/config.toml, [keys] id = \"key\")\n", style="bold")
         ids = [f"{b.id}={b.key}" for b in self.main_app.BINDINGS if getattr(b, "id", None)]
         lines.append(", ".join(ids) + "\n\n")
         lines.append("Rules\n", style="bold")
-        lines.append(HELP_RULES)
+        # the source keeps short lines; on screen each paragraph wraps to the panel's width
+        lines.append("\n\n".join(" ".join(p.split("\n")) for p in HELP_RULES.split("\n\n")))
         with VerticalScroll(id="help"):
             yield Static(lines)
 
