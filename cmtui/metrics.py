@@ -22,7 +22,9 @@ those with precision >= 0.5 (a label with no such threshold covers nothing yet);
 the label has fewer than 5 test examples. The threshold is then raised, if need be, until
 the label flags at most twice its share of the reviewed messages across the dataset
 (``cap_by_share``): at 50% precision it could not flag more, and a threshold chosen on a
-handful of test messages can sit in the base rate and flag every message.
+handful of test messages can sit in the base rate and flag every message. The share is
+taken from the randomly picked reviews (Shuffle) where there are enough of them and
+they show the label more often (``session._shares``).
 """
 
 from __future__ import annotations

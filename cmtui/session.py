@@ -36,6 +36,7 @@ TEST_SHARE = 20  # percent of reviewed messages held out for validation
 PRODUCTION_ITERATIONS = 15
 RESCORE_ALL_UP_TO = 250_000  # messages; above it a quick retrain rescores only candidates
 RESCORE_CANDIDATES = 50_000
+RANDOM_SHARE_MIN = 30  # random picks needed before their label shares loosen the cap
 
 
 def in_test_split(ids: Sequence[str]) -> np.ndarray:
@@ -406,7 +407,7 @@ class Session:
                                                       y.sum(axis=0)))
         if candidates is None:
             probs = predict(model, self.x, self._trees_for(model))
-            thresholds = metrics.cap_by_share(probs, test_thresholds, _shares(y))
+            thresholds = metrics.cap_by_share(probs, test_thresholds, self._shares(reviewed_mids, y))
             covered, coverage_value = _coverage(probs, labels, set(informative), thresholds)
         else:  # the rest keep the last scores and thresholds until validation redoes all
             probs = self.state.probs.copy()
@@ -424,6 +425,10 @@ class Session:
         with self._lock:
             self.state = state
         return state
+
+    def _shares(self, reviewed_mids: Sequence[int], y: np.ndarray) -> np.ndarray:
+        random = np.array([self.review_modes.get(m) == "shuffle" for m in reviewed_mids], dtype=bool)
+        return _shares(y, random)
 
     def _rescore_candidates(self) -> np.ndarray | None:
         """Rows a quick retrain rescores on a large dataset; None: every row.
@@ -471,7 +476,7 @@ class Session:
         informative = set(metrics.informative_from(labels, weights, y.sum(axis=0)))
         reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
         test_thresholds = [r.thresholds.balanced for r in reports]
-        label_thresholds = metrics.cap_by_share(probs, test_thresholds, _shares(y))
+        label_thresholds = metrics.cap_by_share(probs, test_thresholds, self._shares(reviewed_mids, y))
         covered, coverage_value = _coverage(probs, labels, informative, label_thresholds)
         balance, likeness = self._balance(rows)
         map_value = metrics.mean_ap(reports)
@@ -544,9 +549,20 @@ class Session:
         return self.state.report
 
 
-def _shares(y: np.ndarray) -> np.ndarray:
-    """Each label's share of the reviewed messages (1 when nothing is reviewed: no cap)."""
-    return y.mean(axis=0) if len(y) else np.ones(y.shape[1])
+def _shares(y: np.ndarray, random: np.ndarray) -> np.ndarray:
+    """Each label's share of the reviewed messages (1 when nothing is reviewed: no cap).
+
+    Where at least ``RANDOM_SHARE_MIN`` reviews were picked at random (``random``), a
+    label's share is the larger of its share of those and of all reviews: Low confidence
+    and the per-label modes pick few messages the model already covers, so the labels on
+    them look rarer among all reviews than they are.
+    """
+    if not len(y):
+        return np.ones(y.shape[1])
+    shares = y.mean(axis=0)
+    if random.sum() >= RANDOM_SHARE_MIN:
+        shares = np.maximum(shares, y[random].mean(axis=0))
+    return shares
 
 
 def _coverage(probs: np.ndarray, labels: Sequence[str], informative: set[str],

@@ -194,3 +194,22 @@ def test_disagreement_shows_in_check_label_and_stats(tmp_path: Path) -> None:
     # seed reviewed all 120; bob agreed with seed on one and disagreed with alice on the other
     assert annotators["counts"] == {"alice": 1, "bob": 2, "seed": 120}
     assert annotators["shared"] == 2 and annotators["agreement"] == 0.5
+
+
+def test_label_shares_come_from_random_picks_when_there_are_enough() -> None:
+    from cmtui.session import RANDOM_SHARE_MIN, _shares
+
+    # label 0 is on half of the random picks but on none of the later, targeted ones
+    random_picks = RANDOM_SHARE_MIN
+    y = np.zeros((random_picks + 90, 2), dtype=np.float32)
+    y[: random_picks // 2, 0] = 1
+    y[random_picks:, 1] = 1
+    random = np.zeros(len(y), dtype=bool)
+    random[:random_picks] = True
+    shares = _shares(y, random)
+    assert shares[0] == pytest.approx(0.5)  # its share among the random picks, not 15/120
+    assert shares[1] == pytest.approx(90 / 120)  # never lowered below the share of all reviews
+    few = random.copy()
+    few[1:] = False  # one random pick says nothing
+    assert _shares(y, few)[0] == pytest.approx((random_picks // 2) / len(y))
+    assert _shares(y[:0], random[:0]).tolist() == [1.0, 1.0]  # nothing reviewed: no cap
