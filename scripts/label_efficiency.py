@@ -2,12 +2,13 @@
 
 usage: python scripts/label_efficiency.py [--data ../shared/data] [--pages 25] [--seeds 0,1,2]
                                           [--out docs/label_efficiency.json] [--jobs 2]
+                                          [--strategies low-confidence,shuffle]
 
 Runs `cmtui simulate` (the same Session code a person drives) for Low confidence,
 Shuffle, Teach and Rebalance on every gold set, averages over seeds, adds the TF-IDF +
 logistic regression baseline (scripts/baseline.py, needs scikit-learn) at the same
 labelled counts, and writes the JSON, a markdown table (docs/label_efficiency.md) and,
-when matplotlib is installed, one PNG per gold set in docs/.
+when matplotlib is installed, one PNG per gold set in docs/ (the names follow ``--out``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from statistics import mean
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from baseline import seed_list  # noqa: E402
+
 from cmtui.simulate import simulate  # noqa: E402
 
 STRATEGIES = ["low-confidence", "shuffle", "teach", "rebalance"]
@@ -35,13 +40,13 @@ def _simulate(train: Path, test: Path, strategy: str, seed: int, pages: int) -> 
         return simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp))
 
 
-def run(data: Path, pages: int, seeds: list[int], partial: Path,
-        jobs: int = 1) -> dict[str, dict[str, list[dict[str, float]]]]:
+def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
+        strategies: list[str] = STRATEGIES) -> dict[str, dict[str, list[dict[str, float]]]]:
     """Every simulation's rows are saved to ``partial`` as they finish, and reused from it."""
     done: dict[str, list[dict[str, float]]] = json.loads(partial.read_text()) if partial.exists() else {}
     sets = {train.name.removesuffix("_train.csv"): train for train in sorted(data.glob("*_train.csv"))}
     todo = {f"{name}/{strategy}/{seed}/{pages}": (train, train.with_name(f"{name}_test.csv"), strategy, seed)
-            for name, train in sets.items() for strategy in STRATEGIES for seed in seeds}
+            for name, train in sets.items() for strategy in strategies for seed in seeds}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(_simulate, *args, pages): key for key, args in todo.items() if key not in done}
         for future in as_completed(futures):
@@ -52,14 +57,14 @@ def run(data: Path, pages: int, seeds: list[int], partial: Path,
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for name, train in sets.items():
         results[name] = {}
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             runs = [done[f"{name}/{strategy}/{seed}/{pages}"] for seed in seeds]
             results[name][strategy] = [
                 {key: mean(r[i][key] or 0.0 for r in runs) for key in ("labelled", "coverage", "map_all", "seconds")}
                 | {"map": mean(r[i]["map"] or 0.0 for r in runs)}
                 for i in range(pages + 1)
             ]
-        labelled = sorted({int(results[name]["shuffle"][p]["labelled"]) for p in REPORT_PAGES if p <= pages})
+        labelled = sorted({int(results[name][strategies[0]][p]["labelled"]) for p in REPORT_PAGES if p <= pages})
         test = train.with_name(f"{name}_test.csv")
         out = subprocess.run([sys.executable, str(ROOT / "scripts" / "baseline.py"), str(train), str(test),
                               "--sizes", ",".join(map(str, labelled)), "--seeds", ",".join(map(str, seeds))],
@@ -68,7 +73,8 @@ def run(data: Path, pages: int, seeds: list[int], partial: Path,
     return results
 
 
-def markdown(results: dict[str, dict[str, list[dict[str, float]]]], pages: int) -> str:
+def markdown(results: dict[str, dict[str, list[dict[str, float]]]], pages: int,
+             strategies: list[str] = STRATEGIES) -> str:
     lines = []
     for name, by_strategy in results.items():
         baseline = {row["labelled"]: row["map_all"] for row in by_strategy["baseline"]}
@@ -76,7 +82,7 @@ def markdown(results: dict[str, dict[str, list[dict[str, float]]]], pages: int) 
                   "| pages | labelled | strategy | coverage | MAP (platform rule) | MAP (all seen labels) | baseline MAP |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for page in [p for p in REPORT_PAGES if p <= pages]:
-            for strategy in STRATEGIES:
+            for strategy in strategies:
                 row = by_strategy[strategy][page]
                 base = baseline.get(int(row["labelled"]))
                 lines.append(f"| {page} | {int(row['labelled'])} | {strategy} | {100 * row['coverage']:.1f}% | "
@@ -86,7 +92,9 @@ def markdown(results: dict[str, dict[str, list[dict[str, float]]]], pages: int) 
     return "\n".join(lines)
 
 
-def plots(results: dict[str, dict[str, list[dict[str, float]]]], out_dir: Path) -> None:
+def plots(results: dict[str, dict[str, list[dict[str, float]]]], out: Path,
+          strategies: list[str] = STRATEGIES) -> None:
+    """One PNG per gold set beside ``out``: ``<out stem>_<gold set>.png``."""
     try:
         import matplotlib
 
@@ -97,7 +105,7 @@ def plots(results: dict[str, dict[str, list[dict[str, float]]]], out_dir: Path) 
         return
     for name, by_strategy in results.items():
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             rows = by_strategy[strategy]
             x = [r["labelled"] for r in rows]
             left.plot(x, [100 * r["coverage"] for r in rows], label=strategy)
@@ -109,23 +117,26 @@ def plots(results: dict[str, dict[str, list[dict[str, float]]]], out_dir: Path) 
         right.set(title=f"{name}: MAP (labels seen)", xlabel="labelled messages", ylabel="MAP")
         right.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out_dir / f"label_efficiency_{name}.png", dpi=90)
+        fig.savefig(out.with_name(f"{out.stem}_{name}.png"), dpi=90)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--pages", type=int, default=25)
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds or ranges, e.g. 0-11")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "label_efficiency.json")
     parser.add_argument("--jobs", type=int, default=1, help="simulations run side by side")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
     args = parser.parse_args()
-    results = run(args.data, args.pages, [int(s) for s in args.seeds.split(",")],
-                  args.out.with_suffix(".runs.json"), args.jobs)
+    strategies = args.strategies.split(",")
+    results = run(args.data, args.pages, seed_list(args.seeds), args.out.with_suffix(".runs.json"), args.jobs,
+                  strategies)
     args.out.write_text(json.dumps(results, indent=1))
-    (args.out.parent / "label_efficiency.md").write_text(markdown(results, args.pages))
-    plots(results, args.out.parent)
-    print(markdown(results, args.pages))
+    table = markdown(results, args.pages, strategies)
+    args.out.with_suffix(".md").write_text(table)
+    plots(results, args.out, strategies)
+    print(table)
 
 
 if __name__ == "__main__":
