@@ -68,8 +68,6 @@ def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
 
     ``x`` holds only the columns used by the training rows. Returns (weights, bias).
     """
-    from scipy.optimize import minimize  # 0.2 s to import: not on the way to the first page
-
     n, d = x.shape
     k = y.shape[1]
     target = y.astype(np.float64)
@@ -91,10 +89,63 @@ def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
     if init is not None:
         theta0[: d * k] = init[0].ravel()
         theta0[d * k:] = init[1]
-    result = minimize(objective, theta0, jac=True, method="L-BFGS-B",
-                      options={"maxiter": max_iter})
-    theta = result.x
+    theta = lbfgs(objective, theta0, max_iter)
     return theta[: d * k].reshape(d, k), theta[d * k:]
+
+
+def lbfgs(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], start: np.ndarray, max_iter: int,
+          memory: int = 10, gradient_tolerance: float = 1e-5) -> np.ndarray:
+    """Minimise a smooth convex ``objective`` (returning value and gradient) by L-BFGS.
+
+    The two-loop recursion with a backtracking (Armijo) line search. It replaces SciPy's
+    L-BFGS-B, whose C port (SciPy 1.15+) spent 80 ms per iteration in its own bookkeeping
+    on 250,000 unbounded weights: most of a retrain on long emails.
+    """
+    theta = start.copy()
+    value, gradient = objective(theta)
+    history: list[tuple[np.ndarray, np.ndarray, float]] = []  # (step, gradient change, 1 / their product)
+    for _ in range(max_iter):
+        if not np.isfinite(value) or float(np.abs(gradient).max(initial=0.0)) <= gradient_tolerance:
+            break
+        direction = gradient.copy()
+        alphas = []
+        for s, g, rho in reversed(history):
+            alpha = rho * float(s @ direction)
+            direction -= alpha * g
+            alphas.append(alpha)
+        if history:
+            s, g, rho = history[-1]
+            direction *= 1.0 / (rho * float(g @ g))  # (s.g)/(g.g): the curvature along the last step
+        else:
+            direction *= 1.0 / max(1.0, float(np.linalg.norm(gradient)))
+        for (s, g, rho), alpha in zip(history, reversed(alphas), strict=True):
+            direction += s * (alpha - rho * float(g @ direction))
+        direction = -direction
+        slope = float(gradient @ direction)
+        if slope >= 0:  # not a descent direction: start again from the gradient
+            history.clear()
+            direction = -gradient / max(1.0, float(np.linalg.norm(gradient)))
+            slope = float(gradient @ direction)
+        step = 1.0
+        while True:
+            candidate = theta + step * direction
+            new_value, new_gradient = objective(candidate)
+            if new_value <= value + 1e-4 * step * slope or step < 1e-10:
+                break
+            step *= 0.5
+        if new_value > value:  # no progress possible along any step
+            break
+        s, g = candidate - theta, new_gradient - gradient
+        curvature = float(s @ g)
+        if curvature > 1e-12:
+            history.append((s, g, 1.0 / curvature))
+            if len(history) > memory:
+                history.pop(0)
+        converged = value - new_value <= 1e-12 * max(1.0, abs(value))
+        theta, value, gradient = candidate, new_value, new_gradient
+        if converged:
+            break
+    return theta
 
 
 def used_columns(x: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
