@@ -2,7 +2,7 @@
 
 usage: python scripts/label_efficiency.py [--data ../shared/data] [--pages 25] [--seeds 0,1,2]
                                           [--out docs/label_efficiency.json] [--jobs 2]
-                                          [--strategies low-confidence,shuffle]
+                                          [--strategies low-confidence,shuffle] [--runs FILE]
 
 Runs `cmtui simulate` (the same Session code a person drives) for Low confidence,
 Shuffle, Teach and Rebalance on every gold set, averages over seeds, adds the TF-IDF +
@@ -44,6 +44,10 @@ def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
         strategies: list[str] = STRATEGIES) -> dict[str, dict[str, list[dict[str, float]]]]:
     """Every simulation's rows are saved to ``partial`` as they finish, and reused from it."""
     done: dict[str, list[dict[str, float]]] = json.loads(partial.read_text()) if partial.exists() else {}
+    for key, rows in list(done.items()):  # a longer run's first pages are this run (simulate is deterministic)
+        name, strategy, seed, length = key.split("/")
+        if int(length) > pages:
+            done.setdefault(f"{name}/{strategy}/{seed}/{pages}", rows[: pages + 1])
     sets = {train.name.removesuffix("_train.csv"): train for train in sorted(data.glob("*_train.csv"))}
     todo = {f"{name}/{strategy}/{seed}/{pages}": (train, train.with_name(f"{name}_test.csv"), strategy, seed)
             for name, train in sets.items() for strategy in strategies for seed in seeds}
@@ -128,10 +132,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "label_efficiency.json")
     parser.add_argument("--jobs", type=int, default=1, help="simulations run side by side")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--runs", type=Path, default=ROOT / "docs" / "label_efficiency.runs.json",
+                        help="every simulation's rows, kept and reused across runs")
     args = parser.parse_args()
     strategies = args.strategies.split(",")
-    results = run(args.data, args.pages, seed_list(args.seeds), args.out.with_suffix(".runs.json"), args.jobs,
-                  strategies)
+    results = run(args.data, args.pages, seed_list(args.seeds), args.runs, args.jobs, strategies)
     args.out.write_text(json.dumps(results, indent=1))
     table = markdown(results, args.pages, strategies)
     args.out.with_suffix(".md").write_text(table)
