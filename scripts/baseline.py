@@ -12,6 +12,10 @@ differ by less than the seed-to-seed noise, so a few seeds can show either ahead
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: see cmtui/__init__.py
+
 import argparse
 import json
 import warnings

@@ -13,6 +13,10 @@ when matplotlib is installed, one PNG per gold set in docs/ (the names follow ``
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: see cmtui/__init__.py
+
 import argparse
 import json
 import subprocess
