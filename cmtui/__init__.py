@@ -2,9 +2,13 @@
 
 import os
 
-# Before numpy loads: OpenBLAS's threads only serve the optimiser's vector products
-# here, and beside LightGBM's threads or a second cmtui process on 2 cores they spin
-# for the CPU. Two simulations side by side took 45 s per page with them, 1 s without.
+# Set before numpy and LightGBM load, unless the user chose otherwise. With busy-waiting
+# threads, two cmtui processes on 2 cores (two annotators, or two simulations) stalled
+# for 40-80 s per page where each page takes 1-2 s:
+# - OpenBLAS's threads only serve the optimiser's vector products here (sparse products
+#   and LightGBM do not use it), and spun for the CPU beside LightGBM's threads;
+# - LightGBM's OpenMP threads spin at every barrier; passive ones sleep instead.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

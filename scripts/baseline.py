@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: see cmtui/__init__.py
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy and OpenMP load: see cmtui/__init__.py
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import json
