@@ -30,3 +30,17 @@ def test_fit_linear_separates_and_warm_start_keeps_the_solution() -> None:
     assert (scores[2:, 1] > 0).all() and (scores[:2, 1] < 0).all()
     again_w, again_b = fit_linear(x, y, c=32.0, max_iter=5, init=(w, b))
     assert np.allclose(again_w, w, atol=1e-3) and np.allclose(again_b, b, atol=1e-3)
+
+
+def test_the_package_keeps_blas_and_openmp_threads_from_spinning() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")}
+    code = "import cmtui, os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "PASSIVE"]
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # a user's own choice stands
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "ACTIVE"]
