@@ -50,9 +50,9 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
     badly covered, and how typical (``density``), so a page teaches what many messages
     say rather than one-off oddities. A share ``explore`` of each page comes from the
     shuffled stream, so the training set stays representative while coverage rises.
-    On Banking77 after 10 pages (6 seeds) a pool of 20 pages gave 7.2% coverage and MAP
-    0.446 against Shuffle's 4.9% and 0.435, where 10 pages gave 6.8% and 0.431 and
-    coverage order alone had lost MAP (docs/benchmarks.md).
+    On Banking77 after 10 pages (12 seeds) this reaches 7.5% coverage against Shuffle's
+    5.0% at the same MAP (0.429); a pool of 10 pages and coverage order alone had both
+    lost MAP to Shuffle (docs/benchmarks.md).
     """
     rows = np.flatnonzero(unreviewed)
     enough = max(RANK_AT_LEAST, 20 * POOL_PAGES * count)
