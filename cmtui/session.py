@@ -81,7 +81,7 @@ class Session:
     """One annotator working on one dataset."""
 
     def __init__(self, store: Store, dataset: str, annotator: str, *, seed: int = 0,
-                 params: ModelParams | None = None, explore: float = 0.25,
+                 params: ModelParams | None = None, explore: float = queues.EXPLORE,
                  bits: int = DEFAULT_BITS) -> None:
         self.store = store
         self.dataset = dataset

@@ -37,7 +37,7 @@ def test_low_confidence_stays_in_the_worst_covered_pool_and_mixes_in_shuffle() -
     unreviewed = np.ones(n, dtype=bool)
     unreviewed[:50] = False
     order = rng.permutation(n)
-    page = queues.low_confidence(unreviewed, covered, x, order, count=8, explore=0.25)
+    page = queues.low_confidence(unreviewed, covered, x, order, count=8, explore=0.25)  # every 4th slot
     assert len(set(page.tolist())) == 8 and unreviewed[page].all()
     pool = set(np.flatnonzero(unreviewed)[np.argsort(covered[unreviewed])][: queues.POOL_PAGES * 8].tolist())
     low_slots = [int(r) for i, r in enumerate(page) if (i + 1) % 4]

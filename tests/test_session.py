@@ -70,7 +70,8 @@ def test_modes_order(session: Session) -> None:
     scores = session.state.covered_score
     page = session.ranked("low-confidence")
     unreviewed_scores = np.sort([scores[session.row_of[m]] for m in session.mids if m not in reviewed])
-    low_slots = [scores[session.row_of[m]] for i, m in enumerate(page) if (i + 1) % 4 != 0]
+    every = round(1 / queues.EXPLORE)
+    low_slots = [scores[session.row_of[m]] for i, m in enumerate(page) if (i + 1) % every != 0]
     assert max(low_slots) <= unreviewed_scores[min(queues.POOL_PAGES * 20, len(unreviewed_scores)) - 1]
     assert np.mean(low_slots) < np.mean(unreviewed_scores)
     col = session.state.labels.index("Billing")

@@ -32,7 +32,7 @@ and they show it more often).
 
 Training: label every label that applies (a missing label teaches "no"), confirm, and
 submit the page; the model retrains and Low confidence brings the least covered messages,
-typical ones first, with every fourth slot from Shuffle.
+typical ones first, with every second slot from Shuffle.
 Stop when the rating is Good or better and no important label has a warning."""
 
 
