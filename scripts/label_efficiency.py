@@ -43,29 +43,37 @@ def _simulate(train: Path, test: Path, strategy: str, seed: int, pages: int) -> 
         return simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp))
 
 
+def _stored(done: dict[str, list[dict[str, float]]], key: str) -> list[dict[str, float]] | None:
+    """The rows of ``name/strategy/seed/pages``: its own run's, or a longer run's first pages
+    (simulate is deterministic and a page never depends on how many follow)."""
+    if key in done:
+        return done[key]
+    run_of, pages = key.rsplit("/", 1)
+    longer = [rows for other, rows in done.items() if other.rsplit("/", 1)[0] == run_of and len(rows) > int(pages) + 1]
+    return longer[0][: int(pages) + 1] if longer else None
+
+
 def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
         strategies: list[str] = STRATEGIES) -> dict[str, dict[str, list[dict[str, float]]]]:
     """Every simulation's rows are saved to ``partial`` as they finish, and reused from it."""
     done: dict[str, list[dict[str, float]]] = json.loads(partial.read_text()) if partial.exists() else {}
-    for key, rows in list(done.items()):  # a longer run's first pages are this run (simulate is deterministic)
-        name, strategy, seed, length = key.split("/")
-        if int(length) > pages:
-            done.setdefault(f"{name}/{strategy}/{seed}/{pages}", rows[: pages + 1])
     sets = {train.name.removesuffix("_train.csv"): train for train in sorted(data.glob("*_train.csv"))}
     todo = {f"{name}/{strategy}/{seed}/{pages}": (train, train.with_name(f"{name}_test.csv"), strategy, seed)
             for name, train in sets.items() for strategy in strategies for seed in seeds}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_simulate, *args, pages): key for key, args in todo.items() if key not in done}
+        futures = {pool.submit(_simulate, *args, pages): key for key, args in todo.items()
+                   if _stored(done, key) is None}
         for future in as_completed(futures):
             key = futures[future]
             done[key] = future.result()
             partial.write_text(json.dumps(done))
             print(key, done[key][-1], flush=True)
+    rows_of = {key: rows for key in todo if (rows := _stored(done, key)) is not None}
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for name, train in sets.items():
         results[name] = {}
         for strategy in strategies:
-            runs = [done[f"{name}/{strategy}/{seed}/{pages}"] for seed in seeds]
+            runs = [rows_of[f"{name}/{strategy}/{seed}/{pages}"] for seed in seeds]
             results[name][strategy] = [
                 {key: mean(r[i][key] or 0.0 for r in runs) for key in ("labelled", "coverage", "map_all", "seconds")}
                 | {"map": mean(r[i]["map"] or 0.0 for r in runs)}
