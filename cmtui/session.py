@@ -407,7 +407,7 @@ class Session:
                                                       y.sum(axis=0)))
         if candidates is None:
             probs = predict(model, self.x, self._trees_for(model))
-            thresholds = metrics.cap_by_share(probs, test_thresholds, self._shares(reviewed_mids, y))
+            thresholds = metrics.cap_by_share(probs, test_thresholds, self._label_shares(reviewed_mids, y))
             covered, coverage_value = _coverage(probs, labels, set(informative), thresholds)
         else:  # the rest keep the last scores and thresholds until validation redoes all
             probs = self.state.probs.copy()
@@ -426,7 +426,7 @@ class Session:
             self.state = state
         return state
 
-    def _shares(self, reviewed_mids: Sequence[int], y: np.ndarray) -> np.ndarray:
+    def _label_shares(self, reviewed_mids: Sequence[int], y: np.ndarray) -> np.ndarray:
         random = np.array([self.review_modes.get(m) == "shuffle" for m in reviewed_mids], dtype=bool)
         return _shares(y, random)
 
@@ -476,7 +476,7 @@ class Session:
         informative = set(metrics.informative_from(labels, weights, y.sum(axis=0)))
         reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
         test_thresholds = [r.thresholds.balanced for r in reports]
-        label_thresholds = metrics.cap_by_share(probs, test_thresholds, self._shares(reviewed_mids, y))
+        label_thresholds = metrics.cap_by_share(probs, test_thresholds, self._label_shares(reviewed_mids, y))
         covered, coverage_value = _coverage(probs, labels, informative, label_thresholds)
         balance, likeness = self._balance(rows)
         map_value = metrics.mean_ap(reports)
