@@ -117,7 +117,7 @@ def measure_session(db: Path, gold_path: Path, size: int, runs: int) -> dict[str
             for mid in page:
                 session.set_labels(mid, dict.fromkeys(gold[id_of[mid]]))
             started = time.perf_counter()
-            session.submit(page, "low-confidence")
+            session.submit(page, "low-confidence", untouched=True)
             session.quick_retrain()
             session.page("low-confidence")
             times.append(time.perf_counter() - started)

@@ -43,7 +43,8 @@ def teach(unreviewed: np.ndarray, probs: np.ndarray, target: float = 0.5) -> np.
 
 
 def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_matrix,
-                   shuffle_order: np.ndarray, count: int, explore: float = EXPLORE) -> np.ndarray:
+                   shuffle_order: np.ndarray, count: int, explore: float = EXPLORE,
+                   random_picks: set[int] | None = None) -> np.ndarray:
     """Unreviewed rows covered worst by informative labels, typical ones first, near-duplicates skipped.
 
     ``covered_score`` is the best probability/threshold over informative labels. The
@@ -55,7 +56,8 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
     (12 seeds, docs/benchmarks.md), against Shuffle: Banking77 7.0% coverage / MAP 0.438
     against 5.0% / 0.429; GoEmotions 54.3% / 0.174 against 37.9% / 0.164. With every
     fourth slot GoEmotions had only tied on coverage (37.7%), and coverage order alone
-    had lost MAP on Banking77.
+    had lost MAP on Banking77. The rows taken from the shuffled stream are added to
+    ``random_picks`` when it is given, so the app can mark them.
     """
     rows = np.flatnonzero(unreviewed)
     enough = max(RANK_AT_LEAST, 20 * POOL_PAGES * count)
@@ -79,15 +81,13 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
     random_at = 0
     while len(chosen) < count and (ranked_at < len(ranked) or random_at < len(random_rows)):
         want_random = explore > 0 and (len(chosen) + 1) % max(1, round(1 / explore)) == 0
-        if want_random and random_at < len(random_rows):
+        from_random = (want_random and random_at < len(random_rows)) or ranked_at >= len(ranked)
+        if from_random:
             row = int(random_rows[random_at])
             random_at += 1
-        elif ranked_at < len(ranked):
+        else:
             row = int(ranked[ranked_at])
             ranked_at += 1
-        else:
-            row = int(random_rows[random_at])
-            random_at += 1
         if row in taken:
             continue
         start, end = x.indptr[row], x.indptr[row + 1]
@@ -96,6 +96,8 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
                 max(float(d[columns] @ values) for d in chosen_dense) > NEAR_DUPLICATE:
             continue
         chosen.append(row)
+        if from_random and random_picks is not None:
+            random_picks.add(row)
         dense = np.zeros(x.shape[1], dtype=np.float32)
         dense[columns] = values
         chosen_dense.append(dense)

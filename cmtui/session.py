@@ -30,7 +30,7 @@ from .model import (
     tree_scores,
     used_columns,
 )
-from .store import Review, Store
+from .store import LABEL_SEP, LabelNameError, Review, SavedSession, Store, ancestors
 
 TEST_SHARE = 20  # percent of reviewed messages held out for validation
 PRODUCTION_ITERATIONS = 15
@@ -61,6 +61,20 @@ class ModelState:
     seconds: float = 0.0
     test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     test_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+
+class LabelImplied(LabelNameError):
+    """A parent label that an assigned child implies was toggled on its own."""
+
+
+@dataclass(frozen=True)
+class Undone:
+    """What one undo step reverted: ``edit`` (a draft), ``confirm``, ``submit`` or a
+    taxonomy change, with the messages it touched."""
+
+    kind: str
+    mids: list[int]
+    label: str | None = None
 
 
 @dataclass
@@ -102,6 +116,11 @@ class Session:
         self._lock = threading.Lock()
         self._features_lock = threading.Lock()
         self._texts: dict[int, PageRow] = {}
+        # pages already shown, per (mode, argument): they stay as they were until a submit
+        self._pages: dict[tuple[str, str | None], list[list[int]]] = {}
+        self._slots: dict[int, list[str]] = {}  # the labels behind keys 1-9, fixed per message
+        self.random_picks: set[int] = set()  # Low confidence slots filled from Shuffle
+        self.descriptions: dict[str, str] = {}
         # the boosters' scores for every message, kept while the same boosters serve
         self._tree_cache: tuple[object, np.ndarray] | None = None
 
@@ -155,6 +174,7 @@ class Session:
     def refresh_reviews(self) -> None:
         """Re-read the taxonomy and every annotator's reviews from the database."""
         self.labels = self.store.labels(self.dataset)
+        self.descriptions = self.store.label_descriptions(self.dataset)
         self.reviewed, self.review_modes = self.store.effective_reviews(self.dataset)
 
     @property
@@ -190,8 +210,10 @@ class Session:
         if mode == "shuffle" or (mode in ("low-confidence", "rebalance") and not has_model):
             rows = queues.shuffle(unreviewed, self.shuffle_order)
         elif mode == "low-confidence":
+            random_rows: set[int] = set()
             rows = queues.low_confidence(unreviewed, state.covered_score, self.x, self.shuffle_order,
-                                         count, self.explore)
+                                         count, self.explore, random_rows)
+            self.random_picks |= {int(self.mids[r]) for r in random_rows}
         elif mode == "teach":
             rows = queues.teach(unreviewed, probs, 0.66 if self.sentiment else 0.5)
         elif mode == "label":
@@ -215,30 +237,64 @@ class Session:
 
     def page(self, mode: str, arg: str | None = None, number: int = 0) -> list[int]:
         """Page ``number`` (of 20) of ``mode``; its unreviewed messages are leased to us,
-        so another annotator is not handed them until we submit or the lease expires."""
+        so another annotator is not handed them until we submit or the lease expires.
+
+        A page once shown stays as it was until a submit (``p`` brings back the same
+        messages), and later pages of the mode leave out what earlier ones showed. A
+        first page begins with the messages holding unconfirmed edits, so none is hidden.
+        """
         self.refresh_reviews()  # what other annotators reviewed since is not handed out again
-        start = number * self.page_size
+        shown = self._pages.setdefault((mode, arg), [])
+        while len(shown) <= number:
+            shown.append(self._new_page(mode, arg, shown))
+        mids = shown[number]
+        self.store.lease(self.dataset, self.annotator, [m for m in mids if m not in self.reviewed])
+        return mids
+
+    def _new_page(self, mode: str, arg: str | None, shown: list[list[int]]) -> list[int]:
+        excluded = {m for page in shown for m in page}
+        pinned = [] if shown else [m for m in self.drafts if m in self.row_of and m not in self.reviewed]
+        excluded |= set(pinned)
+        want = self.page_size - len(pinned)
         extra = 0
         mids: list[int] = []
         for _attempt in range(4):
-            candidates = self.ranked(mode, arg, start + self.page_size + extra)[start:]
+            ranked = self.ranked(mode, arg, len(excluded) + want + extra) if want > 0 else []
+            candidates = [m for m in ranked if m not in excluded]
             unreviewed = [m for m in candidates if m not in self.reviewed]
             granted = self.store.lease(self.dataset, self.annotator, unreviewed)
             # someone else leased some of them between our ranking and our lease: skip those
-            mids = [m for m in candidates if m in granted or m in self.reviewed][: self.page_size]
-            if len(mids) == min(self.page_size, len(candidates)) or len(candidates) < self.page_size + extra:
+            mids = [m for m in candidates if m in granted or m in self.reviewed][:want]
+            if len(mids) >= min(want, len(candidates)) or len(ranked) < len(excluded) + want + extra:
                 break
             extra += self.page_size
-        self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids)
-        return mids
+        return pinned[: self.page_size] + mids
 
-    def resume(self) -> tuple[str, str | None, list[int]] | None:
-        """The mode, argument and page this annotator last had open (survives a crash)."""
+    def forget_pages(self, keep: Sequence[str] = ()) -> None:
+        """Drop the pages shown so far (after a submit the model ranks anew), except
+        those of the modes in ``keep``."""
+        self._pages = {key: pages for key, pages in self._pages.items() if key[0] in keep}
+        kept = {m for pages in self._pages.values() for page in pages for m in page}
+        self._slots = {m: slots for m, slots in self._slots.items() if m in kept}
+
+    def save_state(self, mode: str, arg: str | None, mids: Sequence[int], cursor: int = 0) -> None:
+        """Remember the open page, the cursor row and the unconfirmed edits (for a restart)."""
+        self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids, self.drafts, cursor)
+
+    def resume(self) -> SavedSession | None:
+        """The mode, page, cursor and drafts this annotator last had (survives a restart);
+        the drafts are taken back, so the edits are where they were left."""
         saved = self.store.session_state(self.dataset, self.annotator)
         if saved is None:
             return None
-        mode, arg, mids = saved
-        return mode, arg, [m for m in mids if m in self.row_of]
+        known = set(self.labels)
+        for mid, labels in saved.drafts.items():
+            if mid in self.row_of and mid not in self.drafts:
+                self.drafts[mid] = {n: v for n, v in labels.items() if n in known}
+        page = [m for m in saved.page if m in self.row_of]
+        if page:
+            self._pages[(saved.mode, saved.arg)] = [page]
+        return SavedSession(saved.mode, saved.arg, page, saved.drafts, saved.cursor)
 
     def rows(self, mids: Sequence[int]) -> list[PageRow]:
         """Full message rows for display (cached)."""
@@ -278,10 +334,24 @@ class Session:
 
     # ---- labelling --------------------------------------------------------------------
     def labels_of(self, mid: int) -> dict[str, int | None]:
-        """The labels shown for a message: its draft, else its latest review."""
+        """The labels assigned to a message (a copy): its draft, else its latest review."""
         if mid in self.drafts:
-            return self.drafts[mid]
+            return dict(self.drafts[mid])
         return dict(self.reviewed.get(mid, {}))
+
+    def implied_of(self, mid: int) -> set[str]:
+        """Parents implied by the message's assigned children (not assigned themselves)."""
+        assigned = self.labels_of(mid)
+        return {a for name in assigned for a in ancestors(name)} - set(assigned)
+
+    def is_edited(self, mid: int) -> bool:
+        """Whether the message has unconfirmed edits: labels that differ from its review,
+        or (unreviewed) any label at all."""
+        if mid not in self.drafts:
+            return False
+        if mid in self.reviewed:
+            return self.drafts[mid] != self.reviewed[mid]
+        return bool(self.drafts[mid])
 
     def predictions_of(self, mid: int) -> list[tuple[str, float, bool]]:
         """(label, probability, at or above its balanced threshold), most likely first."""
@@ -293,22 +363,49 @@ class Session:
         order = np.argsort(-probs, kind="stable")
         return [(state.labels[j], float(probs[j]), bool(probs[j] >= state.thresholds[j])) for j in order]
 
+    def slots(self, mid: int) -> list[str]:
+        """The labels behind keys 1-9 (and on), fixed the first time the message is shown
+        on its page, so a key means the same label however often it is pressed.
+
+        Order: the labels the message already has (taxonomy order), then the model's
+        predictions by confidence, then the rest of the taxonomy in its order.
+        """
+        known = set(self.labels)
+        slots = [n for n in self._slots.get(mid, []) if n in known]
+        if mid not in self._slots:
+            assigned = self.labels_of(mid)
+            slots = [n for n in self.labels if n in assigned]
+            slots += [n for n, _, _ in self.predictions_of(mid) if n in known and n not in slots]
+        slots += [n for n in self.labels if n not in slots]
+        self._slots[mid] = slots
+        return slots
+
     def set_labels(self, mid: int, labels: dict[str, int | None]) -> None:
         self._draft_history.append((mid, self.drafts.get(mid)))
         self.drafts[mid] = dict(labels)
 
     def toggle(self, mid: int, label: str, sentiment: int | None = None) -> bool:
-        """Assign or remove a label on the message's draft; returns whether it is now assigned."""
+        """Assign or remove a label on the message's draft; returns whether it is now assigned.
+
+        A child implies its parents: assigning it drops them from the assigned set (they
+        are shown as implied), and a parent implied by an assigned child cannot be
+        toggled on its own (``LabelImplied``).
+        """
         if label not in self.labels:
             raise ValueError(f"no label {label!r} in the taxonomy")
         current = self.labels_of(mid)
+        if self.sentiment and sentiment is None:
+            sentiment = current.get(label) or 1
         if label in current and (sentiment is None or current[label] == sentiment):
             current.pop(label)
             now_assigned = False
         else:
+            children = [n for n in current if n.startswith(label + LABEL_SEP)]
+            if children:
+                raise LabelImplied(f"{label} is implied by {children[0]}: remove that first")
+            for parent in ancestors(label):
+                current.pop(parent, None)
             current[label] = sentiment if self.sentiment else None
-            if self.sentiment and sentiment is None:
-                current[label] = 1
             now_assigned = True
         self.set_labels(mid, current)
         return now_assigned
@@ -316,9 +413,11 @@ class Session:
     def accept_predictions(self, mid: int) -> list[str]:
         """Assign every predicted label at or above its threshold (most specific ones)."""
         above = [name for name, _, ok in self.predictions_of(mid) if ok]
-        leaves = [n for n in above if not any(o.startswith(n + " > ") for o in above)]
+        leaves = [n for n in above if not any(o.startswith(n + LABEL_SEP) for o in above)]
         current = self.labels_of(mid)
         for name in leaves:
+            for parent in ancestors(name):
+                current.pop(parent, None)
             current.setdefault(name, 1 if self.sentiment else None)
         self.set_labels(mid, current)
         return leaves
@@ -327,6 +426,27 @@ class Session:
         name = self.store.add_label(self.dataset, name, self.annotator)
         self.labels = self.store.labels(self.dataset)
         return name
+
+    def rename_label(self, old: str, new: str, merge: bool = False) -> int:
+        """Rename (or merge) a label everywhere: the store, and this session's drafts."""
+        moved = self.store.move_label(self.dataset, old, new, self.annotator, merge=merge)
+        for mid, labels in self.drafts.items():
+            self.drafts[mid] = {(new + n[len(old):] if n == old or n.startswith(old + LABEL_SEP) else n): v
+                                for n, v in labels.items()}
+        self.refresh_reviews()
+        return moved
+
+    def delete_label(self, name: str) -> int:
+        removed = self.store.delete_label(self.dataset, name, self.annotator)
+        for mid, labels in self.drafts.items():
+            self.drafts[mid] = {n: v for n, v in labels.items()
+                                if not (n == name or n.startswith(name + LABEL_SEP))}
+        self.refresh_reviews()
+        return removed
+
+    def describe_label(self, name: str, description: str) -> None:
+        self.store.describe_label(self.dataset, name, description, self.annotator)
+        self.refresh_reviews()
 
     def confirm(self, mids: Sequence[int], mode: str | None = None, kind: str = "confirm",
                 labels: dict[int, dict[str, int | None]] | None = None) -> None:
@@ -342,35 +462,49 @@ class Session:
         for review in reviews:
             self.reviewed[review.mid] = dict(review.labels)
             self.review_modes[review.mid] = mode or ""
-            self.drafts.pop(review.mid, None)
+            if self.drafts.get(review.mid) == review.labels or labels is None:
+                self.drafts.pop(review.mid, None)
         # a confirmation closes the message's edits: undo now reverts the confirmation
         self._draft_history = [(m, d) for m, d in self._draft_history if m not in confirmed]
 
-    def submit(self, mids: Sequence[int], mode: str | None = None, only_confirmed: bool = False,
-               labels: dict[int, dict[str, int | None]] | None = None) -> int:
-        """Submit a page in one transaction: every message not yet confirmed as shown is
-        confirmed, or with ``only_confirmed`` just the edits to already-reviewed ones."""
+    def to_submit(self, mids: Sequence[int], labels: dict[int, dict[str, int | None]] | None = None
+                  ) -> tuple[list[int], list[int]]:
+        """What a submit of ``mids`` writes: (messages with unconfirmed edits, untouched
+        messages: unreviewed with no label, which only an explicit choice reviews)."""
         shown = labels or {m: self.labels_of(m) for m in mids}
-        todo = [m for m in mids
-                if (m in self.reviewed and shown[m] != self.reviewed[m])
-                or (m not in self.reviewed and not only_confirmed)]
+        edited = [m for m in mids if (m in self.reviewed and shown[m] != self.reviewed[m])
+                  or (m not in self.reviewed and shown[m])]
+        untouched = [m for m in mids if m not in self.reviewed and not shown[m]]
+        return edited, untouched
+
+    def submit(self, mids: Sequence[int], mode: str | None = None, *, untouched: bool,
+               labels: dict[int, dict[str, int | None]] | None = None) -> int:
+        """Submit a page in one transaction (one undo step): every message with unconfirmed
+        edits is confirmed as shown; with ``untouched`` also every message nobody edited
+        or confirmed, as reviewed with no labels. Returns how many were written."""
+        shown = labels or {m: self.labels_of(m) for m in mids}
+        edited, blank = self.to_submit(mids, shown)
+        todo = [m for m in mids if m in set(edited) or (untouched and m in set(blank))]
         self.confirm(todo, mode, kind="submit", labels=shown)
+        # the next pages come from the retrained model; search results do not depend on it
+        self.forget_pages(keep=("search",))
         return len(todo)
 
-    def undo(self) -> int | None:
-        """Undo the latest change: a draft edit, else this annotator's latest confirmation."""
+    def undo(self) -> Undone | None:
+        """Undo the latest step: a draft edit, else this annotator's latest confirmation,
+        submit (all its messages) or taxonomy change."""
         if self._draft_history:
             mid, previous = self._draft_history.pop()
             if previous is None:
                 self.drafts.pop(mid, None)
             else:
                 self.drafts[mid] = previous
-            return mid
-        undone = self.store.undo_last(self.dataset, self.annotator)
-        if undone is None:
+            return Undone("edit", [mid])
+        step = self.store.undo_last(self.dataset, self.annotator)
+        if step is None:
             return None
         self.refresh_reviews()
-        return int(undone["mid"])
+        return Undone(step.kind, step.mids, step.label)
 
     # ---- training ---------------------------------------------------------------------
     def retrain(self, cancelled: Callable[[], bool] = lambda: False,

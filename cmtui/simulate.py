@@ -74,7 +74,7 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
         for mid in mids:
             session.set_labels(mid, {n: None for n in gold[id_of[mid]]})
         started = time.perf_counter()
-        session.submit(mids, mode)
+        session.submit(mids, mode, untouched=True)
         state = session.retrain(persist=False)
         session.ranked(STRATEGY_MODE[strategy] if strategy != "teach" else "shuffle", None, page_size)
         seconds = time.perf_counter() - started

@@ -67,6 +67,12 @@ MIGRATIONS: list[str] = [
                                mode VARCHAR, arg VARCHAR, page VARCHAR,
                                at_ts TIMESTAMP NOT NULL);
     """,
+    # 2: label descriptions; a session keeps its unconfirmed edits and cursor row
+    """
+    ALTER TABLE labels ADD COLUMN description VARCHAR;
+    ALTER TABLE session_state ADD COLUMN drafts VARCHAR;
+    ALTER TABLE session_state ADD COLUMN cursor INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -134,6 +140,30 @@ class ImportResult:
     updated: int
     labels_found: int
     reviewed: int
+
+
+REVIEW_KINDS = ("confirm", "submit")
+TAXONOMY_KINDS = ("add-label", "rename-label", "merge-label", "delete-label", "describe-label")
+
+
+@dataclass(frozen=True)
+class UndoneStep:
+    """What one undo reverted: a confirmation or submit (its messages) or a taxonomy change."""
+
+    kind: str
+    mids: list[int]
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedSession:
+    """What ``save_session_state`` kept: the page an annotator had open, and their drafts."""
+
+    mode: str
+    arg: str | None
+    page: list[int]
+    drafts: dict[int, dict[str, int | None]]
+    cursor: int = 0
 
 
 @dataclass(frozen=True)
@@ -274,8 +304,9 @@ class Store:
         with self.transaction() as con:
             return [r[0] for r in con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
 
-    def resolve_dataset(self, name: str | None) -> str:
-        """The dataset to work on: ``name``, or the only one in the database."""
+    def resolve_dataset(self, name: str | None, annotator: str | None = None) -> str:
+        """The dataset to work on: ``name``, the only one in the database, or the one
+        ``annotator`` used last (see ``last_dataset``)."""
         names = self.dataset_names()
         if name is not None:
             if name not in names:
@@ -286,7 +317,17 @@ class Store:
             return names[0]
         if not names:
             raise StoreError(f"{self.path}: holds no dataset; import one with `cmtui import`")
+        last = self.last_dataset(annotator) if annotator else None
+        if last in names:
+            return last  # type: ignore[return-value]
         raise StoreError(f"{self.path}: holds several datasets ({', '.join(names)}); name one with --dataset")
+
+    def last_dataset(self, annotator: str) -> str | None:
+        """The dataset ``annotator`` last had a page of open (in the app or a command)."""
+        with self.transaction() as con:
+            row = con.execute("SELECT dataset FROM session_state WHERE annotator=? ORDER BY at_ts DESC LIMIT 1",
+                              [annotator]).fetchone()
+        return None if row is None else str(row[0])
 
     def create_dataset(self, name: str, *, sentiment: bool = False,
                        sources: Sequence[str] = ()) -> None:
@@ -379,8 +420,11 @@ class Store:
         name = validate_label_name(name)
         with self.transaction() as con:
             existing = self._labels(con, dataset)
+            added = [n for n in [*ancestors(name), name] if n not in existing]
             self._add_labels(con, dataset, [name], existing)
-            self._event(con, dataset, annotator, "add-label", None, {"label": name})
+            if added:  # undo removes what was added (with any annotations made since)
+                self._event(con, dataset, annotator, "add-label", None,
+                            {"label": name, "scope": added, "labels": [], "annotations": []})
         return name
 
     @staticmethod
@@ -396,7 +440,8 @@ class Store:
                     continue
                 if known is not None:
                     raise LabelNameError(f"label {full!r} differs only in case from {known!r}")
-                con.execute("INSERT INTO labels VALUES (?, ?, ?)", [dataset, full, now()])
+                con.execute("INSERT INTO labels (dataset, name, created) VALUES (?, ?, ?)",
+                            [dataset, full, now()])
                 folded[full.casefold()] = full
                 added += 1
         return added
@@ -583,13 +628,15 @@ class Store:
                 if missing:
                     raise StoreError(f"dataset {dataset!r} has no label {missing[0]!r}")
             stamp = now()
+            # the events of one call share a batch: one undo step reverts the whole submit
+            batch = con.execute("SELECT nextval('event_seq')").fetchone()[0]  # type: ignore[index]
             for review in reviews:
                 before = self._review_of(con, dataset, review.mid, annotator)
                 self._write_review(con, dataset, annotator, review.mid, review.labels,
                                    review.mode, stamp)
                 after = {"labels": review.labels, "mode": review.mode}
                 seqs.append(self._event(con, dataset, annotator, kind, review.mid,
-                                        {"before": before, "after": after}))
+                                        {"before": before, "after": after, "batch": int(batch)}))
                 con.execute("DELETE FROM leases WHERE dataset=? AND mid=?", [dataset, review.mid])
         return seqs
 
@@ -621,32 +668,160 @@ class Store:
                             [[dataset, mid, annotator, name, sentiment, stamp]
                              for name, sentiment in labels.items()])
 
-    def undo_last(self, dataset: str, annotator: str) -> dict[str, Any] | None:
-        """Revert this annotator's latest not-yet-undone confirmation (survives restarts).
+    def undo_last(self, dataset: str, annotator: str) -> UndoneStep | None:
+        """Revert this annotator's latest step not yet undone (survives restarts).
 
-        Returns the undone event (``mid``, ``kind``, ``payload``) or None when nothing is left.
+        A step is one confirmation, one whole submit (every message it wrote), or one
+        taxonomy change (add, rename, merge, delete, describe a label). None when nothing
+        is left to undo.
         """
         with self.transaction() as con:
+            kinds = ", ".join(_lit(k) for k in (*REVIEW_KINDS, *TAXONOMY_KINDS))
             row = con.execute(
-                """SELECT seq, mid, kind, payload FROM events e
-                   WHERE dataset=? AND annotator=? AND kind IN ('confirm', 'submit')
+                f"""SELECT seq, kind, payload FROM events e
+                   WHERE dataset=? AND annotator=? AND kind IN ({kinds})
                      AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind='undo'
                                      AND u.dataset=e.dataset
                                      AND CAST(json_extract(u.payload, '$.seq') AS BIGINT)=e.seq)
                    ORDER BY seq DESC LIMIT 1""", [dataset, annotator]).fetchone()
             if row is None:
                 return None
-            seq, mid, kind, payload_text = row
+            seq, kind, payload_text = row
             payload = json.loads(payload_text)
-            before = payload.get("before")
-            if before is None:
-                self._write_review(con, dataset, annotator, mid, None, None, now())
-            else:
-                stamp = datetime.fromisoformat(before["at"]) if before.get("at") else now()
-                labels = {k: v for k, v in before["labels"].items()}
-                self._write_review(con, dataset, annotator, mid, labels, before.get("mode"), stamp)
-            self._event(con, dataset, annotator, "undo", mid, {"seq": seq})
-            return {"mid": mid, "kind": kind, "payload": payload}
+            if kind in TAXONOMY_KINDS:
+                self._restore_taxonomy(con, dataset, payload)
+                self._event(con, dataset, annotator, "undo", None, {"seq": seq})
+                return UndoneStep(kind, [], payload.get("label"))
+            steps = [(seq, payload)]
+            if payload.get("batch") is not None:
+                steps = [(int(s), json.loads(p)) for s, p in con.execute(
+                    """SELECT seq, payload FROM events WHERE dataset=? AND annotator=? AND kind=?
+                         AND CAST(json_extract(payload, '$.batch') AS BIGINT)=?
+                       ORDER BY seq DESC""", [dataset, annotator, kind, payload["batch"]]).fetchall()]
+            mids: list[int] = []
+            for step_seq, step in steps:
+                mid = int(con.execute("SELECT mid FROM events WHERE seq=?", [step_seq]).fetchone()[0])  # type: ignore[index]
+                before = step.get("before")
+                if before is None:
+                    self._write_review(con, dataset, annotator, mid, None, None, now())
+                else:
+                    stamp = datetime.fromisoformat(before["at"]) if before.get("at") else now()
+                    self._write_review(con, dataset, annotator, mid, dict(before["labels"]),
+                                       before.get("mode"), stamp)
+                self._event(con, dataset, annotator, "undo", mid, {"seq": step_seq})
+                mids.append(mid)
+            return UndoneStep(kind, mids[::-1], None)
+
+    # ---- taxonomy changes: each records what it replaced, so undo can put it back --------
+    def label_descriptions(self, dataset: str) -> dict[str, str]:
+        with self.transaction() as con:
+            rows = con.execute("SELECT name, description FROM labels WHERE dataset=? AND description IS NOT NULL",
+                               [dataset]).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def describe_label(self, dataset: str, name: str, description: str, annotator: str | None = None) -> None:
+        """Set (or with an empty text, clear) a label's description."""
+        text = " ".join(description.split())
+        with self.transaction() as con:
+            self._require_label(con, dataset, name)
+            snapshot = self._taxonomy_snapshot(con, dataset, [name], with_annotations=False)
+            con.execute("UPDATE labels SET description=? WHERE dataset=? AND name=?",
+                        [text or None, dataset, name])
+            self._event(con, dataset, annotator, "describe-label", None, {"label": name, **snapshot})
+
+    def move_label(self, dataset: str, old: str, new: str, annotator: str | None = None, *,
+                   merge: bool = False) -> int:
+        """Rename ``old`` (with its children) to ``new``; with ``merge`` into an existing ``new``.
+
+        Annotations move along; where a message then carries a label twice, one is kept.
+        Returns how many annotations moved.
+        """
+        new = validate_label_name(new)
+        with self.transaction() as con:
+            existing = self._labels(con, dataset)
+            self._require_label(con, dataset, old)
+            if new == old or new.startswith(old + LABEL_SEP):
+                raise LabelNameError(f"cannot move label {old!r} into itself ({new!r})")
+            if merge and new not in existing:
+                raise LabelNameError(f"no label {new!r} to merge {old!r} into")
+            if not merge and new in existing:
+                raise LabelNameError(f"label {new!r} exists already (merge into it instead)")
+            moved_names = [n for n in existing if n == old or n.startswith(old + LABEL_SEP)]
+            target = {n: new + n[len(old):] for n in moved_names}
+            scope = moved_names + [t for t in target.values() if t in existing]
+            snapshot = self._taxonomy_snapshot(con, dataset, scope)
+            others = [n for n in existing if n not in moved_names]
+            self._add_labels(con, dataset, sorted(set(target.values())), others)
+            moved = 0
+            for name in moved_names:
+                moved += con.execute(
+                    """SELECT count(*) FROM annotations WHERE dataset=? AND label=?""",
+                    [dataset, name]).fetchone()[0]  # type: ignore[index]
+                # a message carrying both keeps the target's annotation
+                con.execute("""DELETE FROM annotations a WHERE dataset=? AND label=? AND EXISTS (
+                                 SELECT 1 FROM annotations b WHERE b.dataset=a.dataset AND b.mid=a.mid
+                                 AND b.annotator=a.annotator AND b.label=?)""", [dataset, name, target[name]])
+                con.execute("UPDATE annotations SET label=? WHERE dataset=? AND label=?",
+                            [target[name], dataset, name])
+                description = con.execute("SELECT description FROM labels WHERE dataset=? AND name=?",
+                                          [dataset, name]).fetchone()
+                con.execute("DELETE FROM labels WHERE dataset=? AND name=?", [dataset, name])
+                if description and description[0]:
+                    con.execute("UPDATE labels SET description=coalesce(description, ?) WHERE dataset=? AND name=?",
+                                [description[0], dataset, target[name]])
+            created = sorted(n for n in {*target.values(), *ancestors(new)} if n not in existing)
+            kind = "merge-label" if merge else "rename-label"
+            self._event(con, dataset, annotator, kind, None,
+                        {"label": old, "to": new, "created": created, **snapshot})
+        return int(moved)
+
+    def delete_label(self, dataset: str, name: str, annotator: str | None = None) -> int:
+        """Remove a label, its children and their annotations (the reviews stay, without
+        them). Returns how many annotations were removed."""
+        with self.transaction() as con:
+            self._require_label(con, dataset, name)
+            scope = [n for n in self._labels(con, dataset) if n == name or n.startswith(name + LABEL_SEP)]
+            snapshot = self._taxonomy_snapshot(con, dataset, scope)
+            for label in scope:
+                con.execute("DELETE FROM annotations WHERE dataset=? AND label=?", [dataset, label])
+                con.execute("DELETE FROM labels WHERE dataset=? AND name=?", [dataset, label])
+            self._event(con, dataset, annotator, "delete-label", None, {"label": name, **snapshot})
+        return len(snapshot["annotations"])
+
+    @staticmethod
+    def _require_label(con: duckdb.DuckDBPyConnection, dataset: str, name: str) -> None:
+        if not con.execute("SELECT 1 FROM labels WHERE dataset=? AND name=?", [dataset, name]).fetchone():
+            raise LabelNameError(f"dataset {dataset!r} has no label {name!r}")
+
+    @staticmethod
+    def _taxonomy_snapshot(con: duckdb.DuckDBPyConnection, dataset: str, scope: Sequence[str],
+                           with_annotations: bool = True) -> dict[str, Any]:
+        """The label rows and annotations of ``scope``: what undo puts back."""
+        names = sorted(set(scope))
+        marks = ",".join("?" for _ in names) or "NULL"
+        labels = con.execute(f"SELECT name, created, description FROM labels WHERE dataset=? AND name IN ({marks})",
+                             [dataset, *names]).fetchall()
+        annotations = con.execute(
+            f"SELECT mid, annotator, label, sentiment, at_ts FROM annotations WHERE dataset=? AND label IN ({marks})",
+            [dataset, *names]).fetchall() if with_annotations else []
+        return {"scope": names, "with_annotations": with_annotations,
+                "labels": [[n, c.isoformat(), d] for n, c, d in labels],
+                "annotations": [[m, a, lb, s, t.isoformat()] for m, a, lb, s, t in annotations]}
+
+    def _restore_taxonomy(self, con: duckdb.DuckDBPyConnection, dataset: str, payload: dict[str, Any]) -> None:
+        scope = list(payload.get("scope", []))
+        scope += payload.get("created", [])  # names a rename or merge made
+        marks = ",".join("?" for _ in scope) or "NULL"
+        con.execute(f"DELETE FROM labels WHERE dataset=? AND name IN ({marks})", [dataset, *scope])
+        if payload.get("with_annotations", True):
+            con.execute(f"DELETE FROM annotations WHERE dataset=? AND label IN ({marks})", [dataset, *scope])
+            if payload["annotations"]:
+                con.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?)",
+                                [[dataset, m, a, lb, s, datetime.fromisoformat(t)]
+                                 for m, a, lb, s, t in payload["annotations"]])
+        if payload["labels"]:
+            con.executemany("INSERT INTO labels (dataset, name, created, description) VALUES (?, ?, ?, ?)",
+                            [[dataset, n, datetime.fromisoformat(c), d] for n, c, d in payload["labels"]])
 
     def events(self, dataset: str | None = None, limit: int = 100) -> list[tuple[Any, ...]]:
         with self.transaction() as con:
@@ -709,19 +884,25 @@ class Store:
         return [(r[0], r[1], r[2], json.loads(r[3] or "{}")) for r in rows]
 
     def save_session_state(self, dataset: str, annotator: str, mode: str, arg: str | None,
-                           page: Sequence[int]) -> None:
+                           page: Sequence[int], drafts: dict[int, dict[str, int | None]] | None = None,
+                           cursor: int = 0) -> None:
+        """Where an annotator is: mode, page, cursor row and unconfirmed edits (drafts)."""
+        drafts_text = json.dumps({str(m): labels for m, labels in (drafts or {}).items()})
         with self.transaction() as con:
             con.execute("DELETE FROM session_state WHERE dataset=? AND annotator=?", [dataset, annotator])
-            con.execute("INSERT INTO session_state VALUES (?, ?, ?, ?, ?, ?)",
-                        [dataset, annotator, mode, arg, json.dumps([int(m) for m in page]), now()])
+            con.execute("INSERT INTO session_state (dataset, annotator, mode, arg, page, at_ts, drafts, cursor) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [dataset, annotator, mode, arg, json.dumps([int(m) for m in page]), now(),
+                         drafts_text, int(cursor)])
 
-    def session_state(self, dataset: str, annotator: str) -> tuple[str, str | None, list[int]] | None:
+    def session_state(self, dataset: str, annotator: str) -> SavedSession | None:
         with self.transaction() as con:
-            row = con.execute("SELECT mode, arg, page FROM session_state WHERE dataset=? AND annotator=?",
-                              [dataset, annotator]).fetchone()
+            row = con.execute("SELECT mode, arg, page, drafts, cursor FROM session_state "
+                              "WHERE dataset=? AND annotator=?", [dataset, annotator]).fetchone()
         if row is None:
             return None
-        return row[0], row[1], json.loads(row[2] or "[]")
+        drafts = {int(m): dict(labels) for m, labels in json.loads(row[3] or "{}").items()}
+        return SavedSession(row[0], row[1], json.loads(row[2] or "[]"), drafts, int(row[4] or 0))
 
 
 _FILE_LOCKS: dict[str, threading.RLock] = {}

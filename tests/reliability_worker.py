@@ -34,7 +34,7 @@ def main() -> None:
             print(f"confirmed {mid}", flush=True)
         for mid in page[-5:]:  # ...the rest by submitting the page
             session.set_labels(mid, dict.fromkeys(gold[id_of[mid]] or []))
-        session.submit(page, mode)
+        session.submit(page, mode, untouched=True)
         for mid in page[-5:]:
             print(f"confirmed {mid}", flush=True)
         print(f"submitted {number}", flush=True)

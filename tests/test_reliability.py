@@ -78,7 +78,7 @@ def kill_runs(tmp_path: Path, kills: int) -> int:
         pages = [line for line in out.splitlines() if line.startswith("page ")]
         if pages:  # the next start resumes on the mode and page it had
             resumed = store.session_state("mail", "crash")
-            assert resumed is not None and resumed[0] == pages[-1].split()[1]
+            assert resumed is not None and resumed.mode == pages[-1].split()[1]
     return killed
 
 

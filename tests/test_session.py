@@ -8,7 +8,7 @@ import pytest
 
 from cmtui import queues
 from cmtui.cli import main
-from cmtui.session import Session
+from cmtui.session import LabelImplied, Session
 from cmtui.store import Store
 from tests.conftest import write
 
@@ -106,20 +106,82 @@ def test_label_submit_retrain_and_undo(session: Session) -> None:
     page = session.page("low-confidence")
     session.toggle(page[0], "Billing")
     session.toggle(page[1], "Claims > Motor")
-    assert session.undo() == page[1]  # a draft edit is undone first
+    assert session.undo().mids == [page[1]]  # a draft edit is undone first
     assert session.labels_of(page[1]) == {}
     session.confirm([page[0]], "low-confidence")
-    assert session.submit(page, "low-confidence") == 19
+    assert session.submit(page, "low-confidence", untouched=True) == 19
     assert all(m in session.reviewed for m in page)
     before = session.state.version
     session.retrain()
     assert session.state.version == before + 1
     next_page = session.page("low-confidence")
     assert not set(next_page) & set(page)
-    # undo after a restart, from the event log
+    # undo after a restart, from the event log: one step reverts the whole submit
     again = Session.open(session.store, "d", "ann", seed=1)
     undone = again.undo()
-    assert undone in page and undone not in again.reviewed
+    assert undone is not None and undone.kind == "submit"
+    assert sorted(undone.mids) == sorted(page[1:])
+    assert not set(page[1:]) & set(again.reviewed) and page[0] in again.reviewed
+    assert again.undo().mids == [page[0]]  # then the confirmation before it
+
+
+def test_two_toggles_then_one_undo_steps_back_one(session: Session) -> None:
+    mid = session.page("shuffle")[0]
+    session.toggle(mid, "Billing")
+    session.toggle(mid, "Claims > Motor")
+    session.undo()
+    assert session.labels_of(mid) == {"Billing": None}
+    session.undo()
+    assert session.labels_of(mid) == {}
+    session.set_labels(mid, {"Billing": None})
+    session.accept_predictions(mid)
+    session.undo()
+    assert session.labels_of(mid) == {"Billing": None}
+
+
+def test_slots_stay_put_while_toggling(session: Session) -> None:
+    session.retrain()
+    mid = session.page("low-confidence")[3]
+    before = session.slots(mid)
+    third = before[2]
+    assert session.toggle(mid, third) is True
+    assert session.slots(mid) == before
+    assert session.toggle(mid, session.slots(mid)[2]) is False  # the same key removes the same label
+    assert third not in session.labels_of(mid)
+
+
+def test_child_implies_parent(session: Session) -> None:
+    mid = session.page("shuffle")[0]
+    session.toggle(mid, "Claims")
+    session.toggle(mid, "Claims > Motor")
+    assert session.labels_of(mid) == {"Claims > Motor": None}  # the parent is now implied
+    assert session.implied_of(mid) == {"Claims"}
+    with pytest.raises(LabelImplied):
+        session.toggle(mid, "Claims")
+
+
+def test_submit_leaves_untouched_messages_unless_asked(session: Session) -> None:
+    page = session.page("shuffle")
+    session.toggle(page[2], "Billing")
+    session.confirm([page[0]], "shuffle")
+    edited, untouched = session.to_submit(page)
+    assert edited == [page[2]] and page[0] not in untouched and len(untouched) == 18
+    assert session.submit(page, "shuffle", untouched=False) == 1
+    assert page[2] in session.reviewed and page[5] not in session.reviewed
+    assert session.undo().mids == [page[2]]
+
+
+def test_pages_stay_as_shown_until_submit(session: Session) -> None:
+    session.retrain()
+    first = session.page("low-confidence", number=0)
+    second = session.page("low-confidence", number=1)
+    assert not set(first) & set(second)
+    session.toggle(first[4], "Billing")
+    assert session.page("low-confidence", number=0) == first
+    session.submit(second, "low-confidence", untouched=True)
+    session.retrain()
+    again = session.page("low-confidence")
+    assert again[0] == first[4]  # an unfinished edit comes first, never hidden
 
 
 def test_other_annotators_work_is_seen_and_leases_are_respected(tmp_path: Path) -> None:
@@ -130,7 +192,7 @@ def test_other_annotators_work_is_seen_and_leases_are_respected(tmp_path: Path) 
     bob_page = bob.page("shuffle")  # same seed, but alice holds the lease on her page
     assert not set(alice_page) & set(bob_page)
     alice.toggle(alice_page[0], "Billing")
-    alice.submit(alice_page, "shuffle")
+    alice.submit(alice_page, "shuffle", untouched=True)
     bob.retrain()
     assert alice_page[0] in bob.reviewed and bob.reviewed[alice_page[0]] == {"Billing": None}
 

@@ -65,11 +65,11 @@ def test_confirm_and_undo_survive_restart(store: Store, tmp_path: Path) -> None:
     store.confirm("d", "ann", [Review(mids[0], {}, "shuffle")])  # changed their mind
     store.confirm("d", "ann", [Review(mids[1], {"Claims": None}, "shuffle")])
     reopened = Store(store.path)  # a new process would do just this
-    assert reopened.undo_last("d", "ann")["mid"] == mids[1]
+    assert reopened.undo_last("d", "ann").mids == [mids[1]]
     assert mids[1] not in reopened.effective_reviews("d")[0]
-    assert reopened.undo_last("d", "ann")["mid"] == mids[0]
+    assert reopened.undo_last("d", "ann").mids == [mids[0]]
     assert reopened.effective_reviews("d")[0][mids[0]] == {"Claims > Motor": None}
-    assert reopened.undo_last("d", "ann")["mid"] == mids[0]
+    assert reopened.undo_last("d", "ann").mids == [mids[0]]
     assert reopened.effective_reviews("d")[0] == {}
     assert reopened.undo_last("d", "ann") is None
     kinds = [row[4] for row in reopened.events("d")]
@@ -81,7 +81,7 @@ def test_undo_is_per_annotator(store: Store, tmp_path: Path) -> None:
     store.add_label("d", "A")
     store.confirm("d", "alice", [Review(mids[0], {"A": None})])
     store.confirm("d", "bob", [Review(mids[1], {"A": None})])
-    assert store.undo_last("d", "alice")["mid"] == mids[0]
+    assert store.undo_last("d", "alice").mids == [mids[0]]
     assert set(store.effective_reviews("d")[0]) == {mids[1]}
 
 
@@ -122,6 +122,60 @@ def test_dataset_may_be_left_out_only_when_unique(store: Store, tmp_path: Path) 
     store.create_dataset("other")
     with pytest.raises(StoreError, match="several datasets"):
         store.resolve_dataset(None)
+
+
+def test_last_used_dataset_is_remembered_per_annotator(store: Store, tmp_path: Path) -> None:
+    seeded(store, tmp_path)
+    store.create_dataset("other")
+    store.save_session_state("other", "alice", "shuffle", None, [])
+    store.save_session_state("d", "bob", "shuffle", None, [])
+    assert store.resolve_dataset(None, "alice") == "other"
+    assert store.resolve_dataset(None, "bob") == "d"
+    with pytest.raises(StoreError, match="several datasets"):
+        store.resolve_dataset(None, "carol")
+
+
+def test_rename_merge_delete_describe_labels_and_undo(store: Store, tmp_path: Path) -> None:
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "Complaint")
+    typo = store.add_label("d", "Compliant > Delay", "ann")
+    store.confirm("d", "ann", [Review(mids[0], {typo: None}), Review(mids[1], {"Complaint": None}),
+                               Review(mids[2], {typo: None, "Complaint": None})])
+    before_labels, before_reviews = store.labels("d"), store.effective_reviews("d")[0]
+    assert store.move_label("d", "Compliant", "Complaint", "ann", merge=True) == 2
+    assert store.labels("d") == ["Complaint", "Complaint > Delay"]
+    reviews = store.effective_reviews("d")[0]
+    assert reviews[mids[0]] == {"Complaint > Delay": None}
+    assert reviews[mids[2]] == {"Complaint > Delay": None, "Complaint": None}
+    step = store.undo_last("d", "ann")
+    assert step is not None and step.kind == "merge-label"
+    assert store.labels("d") == before_labels and store.effective_reviews("d")[0] == before_reviews
+    store.move_label("d", "Compliant > Delay", "Complaint > Late", "ann")
+    assert "Complaint > Late" in store.labels("d") and "Compliant > Delay" not in store.labels("d")
+    with pytest.raises(LabelNameError, match="exists already"):
+        store.move_label("d", "Complaint > Late", "Complaint", "ann")
+    store.describe_label("d", "Complaint", "  The customer is unhappy\n with us ", "ann")
+    assert store.label_descriptions("d") == {"Complaint": "The customer is unhappy with us"}
+    assert store.delete_label("d", "Complaint", "ann") == 4
+    assert store.labels("d") == ["Compliant"]
+    assert store.effective_reviews("d")[0][mids[1]] == {}  # still reviewed, without the label
+    store.undo_last("d", "ann")  # the delete
+    store.undo_last("d", "ann")  # the description
+    assert store.label_descriptions("d") == {}
+    store.undo_last("d", "ann")  # the rename
+    assert store.labels("d") == before_labels and store.effective_reviews("d")[0] == before_reviews
+    kinds = [row[4] for row in store.events("d")]
+    assert {"merge-label", "rename-label", "describe-label", "delete-label"} <= set(kinds)
+
+
+def test_one_undo_reverts_one_submit(store: Store, tmp_path: Path) -> None:
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "A")
+    store.confirm("d", "ann", [Review(mids[0], {"A": None})])
+    store.confirm("d", "ann", [Review(m, {}) for m in mids[1:]], kind="submit")
+    step = store.undo_last("d", "ann")
+    assert step is not None and step.kind == "submit" and sorted(step.mids) == sorted(mids[1:])
+    assert set(store.effective_reviews("d")[0]) == {mids[0]}
 
 
 def test_waits_for_another_process_then_gives_up_clearly(store: Store, tmp_path: Path) -> None:
