@@ -277,6 +277,10 @@ class Session:
         kept = {m for pages in self._pages.values() for page in pages for m in page}
         self._slots = {m: slots for m, slots in self._slots.items() if m in kept}
 
+    def pin_page(self, mode: str, arg: str | None, mids: Sequence[int]) -> None:
+        """Make ``mids`` the first page of ``mode`` (an undone submit comes back as it was)."""
+        self._pages[(mode, arg)] = [[m for m in mids if m in self.row_of]]
+
     def save_state(self, mode: str, arg: str | None, mids: Sequence[int], cursor: int = 0) -> None:
         """Remember the open page, the cursor row and the unconfirmed edits (for a restart)."""
         self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids, self.drafts, cursor)

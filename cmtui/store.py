@@ -318,8 +318,8 @@ class Store:
         if not names:
             raise StoreError(f"{self.path}: holds no dataset; import one with `cmtui import`")
         last = self.last_dataset(annotator) if annotator else None
-        if last in names:
-            return last  # type: ignore[return-value]
+        if last is not None and last in names:
+            return last
         raise StoreError(f"{self.path}: holds several datasets ({', '.join(names)}); name one with --dataset")
 
     def last_dataset(self, annotator: str) -> str | None:

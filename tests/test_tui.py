@@ -8,8 +8,9 @@ from textual.widgets import DataTable
 
 from cmtui.cli import main
 from cmtui.store import Store
-from cmtui.tui.app import CmtuiApp, CoverageMeter, PageLoaded
-from cmtui.tui.screens import HelpScreen, LabelPickerScreen, ValidationScreen
+from cmtui.tui.app import CmtuiApp, PageLoaded
+from cmtui.tui.screens import ConfirmScreen, HelpScreen, LabelPickerScreen, ValidationScreen
+from cmtui.tui.widgets import CoverageMeter
 from tests.conftest import write
 
 HOSTILE = "[bold red]not bold[/bold red] \x1b]52;c;ZXZpbA==\x07 \x1b[31mred\x1b[0m \x1b]0;pwned\x07 \u202eevil \x07bell"
@@ -67,7 +68,7 @@ async def test_label_by_number_and_picker_then_confirm(tmp_path: Path) -> None:
         assert app.session is not None and len(app.page_mids) == 20
         first = app.current_mid()
         assert first is not None
-        number_of = {name: i + 1 for i, (name, _, _) in enumerate(app.numbered[:9])}
+        number_of = {name: i + 1 for i, name in enumerate(app.session.slots(first)[:9])}
         await pilot.press(str(number_of["Billing"]))
         assert "Billing" in app.session.labels_of(first)
         await pilot.press("l")
@@ -87,14 +88,14 @@ async def test_create_label_and_child(tmp_path: Path) -> None:
     app = app_for(store)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("l", *"Complaint", "ctrl+n")
+        await pilot.press("l", *"Complaint", "ctrl+n", "y")
         await settle(app, pilot)
         assert "Complaint" in store.labels("d")
         assert "Complaint" in app.session.labels_of(app.current_mid())
         await pilot.press("l", *"Complaint", "ctrl+t")
         await pilot.pause()
         assert app.screen.query_one("#picker-filter").value == "Complaint > "
-        await pilot.press(*"Delay", "ctrl+n")
+        await pilot.press(*"Delay", "ctrl+n", "y")
         await settle(app, pilot)
         assert "Complaint > Delay" in store.labels("d")
 
@@ -105,16 +106,20 @@ async def test_submit_retrains_and_shows_low_confidence_page(tmp_path: Path) -> 
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         meter = app.query_one(CoverageMeter)
-        assert meter.report.get("reviewed") == 30
+        assert meter.figures.reviewed == 30
         first_page = list(app.page_mids)
         await pilot.press("a")  # accept the model's labels on the first message
         await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # 19 untouched: asks
+        await pilot.press("y")
         await settle(app, pilot)
         assert app.page.mode == "low-confidence"
         assert not set(app.page_mids) & set(first_page)
-        assert meter.report["reviewed"] == 50
+        assert meter.figures.reviewed == 50
         assert len(app.session.history) >= 2
         assert "Coverage" in str(meter.render())
+        assert app.session.state.report["reviewed"] == 50
     assert len(Store(store.path).effective_reviews("d")[0]) == 50
 
 
@@ -288,6 +293,6 @@ async def test_keys_can_be_remapped(tmp_path: Path) -> None:
         await pilot.press("s")  # no longer bound
         await settle(app, pilot)
         assert app.page_mids == first_page
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "y")
         await settle(app, pilot)
         assert not set(app.page_mids) & set(first_page)

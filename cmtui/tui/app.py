@@ -6,28 +6,32 @@ main thread alone change widgets, so keypresses never wait on the database or a 
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
-from textual.containers import Horizontal, VerticalScroll
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from ..config import load_settings
 from ..model import Cancelled
 from ..queues import MODES, NEEDS_LABEL, NEEDS_QUERY
-from ..session import ModelState, Session
-from ..store import LabelNameError, Store, StoreError
-from ..textsafe import inert, one_line
+from ..session import LabelImplied, ModelState, Session, Undone
+from ..store import LABEL_SEP, LabelNameError, Store, StoreError
+from ..taxonomy import short_names
+from ..textsafe import one_line
 from .screens import (
+    AskScreen,
+    ConfirmScreen,
     DatasetsScreen,
     HelpScreen,
     LabelPickerScreen,
@@ -35,136 +39,9 @@ from .screens import (
     QueryScreen,
     ValidationScreen,
 )
+from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures
 
-SPARK = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float]) -> str:
-    return "".join(SPARK[min(7, int(v * 8))] for v in values[-20:])
-
-
-def bar(fraction: float, width: int = 20) -> str:
-    filled = int(round(max(0.0, min(1.0, fraction)) * width))
-    return "█" * filled + "░" * (width - filled)
-
-
-class CoverageMeter(Static):
-    """Coverage bar and percent, change since the last page, rating band, counts, history."""
-
-    training: reactive[bool] = reactive(False)
-    spinner_frame: reactive[int] = reactive(0)
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.report: dict[str, Any] = {}
-        self.history: list[float] = []
-        self.progress = 0.0
-        self.phase = ""
-
-    def on_mount(self) -> None:
-        self.set_interval(0.2, self._tick)
-
-    def _tick(self) -> None:
-        if self.training:
-            self.spinner_frame += 1
-
-    def show(self, report: dict[str, Any], history: list[float]) -> None:
-        self.report = report
-        self.history = list(history)
-        self.refresh_text()
-
-    def watch_training(self) -> None:
-        self.refresh_text()
-
-    def watch_spinner_frame(self) -> None:
-        self.refresh_text()
-
-    def refresh_text(self) -> None:
-        report = self.report
-        # before the first retrain of this run, show the last stored figure, not a drop to 0
-        coverage = report.get("coverage", self.history[-1] if self.history else 0.0)
-        delta = coverage - self.history[-2] if report and len(self.history) >= 2 else 0.0
-        text = Text()
-        text.append("Coverage ", style="bold")
-        text.append(bar(coverage, 16))
-        text.append(f" {coverage * 100:4.1f}% ({delta * 100:+.1f})")
-        if report:
-            text.append(f"  Rating {report.get('rating_band', '-')} ({report.get('rating', 0):.0f})")
-            text.append(f"  Reviewed {report.get('reviewed', 0)}")
-            text.append(f"  Informative {report.get('informative_labels', 0)}")
-        else:
-            text.append("  loading the model" if self.history else "  no model yet")
-        if self.history:
-            text.append(f"  {sparkline(self.history)}")
-        if self.training:
-            frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-            text.append(f"  {frames[self.spinner_frame % len(frames)]} {self.phase or 'retraining'} "
-                        f"{self.progress:.0%}", style="bold")
-        self.update(text)
-
-
-class MessageView(VerticalScroll):
-    """The highlighted message in full; its text is always inert."""
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="message-head")
-        yield Static(id="message-labels")
-        yield Static(id="message-body")
-
-    def show(self, session: Session, mid: int | None, numbered: list[tuple[str, float | None, bool]]) -> None:
-        head = self.query_one("#message-head", Static)
-        body = self.query_one("#message-body", Static)
-        labels = self.query_one("#message-labels", Static)
-        if mid is None:
-            head.update(Text("No message on this page."))
-            body.update("")
-            labels.update("")
-            return
-        rows = session.rows([mid])
-        if not rows:
-            return
-        row = rows[0]
-        text = Text()
-        text.append(one_line(row.subject) or "(no subject)", style="bold")
-        text.append(f"  {row.ts:%Y-%m-%d %H:%M}  from {one_line(row.sender)}")
-        details = [f"to {one_line(row.recipients)}"]
-        if row.cc:
-            details.append(f"cc {one_line(row.cc)}")
-        details.append(f"id {one_line(row.id)}")
-        if row.thread_id:
-            details.append(f"thread {one_line(row.thread_id)}")
-        if row.properties:
-            details.append(one_line(row.properties, 200))
-        text.append("\n" + "  ".join(details), style="dim")
-        head.update(text)
-        assigned = session.labels_of(mid)
-        listing = Text()
-        if mid in session.drafts:
-            listing.append("EDITED ", style="bold")
-        elif mid in session.reviewed:
-            listing.append("REVIEWED ", style="bold")
-        else:
-            listing.append("unreviewed ", style="bold")
-        shown = [name for name, _, _ in numbered[:9]]
-        for number, (name, prob, above) in enumerate(numbered[:9], start=1):
-            mark = "[x]" if name in assigned else "[ ]"
-            if name in assigned and session.sentiment:
-                mark += "+" if assigned[name] == 1 else "-"
-            pct = f" {prob * 100:.0f}%" if prob is not None else ""
-            listing.append(f" {number}{mark}", style="bold" if name in assigned else "")
-            listing.append(f"{one_line(name, 50)}{pct}{'*' if above else ''} ")
-        for name in assigned:
-            if name not in shown:
-                listing.append(f" [x]{one_line(name, 50)} ", style="bold")
-        labels.update(listing)
-        message = Text(inert(row.body))
-        if row.thread_id:
-            others = [r for r in session.thread(row.thread_id) if r.mid != mid]
-            for other in others[:5]:
-                message.append(f"\n\n── in thread: {one_line(other.subject, 80)} ({other.ts:%Y-%m-%d}) ──\n",
-                               style="dim")
-                message.append(inert(other.body)[:2000], style="dim")
-        body.update(message)
+NARROW = 100  # below this many columns the list sits above the message
 
 
 class SessionLoaded(Message):
@@ -174,9 +51,9 @@ class SessionLoaded(Message):
 
 
 class PageLoaded(Message):
-    def __init__(self, mode: str, arg: str | None, number: int, mids: list[int]) -> None:
+    def __init__(self, mode: str, arg: str | None, number: int, mids: list[int], cursor: int = 0) -> None:
         super().__init__()
-        self.mode, self.arg, self.number, self.mids = mode, arg, number, mids
+        self.mode, self.arg, self.number, self.mids, self.cursor = mode, arg, number, mids, cursor
 
 
 class Retrained(Message):
@@ -194,9 +71,22 @@ class TrainProgress(Message):
 
 
 class Written(Message):
-    def __init__(self, mids: list[int]) -> None:
+    def __init__(self, mids: list[int], submitted: bool = False) -> None:
         super().__init__()
         self.mids = mids
+        self.submitted = submitted
+
+
+class UndoDone(Message):
+    def __init__(self, step: Undone | None) -> None:
+        super().__init__()
+        self.step = step
+
+
+class TaxonomyChanged(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class Failed(Message):
@@ -213,101 +103,142 @@ class PageState:
 
 
 class CmtuiCommands(Provider):
-    """Command palette entries built from the current state: modes, per-label modes, screens."""
+    """Command palette entries built from the current state: cmtui's own first (modes,
+    per-label modes, screens), Textual's generic ones after them."""
 
-    async def search(self, query: str) -> Hits:
+    def _commands(self) -> list[tuple[str, Any, str]]:
         app = self.app
         assert isinstance(app, CmtuiApp)
-        matcher = self.matcher(query)
         commands: list[tuple[str, Any, str]] = [
             (f"Mode: {title}", partial(app.start_mode, key, None), "show this training mode's queue")
             for key, title in MODES.items() if key not in NEEDS_LABEL and key not in NEEDS_QUERY
         ]
-        commands += [("Validation", app.action_validation, "per-label figures and model rating"),
+        commands += [("Mode: Search", partial(app._mode_chosen, "search"), "messages matching words"),
+                     ("Validation", app.action_validation, "per-label figures and model rating"),
                      ("Datasets", app.action_datasets, "open, create or import into a dataset"),
-                     ("Submit page", app.action_submit, "confirm the page and retrain"),
+                     ("Submit page", app.action_submit, "save the page and retrain"),
                      ("Help", app.action_help, "keys and rules")]
         if app.session is not None:
             for label in app.session.labels:
                 for key in ("teach", "label", "check-label", "missed-label"):
                     commands.append((f"{MODES[key]}: {label}", partial(app.start_mode, key, label),
                                      f"{MODES[key]} mode for this label"))
-        for text, callback, help_text in commands:
+        return commands
+
+    async def discover(self) -> Hits:
+        for text, callback, help_text in self._commands()[:14]:
+            yield DiscoveryHit(text, callback, help=help_text)
+        for command in self.app.get_system_commands(self.screen):
+            yield DiscoveryHit(command.title, command.callback, help=command.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, callback, help_text in self._commands():
             score = matcher.match(text)
             if score > 0:
                 yield Hit(score, matcher.highlight(text), callback, help=help_text)
+        for command in self.app.get_system_commands(self.screen):
+            score = matcher.match(command.title)
+            if score > 0:  # Textual's own commands rank below cmtui's
+                yield Hit(score * 0.5, matcher.highlight(command.title), command.callback, help=command.help)
+
+
+MAIN_BINDINGS: list[Binding] = [
+    Binding("j,down", "cursor(1)", "Down", show=False, id="down"),
+    Binding("k,up", "cursor(-1)", "Up", show=False, id="up"),
+    Binding("space,enter", "confirm", "Confirm", id="confirm", key_display="␣/⏎",
+            tooltip="Mark the message reviewed with its labels and move on"),
+    *[Binding(str(n), f"number({n})", f"Toggle label {n}", show=False, id=f"label_{n}") for n in range(1, 10)],
+    Binding("l,slash", "pick_label", "Labels", id="labels", key_display="l",
+            tooltip="Filter, assign, create, rename and delete labels"),
+    Binding("a", "accept", "Accept", id="accept", tooltip="Assign predicted labels above threshold"),
+    Binding("u", "undo", "Undo", id="undo", tooltip="Undo one step: an edit, a confirmation or a submit"),
+    Binding("s", "submit", "Submit", id="submit", tooltip="Save the page and retrain"),
+    Binding("J,shift+down", "scroll_body(3)", "Scroll", id="scroll_down", key_display="J/K",
+            tooltip="Scroll the message body down (K: up)"),
+    Binding("K,shift+up", "scroll_body(-3)", "Scroll up", show=False, id="scroll_up"),
+    Binding("n", "next_page", "Next page", show=False, id="next_page"),
+    Binding("p", "previous_page", "Previous page", show=False, id="previous_page"),
+    Binding("m", "mode", "Mode", id="mode", tooltip="Choose the training mode"),
+    Binding("v", "validation", "Validation", show=False, id="validation"),
+    Binding("d", "datasets", "Datasets", show=False, id="datasets"),
+    Binding("question_mark", "help", "Help", id="help", key_display="?"),
+    Binding("q", "quit", "Quit", id="quit", tooltip="Quit; unconfirmed edits are kept for next time"),
+]
+
+
+def binding_ids() -> set[str]:
+    """Every binding id a config file may remap: the main screen's and each screen's."""
+    from . import screens
+
+    ids = {b.id for b in MAIN_BINDINGS if b.id}
+    for cls in (screens.LabelPickerScreen, screens.ModeScreen, screens.QueryScreen, screens.ValidationScreen,
+                screens.HelpScreen, screens.DatasetsScreen, screens.ConfirmScreen, screens.AskScreen):
+        ids |= {b.id for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
+    return ids
+
+
+class UnknownKeyId(ValueError):
+    """A key id in the settings file that no binding has."""
 
 
 class CmtuiApp(App[int]):
     """cmtui's terminal app."""
 
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {CmtuiCommands}
+    COMMANDS = {CmtuiCommands}
     TITLE = "cmtui"
-    BINDINGS = [
-        Binding("j", "cursor(1)", "Down", show=False, id="down"),
-        Binding("k", "cursor(-1)", "Up", show=False, id="up"),
-        Binding("space,enter", "confirm", "Confirm", id="confirm", tooltip="Mark reviewed with its labels"),
-        Binding("1", "number(1)", show=False, id="label_1"),
-        Binding("2", "number(2)", show=False, id="label_2"),
-        Binding("3", "number(3)", show=False, id="label_3"),
-        Binding("4", "number(4)", show=False, id="label_4"),
-        Binding("5", "number(5)", show=False, id="label_5"),
-        Binding("6", "number(6)", show=False, id="label_6"),
-        Binding("7", "number(7)", show=False, id="label_7"),
-        Binding("8", "number(8)", show=False, id="label_8"),
-        Binding("9", "number(9)", show=False, id="label_9"),
-        Binding("l,slash", "pick_label", "Labels", id="labels", tooltip="Filter, assign and create labels"),
-        Binding("a", "accept", "Accept", id="accept", tooltip="Assign predicted labels above threshold"),
-        Binding("u", "undo", "Undo", id="undo"),
-        Binding("s", "submit", "Submit", id="submit", tooltip="Submit the page and retrain"),
-        Binding("S", "submit_confirmed", "Submit confirmed", show=False, id="submit_confirmed"),
-        Binding("n", "next_page", "Next", show=False, id="next_page"),
-        Binding("p", "previous_page", "Prev", show=False, id="previous_page"),
-        Binding("m", "mode", "Mode", id="mode"),
-        Binding("v", "validation", "Validation", id="validation"),
-        Binding("d", "datasets", "Datasets", show=False, id="datasets"),
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*MAIN_BINDINGS]
 
     def __init__(self, store: Store, dataset: str, annotator: str, *,
                  session: Session | None = None, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
+        unknown = sorted(set(keymap or {}) - binding_ids())
+        if unknown:
+            raise UnknownKeyId(f"unknown key id {unknown[0]!r} in [keys]; valid ids: {', '.join(sorted(binding_ids()))}")
         self.store = store
         self.dataset = dataset
         self.annotator = annotator
         self.session: Session | None = session
         self.page = PageState()
         self.page_mids: list[int] = []
-        self.numbered: list[tuple[str, float | None, bool]] = []
         self._keymap = keymap or {}
-        self._writes: list[Any] = []
+        self._writes: list[Worker[Any]] = []
         self.pending: dict[int, dict[str, int | None]] = {}  # confirmed, write under way
+        self.pages_submitted = 0
+        self.confirmed_since_retrain = 0
+        self._shown_mid: int | None = None
+        self._names: dict[str, str] = {}
+        self.kept_drafts = 0  # unconfirmed edits saved on quit (said after the app closes)
 
     # ---- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static(id="status")
         with Horizontal(id="main"):
-            yield DataTable(id="message-list", cursor_type="row", zebra_stripes=False)
+            yield MessageList(id="message-list", cursor_type="row", zebra_stripes=False)
             yield MessageView(id="message-view")
         yield CoverageMeter(id="meter")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p: in help
 
     def on_mount(self) -> None:
         if self._keymap:
             self.set_keymap(self._keymap)
-        table = self.query_one("#message-list", DataTable)
+        table = self.query_one(MessageList)
         table.add_columns("✓", "date", "subject", "labels")  # the sender is in the message view
-        self.query_one("#status", Static).update(Text(f"Loading dataset {self.dataset}…"))
+        self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(self.dataset, 40)}…"))
+        self._layout(self.size.width)
         if self.session is None:
             self.load_session()
         else:
             self.post_message(SessionLoaded(self.session))
 
-    def on_resize(self) -> None:
-        narrow = self.size.width < 100
-        self.query_one("#main").set_class(narrow, "stacked")
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout(event.size.width)
+
+    def _layout(self, width: int) -> None:
+        self.query_one("#main").set_class(width < NARROW, "stacked")
+        if self.session is not None:
+            self.refresh_message()
 
     # ---- workers ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -319,16 +250,18 @@ class CmtuiApp(App[int]):
             return
         self.post_message(SessionLoaded(session))
 
-    @work(thread=True, group="page", exit_on_error=False)
-    def load_page(self, mode: str, arg: str | None, number: int) -> None:
+    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
+    def load_page(self, mode: str, arg: str | None, number: int, cursor: int = 0) -> None:
         assert self.session is not None
         try:
             mids = self.session.page(mode, arg, number)
             self.session.rows(mids)  # warm the text cache off the main thread
+            self.session.save_state(mode, arg, mids, cursor)
         except (StoreError, ValueError) as exc:
             self.post_message(Failed(str(exc)))
             return
-        self.post_message(PageLoaded(mode, arg, number, mids))
+        if not get_current_worker().is_cancelled:
+            self.post_message(PageLoaded(mode, arg, number, mids, cursor))
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def retrain(self, then_page: bool) -> None:
@@ -356,31 +289,88 @@ class CmtuiApp(App[int]):
             self.post_message(Retrained(state, False, final=True))
 
     @work(thread=True, group="write", exit_on_error=False)
-    def write_confirm(self, mids: list[int], mode: str, kind: str,
-                      labels: dict[int, dict[str, int | None]]) -> None:
+    def write_confirm(self, mids: list[int], mode: str, labels: dict[int, dict[str, int | None]]) -> None:
         assert self.session is not None
         try:
-            if kind == "confirm":
-                self.session.confirm(mids, mode, labels=labels)
-            else:
-                self.session.submit(mids, mode, only_confirmed=kind == "submit-confirmed", labels=labels)
+            self.session.confirm(mids, mode, labels=labels)
         except StoreError as exc:
             self.post_message(Failed(f"NOT SAVED: {exc}"))
         finally:
             self.post_message(Written(mids))
 
+    @work(thread=True, group="write", exit_on_error=False)
+    def write_submit(self, mids: list[int], mode: str, untouched: bool,
+                     labels: dict[int, dict[str, int | None]]) -> None:
+        assert self.session is not None
+        try:
+            self.session.submit(mids, mode, untouched=untouched, labels=labels)
+        except StoreError as exc:
+            self.post_message(Failed(f"NOT SAVED: {exc}"))
+            self.post_message(Written(mids))
+            return
+        self.post_message(Written(mids, submitted=True))
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def run_undo(self) -> None:
+        assert self.session is not None
+        try:
+            step = self.session.undo()
+        except StoreError as exc:
+            self.post_message(Failed(str(exc)))
+            return
+        self.post_message(UndoDone(step))
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def change_taxonomy(self, what: str, name: str, value: str = "") -> None:
+        """Create, rename, merge, delete or describe a label, off the main thread."""
+        session = self.session
+        assert session is not None
+        try:
+            if what == "create":
+                created = session.add_label(name)
+                mid = self.current_mid()
+                if mid is not None:
+                    session.toggle(mid, created)
+                text = f"created {created}"
+            elif what in ("rename", "merge"):
+                moved = session.rename_label(name, value, merge=what == "merge")
+                text = f"{what}d {name} → {value} ({moved} annotations moved; u undoes)"
+            elif what == "delete":
+                removed = session.delete_label(name)
+                text = f"deleted {name} ({removed} annotations removed; u undoes)"
+            else:
+                session.describe_label(name, value)
+                text = f"description of {name} saved"
+        except (LabelNameError, StoreError, ValueError) as exc:
+            self.post_message(Failed(str(exc)))
+            return
+        self.post_message(TaxonomyChanged(text))
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def save_state(self) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session.save_state(self.page.mode, self.page.arg, self.page_mids, self.cursor_row())
+        except StoreError as exc:
+            self.post_message(Failed(f"could not keep your place: {exc}"))
+
     # ---- message handlers -------------------------------------------------------------
     def on_session_loaded(self, message: SessionLoaded) -> None:
-        self.session = message.session
-        self.meter.show({}, self.session.history)
-        resumed = self.session.resume()
-        if resumed is not None and resumed[0] in MODES:
-            self.page = PageState(resumed[0], resumed[1], 0)
-        if self.session.reviewed:
+        session = self.session = message.session
+        self._names = short_names(session.labels)
+        self.show_meter(None)
+        resumed = session.resume()
+        if resumed is not None and resumed.mode in MODES:
+            self.page = PageState(resumed.mode, resumed.arg, 0)
+            self._default_low_confidence = resumed.mode == "shuffle"
+        if session.reviewed:
             self.meter.training = True
             self.retrain(then_page=resumed is None)
-        if resumed is not None and resumed[2]:
-            self.post_message(PageLoaded(resumed[0], resumed[1], 0, resumed[2]))
+        if resumed is not None and resumed.page:
+            self.post_message(PageLoaded(resumed.mode, resumed.arg, 0, resumed.page, resumed.cursor))
+            if resumed.drafts:
+                self.notify(f"{len(resumed.drafts)} unconfirmed edits from last time are back", timeout=4)
         else:
             self.load_page(self.page.mode, self.page.arg, self.page.number)
 
@@ -388,9 +378,9 @@ class CmtuiApp(App[int]):
         self.page = PageState(message.mode, message.arg, message.number)
         self.page_mids = message.mids
         self.refresh_list()
-        table = self.query_one("#message-list", DataTable)
+        table = self.query_one(MessageList)
         if self.page_mids:
-            table.move_cursor(row=0)
+            table.move_cursor(row=min(message.cursor, len(self.page_mids) - 1))
         table.focus()
         self.refresh_message()
         self.refresh_status()
@@ -399,14 +389,19 @@ class CmtuiApp(App[int]):
         assert self.session is not None
         self.meter.training = not message.final
         self.meter.phase = "validating" if not message.final else ""
-        if message.final:
-            self.meter.show(message.state.report, self.session.history)
+        self._names = short_names(self.session.labels)
+        self.show_meter(message.state)
         if message.then_page:
-            mode = self.page.mode
+            mode, number = self.page.mode, 0
             if mode == "shuffle" and self.page.arg is None and message.state.model is not None \
                     and self._default_low_confidence:
                 mode = "low-confidence"
-            self.load_page(mode, self.page.arg, 0)
+                self._default_low_confidence = False
+                self.notify("The model is trained: Low confidence now brings the messages it covers worst "
+                            "(m to change mode)", timeout=6)
+            elif mode == "search":
+                number = self.page.number + 1  # search results do not change: on to the next ones
+            self.load_page(mode, self.page.arg, number)
         else:
             self.refresh_list()
             self.refresh_message()
@@ -418,6 +413,40 @@ class CmtuiApp(App[int]):
     def on_written(self, message: Written) -> None:
         for mid in message.mids:
             self.pending.pop(mid, None)
+        self._writes = [w for w in self._writes if not w.is_finished]
+        if message.submitted:
+            self.pages_submitted += 1
+            self.confirmed_since_retrain = 0
+        self._after_edit()
+        self.refresh_status()
+
+    def on_undo_done(self, message: UndoDone) -> None:
+        step = message.step
+        session = self.session
+        if step is None or session is None:
+            self.notify("Nothing to undo", timeout=3)
+            return
+        self._names = short_names(session.labels)
+        if step.kind == "submit":  # the page comes back as it was, and the model with it
+            session.forget_pages()
+            self.pages_submitted = max(0, self.pages_submitted - 1)
+            self.notify(f"Undid a submit of {len(step.mids)} messages", timeout=4)
+            self.load_page_with(step.mids)
+            self.meter.training = True
+            self.retrain(then_page=False)
+            return
+        if step.kind not in ("edit", "confirm"):
+            self.notify(f"Undid {step.kind.replace('-', ' ')} {step.label or ''}", timeout=4)
+        elif step.mids and step.mids[0] in self.page_mids:
+            self.query_one(MessageList).move_cursor(row=self.page_mids.index(step.mids[0]))
+        elif step.mids:
+            self.notify("Undid a confirmation on another page", timeout=4)
+        self._after_edit()
+
+    def on_taxonomy_changed(self, message: TaxonomyChanged) -> None:
+        assert self.session is not None
+        self._names = short_names(self.session.labels)
+        self.notify(message.text, timeout=4)
         self._after_edit()
 
     def on_failed(self, message: Failed) -> None:
@@ -433,95 +462,168 @@ class CmtuiApp(App[int]):
 
     @property
     def meter(self) -> CoverageMeter:
-        return self.query_one("#meter", CoverageMeter)
+        return self.query_one(CoverageMeter)
+
+    def cursor_row(self) -> int:
+        return self.query_one(MessageList).cursor_row or 0
 
     def current_mid(self) -> int | None:
-        table = self.query_one("#message-list", DataTable)
-        if not self.page_mids or table.cursor_row is None or table.cursor_row >= len(self.page_mids):
+        row = self.query_one(MessageList).cursor_row
+        if not self.page_mids or row is None or row >= len(self.page_mids):
             return None
-        return self.page_mids[table.cursor_row]
+        return self.page_mids[row]
+
+    def load_page_with(self, mids: list[int]) -> None:
+        """Show ``mids`` as the first page of the current mode (after an undone submit)."""
+        assert self.session is not None
+        self.session.pin_page(self.page.mode, self.page.arg, mids)
+        self.load_page(self.page.mode, self.page.arg, 0)
+
+    def reviewed_count(self) -> int:
+        assert self.session is not None
+        return len(self.session.reviewed) + sum(1 for m in self.pending if m not in self.session.reviewed)
+
+    def show_meter(self, state: ModelState | None) -> None:
+        session = self.session
+        if session is None:
+            self.meter.show(MeterFigures())
+            return
+        history = tuple(session.history)
+        report = state.report if state is not None else {}
+        coverage = report.get("coverage", history[-1] if history else None)
+        change = None
+        if coverage is not None and history:
+            # the first model's change is from nothing covered
+            change = coverage - (history[-2] if len(history) >= 2 else 0.0)
+        figures = MeterFigures(
+            coverage=coverage, change=change,
+            rating=report.get("rating"), band=report.get("rating_band", ""),
+            reviewed=self.reviewed_count(),
+            informative=report.get("informative_labels", 0), labels=len(session.labels),
+            history=history, loading=bool(session.reviewed) and state is None)
+        self.meter.show(figures)
 
     def refresh_status(self) -> None:
         mode = MODES.get(self.page.mode, self.page.mode)
-        arg = f": {one_line(self.page.arg, 40)}" if self.page.arg else ""
+        arg = f": {one_line(self.page.arg, 30)}" if self.page.arg else ""
         text = Text()
         text.append(f" {mode}{arg} ", style="reverse")
-        text.append(f"  page {self.page.number + 1}  ·  {len(self.page_mids)} messages  ·  "
-                    f"dataset {one_line(self.dataset, 30)}  ·  {one_line(self.annotator, 20)}  ·  ? help")
+        text.append(f" page {self.page.number + 1} · {self.pages_submitted} submitted · "
+                    f"{one_line(self.dataset, 24)} · {one_line(self.annotator, 16)} · ? help")
+        text.truncate(max(10, self.size.width), overflow="ellipsis")
         self.query_one("#status", Static).update(text)
 
+    def _short(self, name: str) -> str:
+        return self._names.get(name) or name.replace(LABEL_SEP, "›")
+
     def refresh_list(self) -> None:
-        assert self.session is not None
-        table = self.query_one("#message-list", DataTable)
+        session = self.session
+        assert session is not None
+        table = self.query_one(MessageList)
         cursor = table.cursor_row
         table.clear()
-        rows = {r.mid: r for r in self.session.rows(self.page_mids)}
+        rows = {r.mid: r for r in session.rows(self.page_mids)}
+        low_confidence = self.page.mode == "low-confidence"
         for mid in self.page_mids:
             row = rows.get(mid)
             if row is None:
                 continue
-            if mid in self.pending:
+            if mid in self.pending or (mid in session.reviewed and not session.is_edited(mid)):
                 mark = "✓"
-            elif mid in self.session.drafts:
+            elif session.is_edited(mid):
                 mark = "~"
-            elif mid in self.session.reviewed:
-                mark = "✓"
             else:
-                mark = "·"
-            assigned = self.session.labels_of(mid)
-            label_text = Text(", ".join(one_line(n.split(" > ")[-1], 20) for n in assigned))
-            predicted = [p for p in self.session.predictions_of(mid)[:2] if p[1] >= 0.3 and p[0] not in assigned]
+                mark = "r" if low_confidence and mid in session.random_picks else "·"
+            assigned = session.labels_of(mid)
+            label_text = Text(", ".join(self._short(n) for n in assigned), style="bold")
+            likely = [p for p in session.predictions_of(mid)[:6] if p[1] >= 0.3 and p[0] not in assigned
+                      and p[0] not in session.implied_of(mid)]
+            # a predicted parent says nothing its predicted child does not
+            predicted = [p for p in likely if not any(o[0].startswith(p[0] + LABEL_SEP) for o in likely)][:2]
             for name, prob, _ in predicted:
-                label_text.append(f" {one_line(name.split(' > ')[-1], 14)}", style="italic")
-                label_text.append(f" {prob * 100:.0f}%", style="dim")
+                label_text.append(f" ({self._short(name)} {prob * 100:.0f}%)", style="italic")
             table.add_row(mark, f"{row.ts:%m-%d}", Text(one_line(row.subject or row.body, 28)), label_text,
                           key=str(mid))
         if cursor is not None and self.page_mids:
             table.move_cursor(row=min(cursor, len(self.page_mids) - 1))
 
     def refresh_message(self) -> None:
-        if self.session is None:
+        session = self.session
+        if session is None:
             return
+        view = self.query_one(MessageView)
         mid = self.current_mid()
-        self.numbered = self._numbered(mid) if mid is not None else []
-        self.query_one("#message-view", MessageView).show(self.session, mid, self.numbered)
+        if mid is None:
+            view.clear("No message on this page.")
+            return
+        rows = session.rows([mid])
+        if not rows:
+            return
+        row = rows[0]
+        thread = [r for r in session.thread(row.thread_id) if r.mid != mid] if row.thread_id else []
+        if mid in self.pending or (mid in session.reviewed and not session.is_edited(mid)):
+            status = "REVIEWED"
+        elif session.is_edited(mid):
+            status = "EDITED"
+        else:
+            status = "new"
+        narrow = self.query_one("#main").has_class("stacked")
+        view.show(row, self.chips(mid), thread, status, 2 if narrow else 4, same_message=mid == self._shown_mid)
+        self._shown_mid = mid
 
-    def _numbered(self, mid: int) -> list[tuple[str, float | None, bool]]:
-        """Labels behind keys 1-9: assigned, then predicted by confidence, then the taxonomy."""
-        assert self.session is not None
-        assigned = self.session.labels_of(mid)
-        predicted = self.session.predictions_of(mid)
-        prob = {name: (p, ok) for name, p, ok in predicted}
-        out: list[tuple[str, float | None, bool]] = []
-        seen: set[str] = set()
-        for name in assigned:
-            out.append((name, prob.get(name, (None, False))[0], prob.get(name, (None, False))[1]))
-            seen.add(name)
-        for name, p, ok in predicted:
-            if name not in seen and not any(o.startswith(name + " > ") for o in seen):
-                out.append((name, p, ok))
-                seen.add(name)
-        for name in self.session.labels:
-            if name not in seen:
-                out.append((name, None, False))
-                seen.add(name)
+    def chips(self, mid: int) -> list[Text]:
+        """One chip per label slot: ``3[x]Quote›Home 71%*``; assigned labels past slot 9
+        and implied parents are shown too."""
+        session = self.session
+        assert session is not None
+        assigned = session.labels_of(mid)
+        implied = session.implied_of(mid)
+        prob = {name: (p, ok) for name, p, ok in session.predictions_of(mid)}
+        slots = session.slots(mid)
+        out: list[Text] = []
+        for number, name in enumerate(slots, start=1):
+            if number > 9 and name not in assigned and name not in implied:
+                continue
+            mark = "[x]" if name in assigned else "[^]" if name in implied else "[ ]"
+            if name in assigned and session.sentiment:
+                mark += "+" if assigned[name] == 1 else "-"
+            chip = Text(f"{number}" if number <= 9 else "")
+            p, ok = prob.get(name, (None, False))
+            chip.append(mark + self._short(name), style="bold" if name in assigned else "")
+            if p is not None:
+                chip.append(f" {p * 100:.0f}%{'*' if ok else ''}", style="dim")
+            out.append(chip)
         return out
 
     def _after_edit(self) -> None:
         self.refresh_list()
         self.refresh_message()
+        if self.session is not None:
+            self.meter.figures.reviewed = self.reviewed_count()
+            self.meter.refresh_text()
 
     # ---- actions ----------------------------------------------------------------------
     def action_cursor(self, step: int) -> None:
-        table = self.query_one("#message-list", DataTable)
+        table = self.query_one(MessageList)
         if self.page_mids:
-            table.move_cursor(row=max(0, min(len(self.page_mids) - 1, table.cursor_row + step)))
+            table.move_cursor(row=max(0, min(len(self.page_mids) - 1, self.cursor_row() + step)))
+
+    def action_scroll_body(self, lines: int) -> None:
+        self.query_one(MessageView).scroll_body(lines)
 
     def action_number(self, number: int) -> None:
         mid = self.current_mid()
-        if self.session is None or mid is None or number > len(self.numbered):
+        if self.session is None or mid is None:
             return
-        self.session.toggle(mid, self.numbered[number - 1][0])
+        slots = self.session.slots(mid)
+        if number > len(slots):
+            self.notify(f"No label on key {number}: the taxonomy has {len(slots)}", timeout=3)
+            return
+        try:
+            self.session.toggle(mid, slots[number - 1])
+        except LabelImplied as exc:
+            self.notify(str(exc), timeout=4)
+            return
         self._after_edit()
 
     def action_confirm(self) -> None:
@@ -530,7 +632,8 @@ class CmtuiApp(App[int]):
             return
         labels = {mid: self.session.labels_of(mid)}
         self.pending.update(labels)  # shown confirmed now; the write runs in its worker
-        self._writes.append(self.write_confirm([mid], self.page.mode, "confirm", labels))
+        self.confirmed_since_retrain += 1
+        self._writes.append(self.write_confirm([mid], self.page.mode, labels))
         self._after_edit()
         self.action_cursor(1)
 
@@ -544,48 +647,47 @@ class CmtuiApp(App[int]):
         self._after_edit()
 
     def action_undo(self) -> None:
-        if self.session is None:
-            return
-        self._undo()
-
-    @work(thread=True, group="write", exit_on_error=False)
-    def _undo(self) -> None:
-        assert self.session is not None
-        try:
-            mid = self.session.undo()
-        except StoreError as exc:
-            self.post_message(Failed(str(exc)))
-            return
-        self.call_from_thread(self._undone, mid)
-
-    def _undone(self, mid: int | None) -> None:
-        if mid is None:
-            self.notify("Nothing to undo", timeout=3)
-            return
-        if mid in self.page_mids:
-            self.query_one("#message-list", DataTable).move_cursor(row=self.page_mids.index(mid))
-        self._after_edit()
+        if self.session is not None:
+            self._writes.append(self.run_undo())
 
     def action_submit(self) -> None:
-        self._submit("submit")
-
-    def action_submit_confirmed(self) -> None:
-        self._submit("submit-confirmed")
-
-    def _submit(self, kind: str) -> None:
         if self.session is None or not self.page_mids:
             return
-        labels = {m: self.session.labels_of(m) for m in self.page_mids}
-        self.pending.update(labels if kind == "submit" else {})
-        worker = self.write_confirm(list(self.page_mids), self.page.mode, kind, labels)
-        self._writes.append(worker)
+        self._submit_when_written()
+
+    @work(group="submit", exclusive=True)
+    async def _submit_when_written(self) -> None:
+        """Wait for confirmations under way, then say what a submit writes, asking before
+        untouched messages are reviewed as "no labels"."""
+        for worker in list(self._writes):
+            if not worker.is_finished:
+                await worker.wait()
+        session = self.session
+        assert session is not None
+        mids = list(self.page_mids)
+        labels = {m: session.labels_of(m) for m in mids}
+        edited, untouched = session.to_submit(mids, labels)
+        include_untouched = False
+        if untouched:
+            answer = await self.push_screen_wait(ConfirmScreen(
+                f"Submit this page: {len(edited)} edited messages to save; {len(untouched)} untouched "
+                "(no label, not confirmed).",
+                {"n": f"submit, and leave the {len(untouched)} untouched unreviewed (they come back later)",
+                 "y": f"submit, and review the {len(untouched)} untouched as having NO label"}))
+            if answer is None:
+                return
+            include_untouched = answer == "y"
+        if not edited and not include_untouched and not self.confirmed_since_retrain:
+            self.notify("Nothing to submit on this page: n shows the next one", timeout=4)
+            return
+        self.pending.update({m: labels[m] for m in edited})
+        if include_untouched:
+            self.pending.update({m: {} for m in untouched})
+        writer = self.write_submit(mids, self.page.mode, include_untouched, labels)
+        self._writes.append(writer)
         self.meter.training = True
         self.meter.phase = ""
         self.meter.progress = 0.0
-        self._retrain_after(worker)
-
-    @work(exclusive=False, group="after-submit")
-    async def _retrain_after(self, writer: Any) -> None:
         await writer.wait()
         self.retrain(then_page=True)
 
@@ -601,23 +703,72 @@ class CmtuiApp(App[int]):
         mid = self.current_mid()
         if self.session is None or mid is None:
             return
-        self.push_screen(LabelPickerScreen(self.session, mid, self.numbered), self._picked)
+        self.push_screen(LabelPickerScreen(self.session, mid), self._picked)
 
     def _picked(self, result: tuple[str, str] | None) -> None:
-        if result is None or self.session is None:
+        session = self.session
+        if result is None or session is None:
             return
         action, name = result
         mid = self.current_mid()
         if action == "create":
+            self._ask_create(name)
+        elif action == "rename":
+            self.push_screen(AskScreen(f"Rename {name} (with its children) to:", name),
+                             partial(self._renamed, name))
+        elif action == "delete":
+            self.push_screen(ConfirmScreen(
+                f"Delete label {name}, its children and their annotations on every message? (u undoes)",
+                {"y": f"delete {name}"}), partial(self._if_yes, partial(self.change_taxonomy, "delete", name)))
+        elif action == "describe":
+            self.push_screen(AskScreen(f"Description of {name} (empty: none):", session.descriptions.get(name, "")),
+                             partial(self._described, name))
+        elif mid is not None and action in ("toggle", "positive", "negative"):
             try:
-                name = self.session.add_label(name)
-            except (LabelNameError, StoreError) as exc:
-                self.notify(str(exc), severity="error", timeout=6)
-                return
-        if mid is not None and action in ("toggle", "create", "positive", "negative"):
-            sentiment = {"positive": 1, "negative": -1}.get(action)
-            self.session.toggle(mid, name, sentiment)
-        self._after_edit()
+                session.toggle(mid, name, {"positive": 1, "negative": -1}.get(action))
+            except LabelImplied as exc:
+                self.notify(str(exc), timeout=4)
+            self._after_edit()
+
+    @staticmethod
+    def _if_yes(action: Callable[[], object], answer: str | None) -> None:
+        if answer:
+            action()
+
+    def _described(self, name: str, text: str | None) -> None:
+        if text is not None:
+            self.change_taxonomy("describe", name, text)
+
+    def _ask_create(self, name: str) -> None:
+        """Creating a label takes a second keystroke that sees the full path: a typo
+        would otherwise become a permanent label."""
+        assert self.session is not None
+        try:
+            from ..store import validate_label_name
+
+            validate_label_name(name)
+        except LabelNameError as exc:
+            self.notify(str(exc), severity="error", timeout=6)
+            return
+        similar = difflib.get_close_matches(name, self.session.labels, n=2, cutoff=0.75)
+        question = f"Create the new label  {name}  and assign it?"
+        if similar:
+            question += f"\nSimilar labels exist: {', '.join(similar)}"
+        self.push_screen(ConfirmScreen(question, {"y": f"create {name}"}),
+                         partial(self._if_yes, partial(self.change_taxonomy, "create", name)))
+
+    def _renamed(self, old: str, new: str | None) -> None:
+        assert self.session is not None
+        new = (new or "").strip()
+        if not new or new == old:
+            return
+        if new in self.session.labels:
+            self.push_screen(ConfirmScreen(
+                f"{new} exists. Merge {old} into it? Its annotations move there. (u undoes)",
+                {"y": f"merge {old} into {new}"}),
+                partial(self._if_yes, partial(self.change_taxonomy, "merge", old, new)))
+        else:
+            self.change_taxonomy("rename", old, new)
 
     def action_mode(self) -> None:
         if self.session is not None:
@@ -627,7 +778,7 @@ class CmtuiApp(App[int]):
         if mode is None or self.session is None:
             return
         if mode in NEEDS_LABEL:
-            self.push_screen(LabelPickerScreen(self.session, None, [], choose_only=True),
+            self.push_screen(LabelPickerScreen(self.session, None, choose_only=True),
                              lambda result: self.start_mode(mode, result[1] if result else None))
         elif mode in NEEDS_QUERY:
             self.push_screen(QueryScreen(), lambda query: self.start_mode(mode, query))
@@ -649,8 +800,24 @@ class CmtuiApp(App[int]):
         if result is not None:
             self.start_mode(*result)
 
+    def help_keys(self) -> list[tuple[str, str, str]]:
+        """(keys as bound now, what they do, binding id) for the help screen."""
+        shown = []
+        for binding in MAIN_BINDINGS:
+            if binding.id is None or binding.id.startswith("label_") and binding.id != "label_1":
+                continue
+            keys = self._keymap.get(binding.id, binding.key)
+            what = binding.tooltip or binding.description
+            if binding.id == "label_1":
+                keys = "1-9"
+                what = "toggle the label on that key"
+            shown.append((keys, what, binding.id))
+        shown.append(("ctrl+p", "command palette: modes, per-label modes, screens", "-"))
+        return shown
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self))
+        descriptions = self.session.descriptions if self.session is not None else {}
+        self.push_screen(HelpScreen(self.help_keys(), descriptions))
 
     def action_datasets(self) -> None:
         self.push_screen(DatasetsScreen(self.store, self.annotator, self.dataset), self._dataset_chosen)
@@ -664,21 +831,33 @@ class CmtuiApp(App[int]):
         self.page = PageState()
         self.page_mids = []
         self.pending.clear()
-        self.meter.show({}, [])
-        self.query_one("#message-list", DataTable).clear()
+        self.show_meter(None)
+        self.query_one(MessageList).clear()
         self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(name, 40)}…"))
         self.load_session()
 
     async def action_quit(self) -> None:
-        # confirmations are written as they are made: let pending writes finish first
-        for worker in self._writes:
+        # confirmations are written as they are made: let pending writes finish first,
+        # then keep the page, the cursor row and any unconfirmed edits for next time
+        for worker in list(self._writes):
             if not worker.is_finished:
                 await worker.wait()
+        if self.session is not None:
+            self.kept_drafts = sum(1 for m in self.session.drafts if self.session.is_edited(m))
+            await self.save_state().wait()
         self.exit(0)
 
 
 def run_app(store: Store, dataset: str, annotator: str) -> int:
     settings = load_settings()
-    app = CmtuiApp(store, dataset, annotator, keymap=settings.keymap)
+    try:
+        app = CmtuiApp(store, dataset, annotator, keymap=settings.keymap)
+    except UnknownKeyId as exc:
+        from ..config import config_path
+
+        raise SystemExit(f"cmtui: {config_path()}: {exc}") from None
     result = app.run()
+    if app.kept_drafts:
+        print(f"cmtui: kept {app.kept_drafts} unconfirmed edits in dataset {dataset!r}; "
+              "they are back when you open it again")
     return result or 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,9 +14,11 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from ..queues import MODES
 from ..session import Session
 from ..textsafe import one_line
+from .widgets import CursorTable
 
 HELP_RULES = """\
 Informative labels: a label counts when it is useful on its own. Its weight is the share
@@ -35,36 +38,62 @@ submit the page; the model retrains and Low confidence brings the least covered 
 typical ones first, with every second slot from Shuffle.
 Stop when the rating is Good or better and no important label has a warning."""
 
+HELP_FLOW = """\
+Numbers: when you arrive on a message, keys 1-9 are given to the labels it already has
+(taxonomy order), then to the model's predictions (most likely first), then to the rest of
+the taxonomy in order. They stay put while the page is open, so pressing a number twice
+removes what it added. [x] assigned, [^] implied by an assigned child (a child implies its
+parent), [ ] not assigned; 71% is the model's confidence, * at or above its threshold.
+
+Submit (s) saves every message you confirmed or gave labels to. Messages you did not touch
+are only reviewed as "no labels" when you say so (s asks). One u undoes one step: an edit,
+a confirmation, a whole submit, or a taxonomy change.
+
+Pages stay as they were until you submit: n and p move between them. Unconfirmed edits are
+kept when you quit and come back with the page. In Low confidence, rows marked r were
+picked at random (Shuffle), to keep training representative."""
+
 
 class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
-    """Filter the taxonomy as you type; enter toggles, ctrl+n creates, ctrl+k creates a child."""
+    """Filter the taxonomy as you type; enter toggles, ctrl+n creates (after a confirming
+    keystroke), ctrl+t starts a child; ctrl+r renames or merges, ctrl+d deletes, ctrl+e
+    describes the highlighted label."""
 
     BINDINGS = [
         Binding("escape", "dismiss_none", "Close", id="picker_close"),
         Binding("ctrl+n", "create", "New label", id="picker_new"),
         Binding("ctrl+t", "create_child", "Child of", id="picker_child"),
+        # priority: the filter box would take ctrl+d/ctrl+e as delete-right/end-of-line
+        Binding("ctrl+r", "manage('rename')", "Rename/merge", id="picker_rename", priority=True),
+        Binding("ctrl+d", "manage('delete')", "Delete", id="picker_delete", priority=True),
+        Binding("ctrl+e", "manage('describe')", "Describe", id="picker_describe", priority=True),
         Binding("down", "move(1)", show=False, id="picker_down"),
         Binding("up", "move(-1)", show=False, id="picker_up"),
         Binding("ctrl+o", "sentiment('positive')", "Positive", id="picker_positive"),
         Binding("ctrl+g", "sentiment('negative')", "Negative", id="picker_negative"),
     ]
 
-    def __init__(self, session: Session, mid: int | None, numbered: list[tuple[str, float | None, bool]],
-                 choose_only: bool = False) -> None:
+    def __init__(self, session: Session, mid: int | None, choose_only: bool = False) -> None:
         super().__init__()
         self.session = session
         self.mid = mid
-        self.numbered = numbered
         self.choose_only = choose_only
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
-            title = "Choose a label" if self.choose_only else "Labels: enter toggles, ctrl+n new, ctrl+t child of highlighted"
-            if self.session.sentiment and not self.choose_only:
-                title += ", ctrl+o positive, ctrl+g negative"
+            if self.choose_only:
+                title = "Choose a label (type to filter, enter chooses)"
+                placeholder = "filter labels"
+            else:
+                title = ("enter toggle · ctrl+n new · ctrl+t child of · ctrl+r rename/merge · ctrl+d delete · "
+                         "ctrl+e describe")
+                if self.session.sentiment:
+                    title += " · ctrl+o positive · ctrl+g negative"
+                placeholder = "filter, or a new label name (Parent > Child)"
             yield Static(title, id="picker-title")
-            yield Input(placeholder="filter or new label name (Parent > Child)", id="picker-filter")
+            yield Input(placeholder=placeholder, id="picker-filter")
             yield OptionList(id="picker-options")
+            yield Static(id="picker-description")
 
     def on_mount(self) -> None:
         self.fill("")
@@ -73,22 +102,43 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
     def fill(self, text: str) -> None:
         options = self.query_one("#picker-options", OptionList)
         options.clear_options()
-        assigned = self.session.labels_of(self.mid) if self.mid is not None else {}
-        prob = {name: p for name, p, _ in self.numbered}
-        order = [n for n, _, _ in self.numbered] + [n for n in self.session.labels if n not in prob]
+        session = self.session
+        assigned = session.labels_of(self.mid) if self.mid is not None else {}
+        implied = session.implied_of(self.mid) if self.mid is not None else set()
+        order = session.slots(self.mid) if self.mid is not None else list(session.labels)
+        prob = {name: p for name, p, _ in session.predictions_of(self.mid)} if self.mid is not None else {}
         needle = text.casefold().strip()
-        for name in order:
+        for number, name in enumerate(order, start=1):
             if needle and needle not in name.casefold():
                 continue
             line = Text()
             if not self.choose_only:
-                line.append("[x] " if name in assigned else "[ ] ")
+                line.append(f"{number} " if number <= 9 else "  ")
+                line.append("[x] " if name in assigned else "[^] " if name in implied else "[ ] ")
             line.append(one_line(name, 80))
-            if prob.get(name) is not None:
-                line.append(f"  {prob[name] * 100:.0f}%", style="dim")  # type: ignore[operator]
+            if name in prob:
+                line.append(f"  {prob[name] * 100:.0f}%", style="dim")
+            if name in session.descriptions:
+                line.append(f"  {one_line(session.descriptions[name], 60)}", style="dim italic")
             options.add_option(Option(line, id=name))
         if options.option_count:
             options.highlighted = 0
+        self._describe()
+
+    def _highlighted(self) -> str | None:
+        options = self.query_one("#picker-options", OptionList)
+        if options.highlighted is None or not options.option_count:
+            return None
+        return options.get_option_at_index(options.highlighted).id
+
+    def _describe(self) -> None:
+        name = self._highlighted()
+        text = self.session.descriptions.get(name or "", "") if name else ""
+        self.query_one("#picker-description", Static).update(Text(one_line(text, 300), style="italic"))
+
+    @on(OptionList.OptionHighlighted)
+    def _moved(self) -> None:
+        self._describe()
 
     @on(Input.Changed, "#picker-filter")
     def _changed(self, event: Input.Changed) -> None:
@@ -96,9 +146,9 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
 
     @on(Input.Submitted, "#picker-filter")
     def _submitted(self) -> None:
-        options = self.query_one("#picker-options", OptionList)
-        if options.highlighted is not None and options.option_count:
-            self._choose(options.get_option_at_index(options.highlighted).id or "")
+        name = self._highlighted()
+        if name is not None:
+            self._choose(name)
         elif not self.choose_only:
             self.action_create()
 
@@ -118,23 +168,86 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
     def action_create(self) -> None:
         text = self.query_one("#picker-filter", Input).value.strip()
         if text and not self.choose_only:
-            self.dismiss(("create", text))
+            self.dismiss(("create", text))  # the app asks before it creates anything
 
     def action_create_child(self) -> None:
         """Start a child of the highlighted label: the filter becomes ``Parent > ``."""
-        options = self.query_one("#picker-options", OptionList)
-        if options.highlighted is None or not options.option_count or self.choose_only:
+        parent = self._highlighted()
+        if parent is None or self.choose_only:
             return
-        parent = options.get_option_at_index(options.highlighted).id or ""
         box = self.query_one("#picker-filter", Input)
         box.value = f"{parent} > "
         box.cursor_position = len(box.value)
         box.focus()
 
+    def action_manage(self, what: str) -> None:
+        name = self._highlighted()
+        if name is not None and not self.choose_only:
+            self.dismiss((what, name))
+
     def action_sentiment(self, which: str) -> None:
-        options = self.query_one("#picker-options", OptionList)
-        if self.session.sentiment and options.highlighted is not None and options.option_count:
-            self.dismiss((which, options.get_option_at_index(options.highlighted).id or ""))
+        name = self._highlighted()
+        if self.session.sentiment and name is not None:
+            self.dismiss((which, name))
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[str | None]):
+    """A question answered by one key: ``choices`` maps a key to what it does. Enter
+    takes the first choice; escape answers None."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Back", id="confirm_back")]
+
+    def __init__(self, question: str, choices: dict[str, str]) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        lines = Text(self.question + "\n\n", style="bold")
+        for number, (key, what) in enumerate(self.choices.items()):
+            lines.append(f"{key + (' / enter' if number == 0 else ''):>10}  ", style="bold")
+            lines.append(what + "\n")
+        lines.append(f"{'esc':>10}  back, nothing done")
+        with Vertical(id="confirm"):
+            yield Static(lines)
+
+    def on_key(self, event: Any) -> None:
+        key = event.key
+        if key == "enter":
+            key = next(iter(self.choices))
+        if key in self.choices:
+            event.stop()
+            self.dismiss(key)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class AskScreen(ModalScreen[str | None]):
+    """One line of text: a label's new name or its description."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Back", id="ask_back")]
+
+    def __init__(self, question: str, value: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ask"):
+            yield Static(Text(self.question, style="bold"))
+            yield Input(value=self.value, id="ask-input")
+            yield Static("enter: done · esc: back")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
@@ -187,6 +300,15 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.0f}%"
 
 
+def warning_text(row: dict[str, Any]) -> str:
+    """Why a label is flagged, and the key of the mode that fixes it."""
+    if row["examples"] < AMBER_EXAMPLES:
+        return f"{row['warning'] or 'amber'}: few, t"
+    if row["warning"]:
+        return f"{row['warning']}: low AP, c x"
+    return "-"
+
+
 class ValidationScreen(ModalScreen[tuple[str, str] | None]):
     """Per-label figures; o sorts, t/c/x jump into Teach / Check label / Missed label."""
 
@@ -208,7 +330,9 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
         with Vertical(id="validation"):
             yield Static(self._summary(), id="validation-summary")
             yield DataTable(id="validation-table", cursor_type="row")
-            yield Static("o sort · t Teach · c Check label · x Missed label · esc close", id="validation-keys")
+            yield Static(f"Figures show from {AMBER_EXAMPLES} examples (AP: needs N more). Warnings: few "
+                         "examples, fixed in t Teach; low AP, fixed in c Check label and x Missed label. "
+                         "o sort · esc close", id="validation-keys")
 
     def _summary(self) -> Text:
         r = self.report
@@ -218,7 +342,8 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
             return Text("Validating the new model… reopen this screen in a moment.")
         text = Text()
         text.append(f"Rating {r['rating']:.0f} ({r['rating_band']})", style="bold")
-        text.append(f"   MAP {_pct(r['map'])}   coverage {r['coverage'] * 100:.1f}%   "
+        map_text = _pct(r["map"]) if r["map"] is not None else f"- (no label has {MIN_MAP_EXAMPLES} training examples)"
+        text.append(f"   MAP {map_text}   coverage {r['coverage'] * 100:.1f}%   "
                     f"balance {r['balance'].get('similarity', 0) * 100:.0f}%   reviewed {r['reviewed']}")
         text.append("\n" + "   ".join(f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})"
                                      for k, v in r["rating_factors"].items()))
@@ -226,7 +351,7 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("label", "examples", "precision", "recall", "AP", "informative", "warning")
+        table.add_columns("label", "ex.", "prec", "recall", "AP", "inf", "warning")
         self.fill()
         table.focus()
 
@@ -237,10 +362,12 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
         rows = list(self.report.get("labels", [])) if "rating" in self.report else []
         rows.sort(key=lambda r: (r[key] is None, r[key] if key in ("name", "warning") else -(r[key] or 0)))
         for row in rows:
-            warning = {"red": "RED", "amber": "amber", "": "-"}[row["warning"]]
-            table.add_row(Text(one_line(row["name"], 50)), str(row["examples"]), _pct(row["precision"]),
-                          _pct(row["recall"]), _pct(row["ap"]), "yes" if row["informative"] else "no",
-                          warning, key=row["name"])
+            if row["examples"] < AMBER_EXAMPLES:  # too few to say anything: held back
+                figures = ["-", "-", f"needs {AMBER_EXAMPLES - row['examples']}"]
+            else:
+                figures = [_pct(row["precision"]), _pct(row["recall"]), _pct(row["ap"])]
+            table.add_row(Text(one_line(row["name"], 40)), str(row["examples"]), *figures,
+                          "yes" if row["informative"] else "no", warning_text(row), key=row["name"])
 
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(self.SORTS)
@@ -260,32 +387,37 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
 
 
 class HelpScreen(ModalScreen[None]):
+    """Keys as they are bound now (after a remap), label descriptions and the rules."""
+
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_none", "Close", id="help_close")]
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, keys: list[tuple[str, str, str]], descriptions: dict[str, str]) -> None:
         super().__init__()
-        self.main_app = app
+        self.keys = keys  # (keys, what it does, binding id)
+        self.descriptions = descriptions
 
     def compose(self) -> ComposeResult:
-        lines = Text()
-        lines.append("Keys\n", style="bold")
-        lines.append("j/k, arrows  move          space/enter  confirm (reviewed) and move on\n")
-        lines.append("1-9          toggle label  l or /       label picker (filter, create)\n")
-        lines.append("a            accept predicted labels above threshold\n")
-        lines.append("u            undo (also after a restart)\n")
-        lines.append("s            submit page and retrain   S  submit only confirmed messages\n")
-        lines.append("n / p        next / previous page     m  mode   v  validation   d  datasets\n")
-        lines.append("ctrl+p       command palette          ?  help   q  quit\n")
-        lines.append("Picker: type to filter · enter toggle · ctrl+n create what you typed · ctrl+t start a child "
-                     "of the highlighted label (Parent > ...)\n\n")
-        lines.append("Bindings by id (remap in ~/.config/cmtui/config.toml, [keys] id = \"key\")\n", style="bold")
-        ids = [f"{b.id}={b.key}" for b in self.main_app.BINDINGS if getattr(b, "id", None)]
-        lines.append(", ".join(ids) + "\n\n")
-        lines.append("Rules\n", style="bold")
-        # the source keeps short lines; on screen each paragraph wraps to the panel's width
-        lines.append("\n\n".join(" ".join(p.split("\n")) for p in HELP_RULES.split("\n\n")))
+        keys = Table.grid(padding=(0, 2), expand=True)
+        keys.add_column(no_wrap=True, style="bold")
+        keys.add_column(ratio=1)
+        keys.add_column(no_wrap=True, style="dim")
+        for key, what, binding_id in self.keys:
+            keys.add_row(key, what, binding_id)
         with VerticalScroll(id="help"):
-            yield Static(lines)
+            yield Static(Text("Keys (remap by id in ~/.config/cmtui/config.toml: [keys] id = \"key\")",
+                              style="bold"))
+            yield Static(keys)
+            yield Static(Text("\n" + HELP_FLOW))
+            if self.descriptions:
+                labels = Text()
+                for name, text in self.descriptions.items():
+                    labels.append(one_line(name, 80), style="bold")
+                    labels.append(f"  {one_line(text, 300)}\n")
+                yield Static(Text("\nLabels", style="bold"))
+                yield Static(labels)
+            yield Static(Text("\nRules", style="bold"))
+            # the source keeps short lines; on screen each paragraph wraps to the panel's width
+            yield Static(Text("\n\n".join(" ".join(p.split("\n")) for p in HELP_RULES.split("\n\n"))))
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
@@ -311,7 +443,7 @@ class DatasetsScreen(ModalScreen[str | None]):
         with Vertical(id="datasets"):
             yield Static("Datasets: enter opens · n new · i import a file into the highlighted one",
                          id="datasets-title")
-            yield DataTable(id="datasets-table", cursor_type="row")
+            yield CursorTable(id="datasets-table", cursor_type="row")
             yield Input(id="datasets-input", classes="hidden")
             yield Static(id="datasets-status")
 

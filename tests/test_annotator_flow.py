@@ -1,0 +1,398 @@
+"""The annotator flow at 80x24: every key does what it says, no wrong labels (issue 11).
+
+Each test drives the app as a person would, with Pilot key presses, and checks what the
+database holds afterwards, not only what the screen says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cmtui.store import Store
+from cmtui.tui.app import CmtuiApp, UnknownKeyId
+from cmtui.tui.screens import (
+    AskScreen,
+    ConfirmScreen,
+    HelpScreen,
+    LabelPickerScreen,
+    ValidationScreen,
+)
+from cmtui.tui.widgets import CoverageMeter, MessageList, MessageView
+from tests.test_tui import app_for, make_store, settle
+
+SMALL = (80, 24)
+
+
+def screen_text(app: CmtuiApp) -> str:
+    """What the terminal shows now, as plain lines."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def all_text(app: CmtuiApp) -> str:
+    """The text of every Static on the current screen, scrolled into view or not."""
+    return "\n".join(str(widget.render()) for widget in app.screen.query("Static"))
+
+
+def status_text(app: CmtuiApp) -> str:
+    return str(app.query_one("#status").render())
+
+
+def reviews(store: Store) -> dict[int, dict[str, int | None]]:
+    return Store(store.path).effective_reviews("d")[0]
+
+
+async def test_enter_confirms_and_moves_on(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        first = app.current_mid()
+        label = app.session.slots(first)[0]
+        await pilot.press("1", "enter")
+        await settle(app, pilot)
+        assert app.current_mid() == app.page_mids[1]  # moved on
+        await pilot.press("1")  # lands on the second message, not the first
+        assert label in app.session.labels_of(app.page_mids[1])
+    assert reviews(store)[first] == {label: None}
+
+
+async def test_a_number_pressed_twice_removes_what_it_added(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        mid = app.current_mid()
+        slots = list(app.session.slots(mid))
+        await pilot.press("3")
+        await pilot.press("3")
+        assert app.session.labels_of(mid) == {}
+        await pilot.press("2", "4")
+        assert app.session.slots(mid) == slots  # numbers stay put while on the message
+        assert set(app.session.labels_of(mid)) == {slots[1], slots[3]} - {
+            s for s in slots if any(o.startswith(s + " > ") for o in (slots[1], slots[3]))}
+        await pilot.press("down", "up")
+        assert app.session.slots(mid) == slots
+
+
+async def test_submit_asks_before_reviewing_untouched_and_one_undo_reverts_it(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        page = list(app.page_mids)
+        await pilot.press("1")  # one message edited, nineteen untouched
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")  # back: nothing written
+        await settle(app, pilot)
+        assert not set(page) & set(reviews(store))
+        await pilot.press("s", "enter")  # the default leaves the untouched ones alone
+        await settle(app, pilot)
+        assert set(page) & set(reviews(store)) == {page[0]}
+        await pilot.press("s", "y")  # on the next page: review all twenty as "no labels"
+        await settle(app, pilot)
+        second = [m for m in reviews(store) if m not in page and m in app.session.row_of]
+        submitted = set(reviews(store)) - {page[0]}
+        assert len(submitted & set(app.session.mids.tolist())) >= 20 or len(second) >= 20
+        coverage_after = app.session.history[-1]
+        await pilot.press("u")  # one undo reverts the whole submit, and shows its page again
+        await settle(app, pilot)
+        now = reviews(store)
+        assert page[0] in now and len([m for m in now if m not in page]) == 30  # the imported 30 stay
+        assert status_text(app).count("0 submitted") == 1 or "1 submitted" in status_text(app)
+        assert all(m not in now for m in app.page_mids)
+        assert app.session.history[-1] != coverage_after or len(app.session.history) >= 3
+
+
+async def test_creating_a_label_takes_a_second_key_and_labels_can_be_managed(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.add_label("d", "Complaint")
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        mid = app.current_mid()
+        await pilot.press("l", *"Compliant", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Compliant" in app.screen.question and "Complaint" in app.screen.question  # similar one named
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert "Compliant" not in store.labels("d")
+        await pilot.press("l", *"Compliant", "enter", "y")  # a typo, confirmed anyway
+        await settle(app, pilot)
+        assert "Compliant" in app.session.labels_of(mid)
+        await pilot.press("space")
+        await settle(app, pilot)
+        await pilot.press("l", *"Compliant")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(app.screen, AskScreen)
+        await pilot.press(*["backspace"] * 20, *"Complaint", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # Complaint exists: merge?
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert "Compliant" not in store.labels("d")
+        assert reviews(store)[mid] == {"Complaint": None}
+        await pilot.press("l", *"Complaint", "ctrl+e")
+        await pilot.pause()
+        await pilot.press(*"The customer is unhappy", "enter")
+        await settle(app, pilot)
+        assert store.label_descriptions("d") == {"Complaint": "The customer is unhappy"}
+        await pilot.press("l", *"Complaint")
+        await pilot.pause()
+        assert "unhappy" in str(app.screen.query_one("#picker-description").render())
+        await pilot.press("ctrl+d", "y")
+        await settle(app, pilot)
+        assert "Complaint" not in store.labels("d") and reviews(store)[mid] == {}
+        await pilot.press("u")  # the delete
+        await settle(app, pilot)
+        assert reviews(store)[mid] == {"Complaint": None}
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen) and "unhappy" in all_text(app)
+
+
+async def test_first_undo_after_two_toggles_undoes_the_second(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        mid = app.current_mid()
+        slots = app.session.slots(mid)
+        await pilot.press("1", "3", "u")
+        await settle(app, pilot)
+        assert app.session.labels_of(mid) == {slots[0]: None}
+
+
+async def test_quit_keeps_unconfirmed_edits_and_the_row(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("j", "j", "j", "1")
+        mid = app.current_mid()
+        label = app.session.slots(mid)[0]
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.kept_drafts == 1
+    again = app_for(Store(store.path))
+    async with again.run_test(size=SMALL) as pilot:
+        await settle(again, pilot)
+        assert again.current_mid() == mid and again.cursor_row() == 3
+        assert again.session.labels_of(mid) == {label: None}
+        await pilot.press("space")
+        await settle(again, pilot)
+    assert reviews(store)[mid] == {label: None}
+
+
+async def test_pages_stay_as_they_were(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=120, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("s", "y")
+        await settle(app, pilot)
+        assert app.page.mode == "low-confidence"
+        first = list(app.page_mids)
+        await pilot.press("1")
+        await pilot.press("n")
+        await settle(app, pilot)
+        second = list(app.page_mids)
+        assert not set(first) & set(second)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert app.page_mids == first and app.session.is_edited(first[0])
+
+
+async def test_the_body_has_room_and_scrolls_at_80x24(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    long_body = "\n".join(f"line {i} of a long email" for i in range(60))
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        row = app.session.rows([app.current_mid()])[0]
+        row.body = long_body
+        app.refresh_message()
+        await pilot.pause()
+        scroll = app.query_one("#message-scroll")
+        assert scroll.region.height >= 7
+        assert app.query_one("#message-head").region.height == 1
+        await pilot.press("J", "J")
+        await pilot.pause()
+        assert scroll.scroll_y > 0
+        assert app.query_one("#message-head").region.y < scroll.region.y  # the header stays
+    async with app_for(store).run_test(size=(60, 20)) as pilot:
+        app60 = pilot.app
+        await settle(app60, pilot)
+        assert app60.query_one("#message-scroll").region.height >= 4
+
+
+async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.add_label("d", "Quote > Home")
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        mid = app.current_mid()
+        number = app.session.slots(mid).index("Claims > Home") + 1
+        await pilot.press(str(number))
+        cell = str(app.query_one(MessageList).get_row_at(0)[3])
+        assert "Claims›Home" in cell
+        chips = " ".join(str(c) for c in app.chips(mid))
+        assert "[x]Claims›Home" in chips and "[^]Claims" in chips
+        parent = app.session.slots(mid).index("Claims") + 1
+        await pilot.press(str(parent))  # implied: not assigned on its own
+        assert app.session.labels_of(mid) == {"Claims > Home": None}
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, LabelPickerScreen)
+        text = screen_text(app)
+        assert "[^] Claims" in text and "[x] Claims > Home" in text
+
+
+async def test_resizing_follows_the_new_size(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        main = app.query_one("#main")
+        assert main.has_class("stacked")
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert not main.has_class("stacked")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert main.has_class("stacked")
+        assert app.query_one(MessageView).region.width == 80
+
+
+async def test_footer_and_meter_fit_at_80_columns(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        await settle(app, pilot)
+        lines = screen_text(app).splitlines()
+        assert "q Quit" in lines[-1] and "Submit" in lines[-1] and "Scroll" in lines[-1]
+        meter = lines[-2]
+        assert "reviewed" in meter and "inf" in meter and "%" in meter
+        app.notify("a notification")
+        await pilot.pause(0.3)
+        toast = app.screen.query("Toast").first()
+        assert toast.region.bottom <= app.query_one(CoverageMeter).region.y
+
+
+async def test_validation_holds_back_figures_of_small_labels(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, ValidationScreen)
+        text = screen_text(app)
+        assert "needs 15" in text  # 10 examples each of 25
+        assert "MAP -" in text and "MAP 100%" not in text
+        assert "amber: few, t" in text
+        assert "inf" in text
+
+
+async def test_meter_change_reviewed_count_and_page_counter(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        meter = app.query_one(CoverageMeter)
+        for _ in range(3):
+            await pilot.press("1", "space")
+        await settle(app, pilot)
+        assert meter.figures.reviewed == 3  # before any submit
+        assert "1 submitted" not in status_text(app)
+        await pilot.press("s", "y")
+        await settle(app, pilot)
+        assert "1 submitted" in status_text(app)
+        figures = meter.figures
+        assert figures.coverage is not None and figures.change == pytest.approx(figures.coverage)
+        assert "±0.0" not in meter.line(80) or figures.coverage == 0
+        assert "(-0.0)" not in meter.line(80)
+
+
+async def test_mode_change_is_said_and_random_picks_are_marked(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=120, labelled=30)
+    app = app_for(store)
+    seen: list[str] = []
+    async with app.run_test(size=SMALL, message_hook=lambda m: seen.append(type(m).__name__)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("s", "y")
+        await settle(app, pilot)
+        assert app.page.mode == "low-confidence"
+        assert any("Low confidence" in n.message for n in app._notifications)
+        marks = [str(app.query_one(MessageList).get_row_at(i)[0]) for i in range(len(app.page_mids))]
+        picked = [m for m in app.page_mids if m in app.session.random_picks]
+        assert picked and marks.count("r") == len(picked)
+
+
+async def test_search_submit_shows_the_next_results(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=150, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        app.start_mode("search", "message")
+        await settle(app, pilot)
+        first = list(app.page_mids)
+        await pilot.press("s", "y")
+        await settle(app, pilot)
+        assert app.page.mode == "search" and app.page_mids and not set(app.page_mids) & set(first)
+
+
+async def test_palette_lists_cmtui_commands_first(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.5)
+        options = app.screen.query_one("CommandList")
+        first = str(options.get_option_at_index(0).prompt)
+        assert first.startswith("Mode:"), first
+        await pilot.press("escape")
+        await pilot.press("m")
+        await pilot.pause()
+        app.screen.query_one("#mode-options").highlighted = 2  # Teach: needs a label
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "new label" not in app.screen.query_one("#picker-filter").placeholder
+
+
+async def test_help_shows_remapped_keys_and_unknown_ids_are_refused(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    with pytest.raises(UnknownKeyId, match="'sumbit'.*submit"):
+        CmtuiApp(store, "d", "tester", keymap={"sumbit": "ctrl+s"})
+    app = CmtuiApp(store, "d", "tester", keymap={"submit": "ctrl+s"})
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "ctrl+s" in text
+        assert not any(line.rstrip().endswith("Pare") for line in text.splitlines())
+
+
+async def test_end_key_in_the_datasets_table(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    for name in ("e", "f", "g"):
+        store.create_dataset(name)
+    app = app_for(store)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("end")
+        table = app.screen.query_one("#datasets-table")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("home")
+        assert table.cursor_row == 0
