@@ -54,7 +54,7 @@ def import_file(store: Store, path: Path, dataset: str, *, source: str | None = 
     ``progress(stage, fraction)`` is called as it goes; by default a bar on a terminal's
     stderr once the import has taken a second.
     """
-    from .ingest import read_file
+    from .ingest import check_against_taxonomy, read_file
 
     printer, started = _progress_printer()
     if progress is None:
@@ -64,6 +64,8 @@ def import_file(store: Store, path: Path, dataset: str, *, source: str | None = 
         frame = parsed.frame
         if not with_labels and parsed.has_labels:
             frame = frame.drop("labels", "sentiments", "annotator", "reviewed_at")
+        else:
+            check_against_taxonomy(parsed, path, store.labels(dataset))
         progress("writing", 0.8)
         try:
             result = store.import_messages(dataset, source or parsed.source_hint or dataset, frame,
@@ -136,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--yes", action="store_true")
 
+    p = sub.add_parser("labels", parents=[common],
+                       help="list labels (with counts and descriptions); rename, merge, delete, describe one")
+    p.add_argument("--json", action="store_true", help="list as JSON")
+    change = p.add_mutually_exclusive_group()
+    change.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename a label (with its children)")
+    change.add_argument("--merge", nargs=2, metavar=("OLD", "INTO"), help="merge a label into another")
+    change.add_argument("--delete", metavar="NAME", help="delete a label, its children and their annotations")
+    change.add_argument("--describe", nargs=2, metavar=("NAME", "TEXT"), help="set a description ('' clears)")
+    p.add_argument("--yes", action="store_true", help="delete without asking")
+
+    sub.add_parser("undo", parents=[common],
+                   help="undo your last step: a confirmation, a submit or a taxonomy change")
+
     p = sub.add_parser("stats", parents=[common], help="validation figures of the current model")
     p.add_argument("--json", action="store_true")
 
@@ -185,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     if command == "tui":
         dataset = args.dataset
         if dataset is None:
-            dataset = ensure_sample(store) or store.resolve_dataset(None)
+            dataset = ensure_sample(store) or _dataset(store, None, annotator)
         else:
             dataset = store.resolve_dataset(dataset)
         from .tui.app import run_app
@@ -237,7 +252,19 @@ def run(args: argparse.Namespace) -> int:
 
         return run_bench(args)
 
-    dataset = store.resolve_dataset(args.dataset)
+    dataset = _dataset(store, args.dataset, annotator)
+
+    if command == "labels":
+        return _labels_command(store, dataset, annotator, args)
+
+    if command == "undo":
+        step = store.undo_last(dataset, annotator)
+        if step is None:
+            print(f"nothing of {annotator!r} to undo in dataset {dataset!r}")
+            return 1
+        what = f"label {step.label!r}" if step.label else f"{len(step.mids)} messages"
+        print(f"undid {step.kind} ({what}) in dataset {dataset!r}")
+        return 0
 
     if command == "delete-message":
         if not _confirm(f"Delete message {args.message_id!r} from its source and every dataset using it?",
@@ -274,6 +301,62 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     raise CliError(f"unknown command {command}")
+
+
+def _dataset(store: Store, name: str | None, annotator: str) -> str:
+    """The dataset to use; when several exist and none is named, the annotator's last,
+    said on stderr so nobody works on the wrong one unawares."""
+    dataset = store.resolve_dataset(name, annotator)
+    if name is None and len(store.dataset_names()) > 1:
+        print(f"cmtui: dataset {dataset!r} (the one {annotator!r} used last; --dataset to choose)",
+              file=sys.stderr)
+    return dataset
+
+
+def _labels_command(store: Store, dataset: str, annotator: str, args: argparse.Namespace) -> int:
+    try:
+        if args.rename:
+            old, new = args.rename
+            moved = store.move_label(dataset, old, new, annotator)
+            print(f"renamed {old!r} to {new!r} ({moved} annotations); `cmtui undo` reverts it")
+        elif args.merge:
+            old, into = args.merge
+            moved = store.move_label(dataset, old, into, annotator, merge=True)
+            print(f"merged {old!r} into {into!r} ({moved} annotations); `cmtui undo` reverts it")
+        elif args.delete:
+            if not _confirm(f"Delete label {args.delete!r}, its children and their annotations?", args.yes):
+                print("not deleted")
+                return 1
+            removed = store.delete_label(dataset, args.delete, annotator)
+            print(f"deleted {args.delete!r} ({removed} annotations); `cmtui undo` reverts it")
+        elif args.describe:
+            name, text = args.describe
+            store.describe_label(dataset, name, text, annotator)
+            print(f"described {name!r}")
+        else:
+            return _list_labels(store, dataset, args.json)
+    except LabelNameError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def _list_labels(store: Store, dataset: str, as_json: bool) -> int:
+    from .metrics import closure
+
+    taxonomy = store.labels(dataset)
+    descriptions = store.label_descriptions(dataset)
+    counts = dict.fromkeys(taxonomy, 0)
+    for assigned in store.effective_reviews(dataset)[0].values():
+        for name in closure(taxonomy, set(assigned)):
+            counts[name] = counts.get(name, 0) + 1
+    rows = [{"name": n, "reviewed_messages": counts.get(n, 0), "description": descriptions.get(n)} for n in taxonomy]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        text = f"  {row['description']}" if row["description"] else ""
+        print(f"{row['reviewed_messages']:8d}  {row['name']}{text}")
+    return 0
 
 
 def _load_predictions(store: Store, dataset: str) -> tuple[list[int], list[str], object] | None:

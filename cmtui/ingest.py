@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from .store import LabelNameError, Store, validate_label_name
+from .store import LABEL_SEP, LabelNameError, Store, validate_label_name
 from .textsafe import one_line
 
 MAX_FILE_BYTES = 128 * 1024 * 1024
@@ -58,6 +58,7 @@ class ParsedFile:
     property_names: list[str] = field(default_factory=list)
     has_labels: bool = False
     source_hint: str | None = None
+    lines: list[int] = field(default_factory=list)  # the file line each row starts on
 
 
 @dataclass
@@ -301,9 +302,10 @@ def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list
         col = pl.col(f"prop:{name}")
         present = frame.filter(col != "")[f"prop:{name}"]
         numeric = len(present) > 0 and bool(present.str.contains(_NUMBER).all())
-        prop_exprs.append(
-            (pl.when(col == "").then(None).otherwise(col).cast(pl.Float64) if numeric
-             else pl.when(col == "").then(None).otherwise(col)).alias(name))
+        whole = numeric and bool(present.str.contains(r"^[+-]?\d{1,18}$").all())  # 12 stays 12, not 12.0
+        value = pl.when(col == "").then(None).otherwise(col)
+        prop_exprs.append((value.cast(pl.Int64) if whole else value.cast(pl.Float64) if numeric
+                           else value).alias(name))
         prop_names.append(name)
     if prop_exprs:
         props = frame.select(pl.struct(prop_exprs).struct.json_encode().alias("properties"))["properties"]
@@ -320,7 +322,7 @@ def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list
         out = pl.concat([out, frame.select("labels", "sentiments", "annotator", "reviewed_at")],
                         how="horizontal")
     progress("validating", 1.0)
-    return ParsedFile(out, prop_names, has_labels, source_hint)
+    return ParsedFile(out, prop_names, has_labels, source_hint, frame["_line"].to_list())
 
 
 _ISO = (r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
@@ -445,8 +447,9 @@ def _parse_labels(frame: pl.DataFrame, errors: _Errors) -> pl.DataFrame:
                 errors.add(line, "labels", str(checked[name]))
         if len(set(n.casefold() for n in names)) != len(names):
             errors.add(line, "labels", "a label is listed twice")
-    if reviewed is None:
-        reviewed = pl.Series([True] * frame.height)
+    _check_case(frame["_line"].to_list(), label_lists.to_list(), {}, errors)
+    if reviewed is None:  # no reviewed column: a row is reviewed when it names a label
+        reviewed = label_lists.list.len() > 0
     labels = pl.Series("labels", [lst if flag else None for lst, flag in
                                   zip(label_lists.to_list(), reviewed.to_list(), strict=True)],
                        dtype=pl.List(pl.String))
@@ -480,6 +483,34 @@ def _parse_labels(frame: pl.DataFrame, errors: _Errors) -> pl.DataFrame:
 
 
 # ---- export -----------------------------------------------------------------------------
+def _check_case(lines: list[int], label_lists: list[list[str]], known: dict[str, str], errors: _Errors) -> None:
+    """Report each label (or level path) that differs only in case from one seen before:
+    ``known`` maps casefolded names to the taxonomy's spelling and grows as rows are read."""
+    where: dict[str, int] = {}
+    for line, names in zip(lines, label_lists, strict=True):
+        for name in names:
+            levels = name.split(LABEL_SEP)
+            for depth in range(1, len(levels) + 1):
+                path = LABEL_SEP.join(levels[:depth])
+                first = known.setdefault(path.casefold(), path)
+                if first != path:
+                    seen = f" (line {where[first]})" if first in where else " (in the taxonomy)"
+                    errors.add(line, "labels", f"label {path!r} differs only in case from {first!r}{seen}")
+                    break
+                where.setdefault(path, line)
+
+
+def check_against_taxonomy(parsed: ParsedFile, path: Path, taxonomy: list[str]) -> None:
+    """Refuse (with file and line) labels that differ only in case from the dataset's."""
+    if not parsed.has_labels:
+        return
+    errors = _Errors(str(path))
+    known = {name.casefold(): name for name in taxonomy}
+    lists = [names or [] for names in parsed.frame["labels"].to_list()]
+    _check_case(parsed.lines or list(range(2, len(lists) + 2)), lists, known, errors)
+    errors.raise_if_any()
+
+
 def escape_formula(value: str | None) -> str | None:
     """Prefix cells a spreadsheet would execute (=, +, -, @ ...) with a quote."""
     if value and value.startswith(FORMULA_START) and not re.match(_NUMBER, value):

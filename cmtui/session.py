@@ -235,7 +235,7 @@ class Session:
             raise ValueError(f"unknown mode {mode!r}")
         return [int(self.mids[r]) for r in rows[:count]]
 
-    def page(self, mode: str, arg: str | None = None, number: int = 0) -> list[int]:
+    def page(self, mode: str, arg: str | None = None, number: int = 0, cursor: int = 0) -> list[int]:
         """Page ``number`` (of 20) of ``mode``; its unreviewed messages are leased to us,
         so another annotator is not handed them until we submit or the lease expires.
 
@@ -249,6 +249,7 @@ class Session:
             shown.append(self._new_page(mode, arg, shown))
         mids = shown[number]
         self.store.lease(self.dataset, self.annotator, [m for m in mids if m not in self.reviewed])
+        self.save_state(mode, arg, mids, cursor)  # a restart, even after a crash, comes back here
         return mids
 
     def _new_page(self, mode: str, arg: str | None, shown: list[list[int]]) -> list[int]:

@@ -47,7 +47,7 @@ def test_every_column_kind(tmp_path: Path, db_path: Path) -> None:
     assert store.labels("d") == ["Billing", "Claims", "Claims > Motor"]
     effective, _ = store.effective_reviews("d")
     assert effective[frame["mid"][0]] == {"Claims > Motor": None}
-    assert effective[frame["mid"][1]] == {}  # reviewed with no label
+    assert frame["mid"][1] not in effective  # an empty labels cell and no reviewed column: not reviewed
     assert set(effective[frame["mid"][2]]) == {"Billing", "Claims > Motor"}
 
 
@@ -59,7 +59,7 @@ def test_tab_separated_and_jsonl(tmp_path: Path, store: Store) -> None:
                   '{"id": "J1", "timestamp": "2024-02-01T00:00:00Z", "message": "hi", "labels": ["A > B"]}\n'
                   '\n{"id": "J2", "timestamp": "2024-02-01T00:00:00Z", "message": "yo", "labels": []}\n')
     parsed = read_file(jsonl)
-    assert parsed.frame["labels"].to_list() == [["A > B"], []]
+    assert parsed.frame["labels"].to_list() == [["A > B"], None]  # no label, no reviewed flag: unreviewed
 
 
 @pytest.mark.parametrize("encoding,bom", [("utf-8-sig", ""), ("utf-16", ""), ("utf-32", ""), ("utf-8", "")])
@@ -87,13 +87,17 @@ BAD_CASES = {
     "mixed_dates": ("id,timestamp,body\n1,13/01/2024,a\n2,01/13/2024,b\n", ":3: timestamp: file mixes day-first and month-first"),
     "bad_id": ("id,timestamp,body\na/b,2024-01-01,a\n", ":2: id: id a/b must be ASCII"),
     "bad_label": ("id,timestamp,body,labels\n1,2024-01-01,a, > x\n", ":2: labels:"),
+    "label_case": ("id,timestamp,body,labels\n1,2024-01-01,a,Claims > Motor\n2,2024-01-02,b,claims > motor\n",
+                   ":3: labels: label 'claims' differs only in case from 'Claims' (line 2)"),
+    "taxonomy_case": ("id,timestamp,body,labels\n1,2024-01-01,a,Billing\n2,2024-01-02,b,EXISTING\n",
+                      ":3: labels: label 'EXISTING' differs only in case from 'Existing' (in the taxonomy)"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
 def test_bad_input_is_refused_and_nothing_written(case: str, tmp_path: Path, db_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    good = write(tmp_path / "good.csv", "id,timestamp,body\nok1,2024-01-01,fine\n")
+    good = write(tmp_path / "good.csv", "id,timestamp,body,labels\nok1,2024-01-01,fine,Existing\n")
     assert main(["import", str(good), "--dataset", "d", "--db", str(db_path)]) == 0
     before = snapshot(db_path)
     text, expected = BAD_CASES[case]
@@ -104,6 +108,23 @@ def test_bad_input_is_refused_and_nothing_written(case: str, tmp_path: Path, db_
     assert f"{bad}{expected}" in err, err
     assert "Traceback" not in err
     assert snapshot(db_path) == before
+
+
+def test_reviewed_only_when_the_file_says_so(tmp_path: Path, db_path: Path) -> None:
+    src = write(tmp_path / "m.csv", "id,timestamp,body,labels,reviewed,count\n"
+                "1,2024-01-01,a,,true,12\n2,2024-01-01,b,,false,3\n3,2024-01-01,c,A,false,\n"
+                "4,2024-01-01,d,A,true,-4\n")
+    assert main(["import", str(src), "--dataset", "d", "--db", str(db_path)]) == 0
+    store = Store(db_path)
+    frame = store.messages_frame("d")
+    mid = dict(zip(frame["id"], frame["mid"], strict=True))
+    effective = store.effective_reviews("d")[0]
+    assert effective == {mid["1"]: {}, mid["4"]: {"A": None}}  # reviewed with no label, and with one
+    assert json.loads(frame["properties"][0]) == {"count": 12}
+    out = tmp_path / "out.csv"
+    assert main(["export", "--db", str(db_path), "--out", str(out)]) == 0
+    exported = pl.read_csv(out, infer_schema=False)
+    assert exported["count"].to_list()[0] == "12"  # not 12.0
 
 
 def test_undecodable_bytes(tmp_path: Path) -> None:

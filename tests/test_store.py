@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -244,3 +245,35 @@ def test_lease_refuses_messages_reviewed_meanwhile(store: Store, tmp_path: Path)
     assert store.lease("d", "bob", mids[:3]) == {mids[2]}  # alice holds the first two
     store.confirm("d", "alice", [Review(mids[0], {"A": None})])  # releases alice's lease on it
     assert store.lease("d", "bob", mids[:4]) == {mids[2], mids[3]}  # reviewed: not handed out
+
+
+def test_labels_and_undo_commands(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "Complaint")
+    store.add_label("d", "Compliant")
+    store.confirm("d", "ann", [Review(mids[0], {"Compliant": None})])
+    db = ["--db", str(store.path), "--annotator", "ann"]
+    assert main(["labels", "--merge", "Compliant", "Complaint", *db]) == 0
+    assert store.labels("d") == ["Complaint"]
+    assert main(["labels", "--describe", "Complaint", "Unhappy customers", *db]) == 0
+    capsys.readouterr()
+    assert main(["labels", "--json", *db]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"name": "Complaint", "reviewed_messages": 1, "description": "Unhappy customers"}]
+    assert main(["labels", "--rename", "Nope", "X", *db]) == 2
+    assert "no label 'Nope'" in capsys.readouterr().err
+    assert main(["labels", "--delete", "Complaint", *db]) == 2  # no terminal, no --yes
+    assert main(["undo", *db]) == 0  # the description
+    assert main(["undo", *db]) == 0  # the merge
+    assert store.labels("d") == ["Complaint", "Compliant"]
+    assert store.effective_reviews("d")[0][mids[0]] == {"Compliant": None}
+
+
+def test_commands_use_and_name_the_last_dataset(store: Store, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    seeded(store, tmp_path)
+    store.create_dataset("other")
+    store.save_session_state("d", "ann", "shuffle", None, [])
+    capsys.readouterr()
+    assert main(["labels", "--db", str(store.path), "--annotator", "ann"]) == 0
+    assert "dataset 'd' (the one 'ann' used last" in capsys.readouterr().err

@@ -254,9 +254,8 @@ class CmtuiApp(App[int]):
     def load_page(self, mode: str, arg: str | None, number: int, cursor: int = 0) -> None:
         assert self.session is not None
         try:
-            mids = self.session.page(mode, arg, number)
+            mids = self.session.page(mode, arg, number, cursor)
             self.session.rows(mids)  # warm the text cache off the main thread
-            self.session.save_state(mode, arg, mids, cursor)
         except (StoreError, ValueError) as exc:
             self.post_message(Failed(str(exc)))
             return
