@@ -243,7 +243,7 @@ async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Pat
         await pilot.press(str(number))
         cell = str(app.query_one(MessageList).get_row_at(0)[3])
         assert "Claims›Home" in cell
-        chips = " ".join(str(c) for c in app.chips(mid))
+        chips = " ".join(str(c) for c, _ in app.chips(mid))
         assert "[x]Claims›Home" in chips and "[^]Claims" in chips
         parent = app.session.slots(mid).index("Claims") + 1
         await pilot.press(str(parent))  # implied: not assigned on its own
@@ -396,3 +396,27 @@ async def test_end_key_in_the_datasets_table(tmp_path: Path) -> None:
         assert table.cursor_row == table.row_count - 1
         await pilot.press("home")
         assert table.cursor_row == 0
+
+
+def test_chips_never_break_and_assigned_ones_always_show() -> None:
+    from rich.text import Text
+
+    from cmtui.tui.widgets import pack
+
+    chips = [(Text(f"{i}[ ]Label number {i}"), False) for i in range(1, 10)] + [(Text("[x]Far away"), True)]
+    text, hidden = pack(chips, 40, 2)
+    lines = str(text).split("\n")
+    assert len(lines) == 2 and all(len(line) <= 40 for line in lines)
+    assert "[x]Far away" in str(text) and hidden > 0
+    assert all(f"Label number {i}" in str(text) or f"{i}[ ]" not in str(text) for i in range(1, 10))
+
+
+def test_short_names_are_unambiguous() -> None:
+    from cmtui.taxonomy import short_names
+
+    names = short_names(["Claims", "Claims > New claim", "Claims > New claim > Home", "Quote", "Quote > Home",
+                         "Billing > Refund request"])
+    assert names["Claims > New claim > Home"] == "New claim›Home"
+    assert names["Quote > Home"] == "Quote›Home"
+    assert names["Billing > Refund request"] == "Refund request"
+    assert len(set(names.values())) == len(names)

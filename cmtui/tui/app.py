@@ -237,8 +237,9 @@ class CmtuiApp(App[int]):
 
     def _layout(self, width: int) -> None:
         self.query_one("#main").set_class(width < NARROW, "stacked")
-        if self.session is not None:
-            self.refresh_message()
+        if self.session is not None:  # once the widgets have their new sizes
+            self.call_after_refresh(self.refresh_message)
+            self.call_after_refresh(self.refresh_status)
 
     # ---- workers ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -369,7 +370,7 @@ class CmtuiApp(App[int]):
         if resumed is not None and resumed.page:
             self.post_message(PageLoaded(resumed.mode, resumed.arg, 0, resumed.page, resumed.cursor))
             if resumed.drafts:
-                self.notify(f"{len(resumed.drafts)} unconfirmed edits from last time are back", timeout=4)
+                self.notify(f"Unconfirmed edits from last time are back: {len(resumed.drafts)}", timeout=4)
         else:
             self.load_page(self.page.mode, self.page.arg, self.page.number)
 
@@ -439,7 +440,9 @@ class CmtuiApp(App[int]):
         elif step.mids and step.mids[0] in self.page_mids:
             self.query_one(MessageList).move_cursor(row=self.page_mids.index(step.mids[0]))
         elif step.mids:
-            self.notify("Undid a confirmation on another page", timeout=4)
+            rows = session.rows(step.mids[:1])
+            subject = one_line(rows[0].subject, 40) if rows else ""
+            self.notify(f"Undid the confirmation of {subject!r} (not on this page)", timeout=5)
         self._after_edit()
 
     def on_taxonomy_changed(self, message: TaxonomyChanged) -> None:
@@ -523,6 +526,7 @@ class CmtuiApp(App[int]):
         table.clear()
         rows = {r.mid: r for r in session.rows(self.page_mids)}
         low_confidence = self.page.mode == "low-confidence"
+        label_width = max(12, table.size.width - 47)  # beside mark, date, subject, padding, scrollbar
         for mid in self.page_mids:
             row = rows.get(mid)
             if row is None:
@@ -541,6 +545,7 @@ class CmtuiApp(App[int]):
             predicted = [p for p in likely if not any(o[0].startswith(p[0] + LABEL_SEP) for o in likely)][:2]
             for name, prob, _ in predicted:
                 label_text.append(f" ({self._short(name)} {prob * 100:.0f}%)", style="italic")
+            label_text.truncate(label_width, overflow="ellipsis")
             table.add_row(mark, f"{row.ts:%m-%d}", Text(one_line(row.subject or row.body, 28)), label_text,
                           key=str(mid))
         if cursor is not None and self.page_mids:
@@ -570,7 +575,7 @@ class CmtuiApp(App[int]):
         view.show(row, self.chips(mid), thread, status, 2 if narrow else 4, same_message=mid == self._shown_mid)
         self._shown_mid = mid
 
-    def chips(self, mid: int) -> list[Text]:
+    def chips(self, mid: int) -> list[tuple[Text, bool]]:
         """One chip per label slot: ``3[x]Quote›Home 71%*``; assigned labels past slot 9
         and implied parents are shown too."""
         session = self.session
@@ -579,7 +584,7 @@ class CmtuiApp(App[int]):
         implied = session.implied_of(mid)
         prob = {name: (p, ok) for name, p, ok in session.predictions_of(mid)}
         slots = session.slots(mid)
-        out: list[Text] = []
+        out: list[tuple[Text, bool]] = []
         for number, name in enumerate(slots, start=1):
             if number > 9 and name not in assigned and name not in implied:
                 continue
@@ -591,7 +596,7 @@ class CmtuiApp(App[int]):
             chip.append(mark + self._short(name), style="bold" if name in assigned else "")
             if p is not None:
                 chip.append(f" {p * 100:.0f}%{'*' if ok else ''}", style="dim")
-            out.append(chip)
+            out.append((chip, name in assigned or name in implied))
         return out
 
     def _after_edit(self) -> None:
@@ -668,9 +673,10 @@ class CmtuiApp(App[int]):
         edited, untouched = session.to_submit(mids, labels)
         include_untouched = False
         if untouched:
+            confirmed = len(mids) - len(edited) - len(untouched)
             answer = await self.push_screen_wait(ConfirmScreen(
-                f"Submit this page: {len(edited)} edited messages to save; {len(untouched)} untouched "
-                "(no label, not confirmed).",
+                f"Submit this page: {confirmed} confirmed, {len(edited)} with labels to save, "
+                f"{len(untouched)} untouched (no label, not confirmed).",
                 {"n": f"submit, and leave the {len(untouched)} untouched unreviewed (they come back later)",
                  "y": f"submit, and review the {len(untouched)} untouched as having NO label"}))
             if answer is None:
@@ -857,6 +863,7 @@ def run_app(store: Store, dataset: str, annotator: str) -> int:
         raise SystemExit(f"cmtui: {config_path()}: {exc}") from None
     result = app.run()
     if app.kept_drafts:
-        print(f"cmtui: kept {app.kept_drafts} unconfirmed edits in dataset {dataset!r}; "
+        edits = "edit" if app.kept_drafts == 1 else "edits"
+        print(f"cmtui: kept {app.kept_drafts} unconfirmed {edits} in dataset {dataset!r}; "
               "they are back when you open it again")
     return result or 0

@@ -32,26 +32,37 @@ def signed(change: float) -> str:
     return "±0.0" if points == 0 else f"{points:+.1f}"
 
 
-def pack(chips: list[Text], width: int, max_lines: int) -> tuple[Text, int]:
-    """Lay chips out in lines of ``width`` without breaking one; returns the text and how
-    many chips did not fit in ``max_lines``."""
+def _lines(chips: list[Text], width: int) -> list[Text]:
     lines: list[Text] = [Text()]
-    shown = 0
     for chip in chips:
         if chip.cell_len > width:
             chip = chip[: max(1, width - 1)] + Text("…")
-        line = lines[-1]
-        gap = 1 if line.cell_len else 0
-        if line.cell_len + gap + chip.cell_len > width:
-            if len(lines) == max_lines:
-                break
+        gap = 1 if lines[-1].cell_len else 0
+        if lines[-1].cell_len + gap + chip.cell_len > width:
             lines.append(Text())
-            line, gap = lines[-1], 0
+            gap = 0
         if gap:
-            line.append(" ")
-        line.append_text(chip)
-        shown += 1
-    return Text("\n").join(lines), len(chips) - shown
+            lines[-1].append(" ")
+        lines[-1].append_text(chip)
+    return lines
+
+
+def pack(chips: list[tuple[Text, bool]], width: int, max_lines: int) -> tuple[Text, int]:
+    """Lay chips out in lines of ``width`` without breaking one, in their order. Chips
+    flagged True (assigned labels) are always shown; the others while ``max_lines``
+    allows. Returns the text and how many chips were left out."""
+    chosen = [i for i, (_, keep) in enumerate(chips) if keep]
+    hint = Text(f"+{len(chips)}: l")  # room for saying how many are left out
+    for i, (_, keep) in enumerate(chips):
+        if not keep:
+            trial = sorted([*chosen, i])
+            tail = [hint] if len(trial) < len(chips) else []
+            if len(_lines([chips[j][0] for j in trial] + tail, width)) > max_lines:
+                break  # numbers stay contiguous: no 7 shown after a 6 left out
+            chosen = trial
+    hidden = len(chips) - len(chosen)
+    tail = [Text(f"+{hidden}: l", style="dim")] if hidden else []
+    return Text("\n").join(_lines([chips[j][0] for j in chosen] + tail, width)), hidden
 
 
 class CursorTable(DataTable[Any]):
@@ -174,7 +185,10 @@ class MessageView(Vertical):
         with VerticalScroll(id="message-scroll"):
             yield Static(id="message-body")
 
+    _shown: tuple[Any, list[tuple[Text, bool]], str, int] | None = None
+
     def clear(self, note: str) -> None:
+        self._shown = None
         self.query_one("#message-head", Static).update(Text(note))
         self.query_one("#message-labels", Static).update("")
         self.query_one("#message-body", Static).update("")
@@ -182,19 +196,10 @@ class MessageView(Vertical):
     def scroll_body(self, lines: int) -> None:
         self.query_one("#message-scroll", VerticalScroll).scroll_relative(y=lines, animate=False)
 
-    def show(self, row: Any, chips: list[Text], thread: list[Any], status: str, max_label_lines: int,
+    def show(self, row: Any, chips: list[tuple[Text, bool]], thread: list[Any], status: str, max_label_lines: int,
              same_message: bool) -> None:
-        head = Text()
-        head.append(status + " ", style="bold reverse")
-        head.append(" " + (one_line(row.subject) or "(no subject)"), style="bold")
-        head.append(f"  {row.ts:%Y-%m-%d %H:%M}  {one_line(row.sender, 60)}")
-        head.truncate(max(10, self.size.width), overflow="ellipsis")
-        self.query_one("#message-head", Static).update(head)
-        width = max(20, self.size.width - 2)
-        packed, hidden = pack(chips, width, max_label_lines)
-        if hidden:
-            packed.append(f" +{hidden}: l")
-        self.query_one("#message-labels", Static).update(packed)
+        self._shown = (row, chips, status, max_label_lines)
+        self._lay_out_head()
         details = [f"to {one_line(row.recipients)}"] if row.recipients else []
         if row.cc:
             details.append(f"cc {one_line(row.cc)}")
@@ -211,3 +216,20 @@ class MessageView(Vertical):
         self.query_one("#message-body", Static).update(body)
         if not same_message:
             self.query_one("#message-scroll", VerticalScroll).scroll_home(animate=False)
+
+    def on_resize(self) -> None:
+        self._lay_out_head()  # the header and the chips are laid out for a width
+
+    def _lay_out_head(self) -> None:
+        if self._shown is None:
+            return
+        row, chips, status, max_label_lines = self._shown
+        width = max(20, self.content_region.width)
+        head = Text()
+        head.append(status + " ", style="bold reverse")
+        head.append(" " + (one_line(row.subject) or "(no subject)"), style="bold")
+        head.append(f"  {row.ts:%Y-%m-%d %H:%M}  {one_line(row.sender, 60)}")
+        head.truncate(width, overflow="ellipsis")
+        self.query_one("#message-head", Static).update(head)
+        packed, _hidden = pack(chips, width, max_label_lines)
+        self.query_one("#message-labels", Static).update(packed)
