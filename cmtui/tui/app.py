@@ -863,7 +863,6 @@ def run_app(store: Store, dataset: str, annotator: str) -> int:
         raise SystemExit(f"cmtui: {config_path()}: {exc}") from None
     result = app.run()
     if app.kept_drafts:
-        edits = "edit" if app.kept_drafts == 1 else "edits"
-        print(f"cmtui: kept {app.kept_drafts} unconfirmed {edits} in dataset {dataset!r}; "
-              "they are back when you open it again")
+        edits = "edit; it is" if app.kept_drafts == 1 else "edits; they are"
+        print(f"cmtui: kept {app.kept_drafts} unconfirmed {edits} back when you open dataset {dataset!r} again")
     return result or 0
