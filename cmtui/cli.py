@@ -12,6 +12,7 @@ from typing import Any
 
 from . import __version__
 from .config import default_annotator, default_db_path
+from .private import InsecureFile
 from .store import LabelNameError, Store, StoreError
 
 SAMPLE_DATASET = "sample"
@@ -151,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("undo", parents=[common],
                    help="undo your last step: a confirmation, a submit or a taxonomy change")
 
+    p = sub.add_parser("db", parents=[common], help="share a database with a group, or make it private again")
+    p.add_argument("action", choices=["share", "private", "check"])
+    p.add_argument("path", type=Path, nargs="?", help="the database (default: --db, $CMTUI_DB or the default)")
+    p.add_argument("--group", help="with share: the group whose members may read and write it")
+
     p = sub.add_parser("stats", parents=[common], help="validation figures of the current model")
     p.add_argument("--json", action="store_true")
 
@@ -182,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"cmtui: {exc}", file=sys.stderr)
         return exc.code
-    except StoreError as exc:
+    except (StoreError, InsecureFile) as exc:
         print(f"cmtui: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -241,6 +247,9 @@ def run(args: argparse.Namespace) -> int:
         store.delete_dataset(name)
         print(f"deleted dataset {name!r}")
         return 0
+
+    if command == "db":
+        return _db_command(args.path or db, args.action, args.group)
 
     if command == "simulate":
         from .simulate import run_simulation
@@ -301,6 +310,39 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     raise CliError(f"unknown command {command}")
+
+
+def _db_command(path: Path, action: str, group: str | None) -> int:
+    from . import private
+
+    if not path.exists():
+        raise CliError(f"{path}: no such database")
+    Store(path).schema_version()  # a cmtui database, readable, and trusted as it is
+    if action == "check":
+        private.check_database(path)
+        print(f"{path}: {'shared with group ' + _group_of(path) if private.is_shared(path) else 'private'}; "
+              "no file others could change")
+        return 0
+    if action == "share":
+        if not group:
+            raise CliError("db share needs --group GROUP")
+        changed = private.share(path, group)
+        print(f"{path}: shared with group {group!r} ({len(changed)} files and folders); "
+              f"`cmtui db private {path}` reverses it")
+    else:
+        changed = private.make_private(path)
+        print(f"{path}: private to its owner again ({len(changed)} files and folders)")
+    return 0
+
+
+def _group_of(path: Path) -> str:
+    import grp
+
+    gid = path.stat().st_gid
+    try:
+        return repr(grp.getgrgid(gid).gr_name)
+    except KeyError:
+        return f"gid {gid}"
 
 
 def _dataset(store: Store, name: str | None, annotator: str) -> str:

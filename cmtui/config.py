@@ -49,9 +49,12 @@ class Settings:
 
 
 def load_settings(path: Path | None = None) -> Settings:
+    from .private import check_file
+
     path = path or config_path()
     if not path.exists():
         return Settings()
+    check_file(path)  # a settings file others can change could rebind keys: refused
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from .private import protect_cache_file
+
 DEFAULT_BITS = 18
 _TOKEN = r"[a-z0-9]+(?:'[a-z]+)?"
 _QUOTE_HEAD = r"(?ms)^\s*On [^\n]{0,200}wrote:\s*$.*"
@@ -156,6 +158,7 @@ class FeatureCache:
         np.savez(tmp, mids=mids, stamps=stamps, data=matrix.data, indices=matrix.indices,
                  indptr=matrix.indptr, shape=np.array(matrix.shape))
         tmp.replace(path)
+        protect_cache_file(path)
 
 
 def cache_dir(db_path: Path, dataset: str) -> Path:

@@ -557,7 +557,7 @@ def build_export_frame(store: Store, dataset: str,
     reviews = store.annotator_reviews(dataset)
     sentiment = store.dataset_info(dataset).sentiment
     latest: dict[int, tuple[str, Any]] = {}
-    for mid, annotator, at, _mode, _labels in reviews.iter_rows():
+    for mid, annotator, at in reviews.select("mid", "annotator", "at_ts").iter_rows():
         if mid not in latest or at > latest[mid][1]:
             latest[mid] = (annotator, at)
     effective, _ = store.effective_reviews(dataset)

@@ -365,13 +365,21 @@ def format_report(report: dict[str, Any]) -> str:
         f"{'label':40} {'examples':>8} {'prec':>5} {'recall':>6} {'AP':>5}  informative  warning",
     ]
     for row in report["labels"]:
-        lines.append(f"{row['name'][:40]:40} {row['examples']:8d} {pct(row['precision']):>5} "
-                     f"{pct(row['recall']):>6} {pct(row['ap']):>5}  {'yes' if row['informative'] else 'no ':11}  "
-                     f"{row['warning'] or '-'}")
+        if row["examples"] < AMBER_EXAMPLES:  # too few to say anything: held back, as in the app
+            figures = f"{'-':>5} {'-':>6} {'needs ' + str(AMBER_EXAMPLES - row['examples']):>5}"
+        else:
+            figures = f"{pct(row['precision']):>5} {pct(row['recall']):>6} {pct(row['ap']):>5}"
+        lines.append(f"{row['name'][:40]:40} {row['examples']:8d} {figures}  "
+                     f"{'yes' if row['informative'] else 'no ':11}  {row['warning'] or '-'}")
     annotators = report.get("annotators") or {}
     if annotators.get("counts"):
         lines.append("")
-        lines.append("annotators: " + ", ".join(f"{k} {v}" for k, v in annotators["counts"].items()))
+        accounts = annotators.get("accounts") or {}
+
+        def who(name: str) -> str:  # the OS account beside the name given, when they differ
+            return f"{name} (OS user {', '.join(accounts[name])})" if accounts.get(name) else name
+
+        lines.append("annotators: " + ", ".join(f"{who(k)} {v}" for k, v in annotators["counts"].items()))
         if annotators.get("agreement") is not None:
             lines.append(f"agreement on {annotators['shared']} messages reviewed twice: "
                          f"{100 * annotators['agreement']:.0f}%")

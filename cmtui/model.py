@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .features import cache_dir
+from .private import protect_cache_file
 
 PREDICT_BLOCK = 65_536  # rows scored at a time
 
@@ -299,6 +300,7 @@ def save_predictions(db_path: Path, dataset: str, mids: np.ndarray, labels: Sequ
     np.savez(tmp, mids=mids, probs=probs.astype(np.float16), version=np.array(version),
              labels=np.array(json.dumps(list(labels))))
     tmp.replace(path)
+    protect_cache_file(path)
 
 
 def load_predictions(store: object, dataset: str) -> tuple[list[int], list[str], np.ndarray] | None:

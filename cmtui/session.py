@@ -678,11 +678,15 @@ class Session:
         if not reviews.height:
             return {"counts": {}, "agreement": None, "shared": 0}
         counts = dict(reviews.group_by("annotator").len().sort("annotator").iter_rows())
+        # the accounts that acted under each name, where they are not the name itself
+        accounts = {name: sorted(u for u in users if u and u != name) for name, users in
+                    reviews.group_by("annotator").agg(pl.col("os_user").unique()).iter_rows()}
         per = reviews.with_columns(pl.col("labels").fill_null([]).list.sort().list.join(";").alias("key"))
         shared = per.group_by("mid").agg(pl.len().alias("n"), pl.col("key").n_unique().alias("k")).filter(
             pl.col("n") > 1)
         agreement = float((shared["k"] == 1).mean()) if shared.height else None  # type: ignore[arg-type]
-        return {"counts": counts, "agreement": agreement, "shared": shared.height}
+        return {"counts": counts, "agreement": agreement, "shared": shared.height,
+                "accounts": {name: users for name, users in sorted(accounts.items()) if users}}
 
     def stats_report(self) -> dict[str, Any]:
         return self.state.report

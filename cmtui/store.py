@@ -30,6 +30,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from .config import data_dir
+from .private import InsecureFile, check_database, companions, current_user, protect, umask_for
+
 APP_MARKER = "cmtui"
 LABEL_SEP = " > "
 MAX_LABEL_LEN = 200
@@ -73,6 +76,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE session_state ADD COLUMN drafts VARCHAR;
     ALTER TABLE session_state ADD COLUMN cursor INTEGER;
     """,
+    # 3: the operating-system account that acted, beside the annotator name it gave
+    """
+    ALTER TABLE events ADD COLUMN os_user VARCHAR;
+    ALTER TABLE reviews ADD COLUMN os_user VARCHAR;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -109,6 +117,21 @@ def validate_label_name(name: str) -> str:
     for part in parts:
         if not part.strip() or part != part.strip() or ">" in part:
             raise LabelNameError(f"label name {name!r} has an empty or malformed level")
+    return name
+
+
+def validate_name(name: str, what: str) -> str:
+    """A dataset or source name: any text a person can read, at most 200 characters.
+
+    Names are data: they are bound as SQL parameters and hashed for file names, never
+    pasted into a path or a shell; control characters (NUL, newlines) are refused
+    because no terminal or file could show them faithfully."""
+    if not name or not name.strip():
+        raise StoreError(f"{what} name is empty")
+    if len(name) > MAX_LABEL_LEN:
+        raise StoreError(f"{what} name is longer than {MAX_LABEL_LEN} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise StoreError(f"{what} name contains control characters (such as a newline or NUL)")
     return name
 
 
@@ -191,7 +214,7 @@ class Store:
         # Processes take turns through a lock file held until the connection has closed:
         # DuckDB's own file lock can be released before closing has finished writing, and
         # another process reading then was seen to fail ("Could not read enough bytes").
-        with _file_lock(self.path), self._process_lock(), self._open() as con:
+        with _file_lock(self.path), umask_for(self.path), self._process_lock(), self._open() as con:
             yield con
 
     @contextlib.contextmanager
@@ -259,10 +282,17 @@ class Store:
                 con.execute("COMMIT")
 
     def ensure_schema(self) -> None:
-        """Create or migrate the schema; refuse foreign or newer databases."""
+        """Create or migrate the schema; refuse foreign, newer or insecure databases."""
         existed = self.path.exists() and self.path.stat().st_size > 0
         if not existed:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.parent == data_dir():  # cmtui's own folder: for its owner alone
+            protect(self.path.parent, self.path)
+        if self.path.exists():
+            try:
+                check_database(self.path)
+            except InsecureFile as exc:
+                raise StoreError(str(exc)) from None
         with self._connect() as con:
             tables = {r[0] for r in con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
@@ -293,6 +323,8 @@ class Store:
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise
+        for path in companions(self.path):  # created under the umask of the moment: set them right
+            protect(path, self.path)
         self._checked = True
 
     def schema_version(self) -> int:
@@ -331,8 +363,9 @@ class Store:
 
     def create_dataset(self, name: str, *, sentiment: bool = False,
                        sources: Sequence[str] = ()) -> None:
-        if not name.strip():
-            raise StoreError("dataset name is empty")
+        validate_name(name, "dataset")
+        for source in sources:
+            validate_name(source, "source")
         with self.transaction() as con:
             self._ensure_dataset(con, name, sentiment)
             for source in sources:
@@ -455,6 +488,8 @@ class Store:
         properties (JSON text), and optionally ``labels`` (list of names, null when the
         row is not reviewed), ``sentiments`` (list of 1/-1/null) and ``annotator``.
         """
+        validate_name(dataset, "dataset")
+        validate_name(source, "source")
         has_labels = "labels" in frame.columns
         with tempfile.TemporaryDirectory(prefix="cmtui-") as tmp:
             stage_path = Path(tmp) / "stage.parquet"
@@ -527,7 +562,8 @@ class Store:
                     [dataset])
         con.execute("DELETE FROM annotations WHERE dataset=? AND (mid, annotator) IN (SELECT mid, annotator FROM rv)",
                     [dataset])
-        con.execute("INSERT INTO reviews SELECT ?, mid, annotator, at_ts, 'import' FROM rv", [dataset])
+        con.execute("INSERT INTO reviews (dataset, mid, annotator, at_ts, mode, os_user) "
+                    "SELECT ?, mid, annotator, at_ts, 'import', ? FROM rv", [dataset, current_user()])
         con.execute("INSERT INTO annotations SELECT ?, mid, annotator, label, sentiment, at_ts FROM an",
                     [dataset])
         count = con.execute("SELECT count(*) FROM rv").fetchone()[0]  # type: ignore[index]
@@ -608,12 +644,12 @@ class Store:
     def annotator_reviews(self, dataset: str) -> pl.DataFrame:
         """Every review with its annotator and label set (for agreement and per-annotator counts)."""
         return self.query_frame(
-            f"""SELECT r.mid, r.annotator, r.at_ts, r.mode,
+            f"""SELECT r.mid, r.annotator, r.at_ts, r.mode, r.os_user,
                        list(a.label ORDER BY a.label) FILTER (WHERE a.label IS NOT NULL) AS labels
                 FROM reviews r LEFT JOIN annotations a
                   ON a.dataset=r.dataset AND a.mid=r.mid AND a.annotator=r.annotator
                 WHERE r.dataset={_lit(dataset)}
-                GROUP BY r.mid, r.annotator, r.at_ts, r.mode ORDER BY r.mid, r.annotator""")
+                GROUP BY r.mid, r.annotator, r.at_ts, r.mode, r.os_user ORDER BY r.mid, r.annotator""")
 
     def confirm(self, dataset: str, annotator: str, reviews: Sequence[Review],
                 kind: str = "confirm") -> list[int]:
@@ -662,7 +698,8 @@ class Store:
                     [dataset, mid, annotator])
         if labels is None:
             return
-        con.execute("INSERT INTO reviews VALUES (?, ?, ?, ?, ?)", [dataset, mid, annotator, stamp, mode])
+        con.execute("INSERT INTO reviews (dataset, mid, annotator, at_ts, mode, os_user) VALUES (?, ?, ?, ?, ?, ?)",
+                    [dataset, mid, annotator, stamp, mode, current_user()])
         if labels:
             con.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?)",
                             [[dataset, mid, annotator, name, sentiment, stamp]
@@ -826,17 +863,18 @@ class Store:
     def events(self, dataset: str | None = None, limit: int = 100) -> list[tuple[Any, ...]]:
         with self.transaction() as con:
             if dataset is None:
-                return con.execute("SELECT seq, dataset, annotator, at_ts, kind, mid, payload FROM events "
+                return con.execute("SELECT seq, dataset, annotator, at_ts, kind, mid, payload, os_user FROM events "
                                    "ORDER BY seq DESC LIMIT ?", [limit]).fetchall()
-            return con.execute("SELECT seq, dataset, annotator, at_ts, kind, mid, payload FROM events "
+            return con.execute("SELECT seq, dataset, annotator, at_ts, kind, mid, payload, os_user FROM events "
                                "WHERE dataset=? ORDER BY seq DESC LIMIT ?", [dataset, limit]).fetchall()
 
     @staticmethod
     def _event(con: duckdb.DuckDBPyConnection, dataset: str | None, annotator: str | None,
                kind: str, mid: int | None, payload: dict[str, Any]) -> int:
         seq = con.execute("SELECT nextval('event_seq')").fetchone()[0]  # type: ignore[index]
-        con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [seq, dataset, annotator, now(), kind, mid, json.dumps(payload, default=str)])
+        con.execute("INSERT INTO events (seq, dataset, annotator, at_ts, kind, mid, payload, os_user) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [seq, dataset, annotator, now(), kind, mid, json.dumps(payload, default=str), current_user()])
         return int(seq)
 
     # ---- leases: two annotators are not handed the same unreviewed messages --------------
