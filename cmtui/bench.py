@@ -32,7 +32,7 @@ def _median(values: list[float]) -> float:
 
 def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]:
     """All figures for one mailbox; runs inside the child process."""
-    from .cli import import_file
+    from .imports import import_file
     from .store import Store
 
     csv_paths = []
@@ -140,10 +140,11 @@ def measure_session(db: Path, gold_path: Path, size: int, runs: int) -> dict[str
 
 def _tui_open(store: Any) -> float:
     from .tui.app import CmtuiApp
+    from .workspace import Workspace
 
     async def run() -> float:
         started = time.perf_counter()
-        app = CmtuiApp(store, "bench", "bench")
+        app = CmtuiApp(Workspace(store, "bench"), "bench")
         async with app.run_test(size=(120, 40)) as pilot:
             while not app.page_mids:
                 await pilot.pause(0.01)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from . import __version__
 from .config import default_annotator, default_db_path
+from .imports import ensure_sample, import_file
 from .private import InsecureFile
 from .store import LabelNameError, Store, StoreError
-
-SAMPLE_DATASET = "sample"
 
 
 class CliError(Exception):
@@ -26,76 +24,20 @@ class CliError(Exception):
         self.code = code
 
 
-def _progress_printer() -> tuple[object, float]:
-    started = time.monotonic()
-    state = {"shown": False}
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[str, float], None]]:
+    """A transient progress bar on a terminal's stderr (rich, installed with textual);
+    nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda _stage, _fraction: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-    def show(stage: str, fraction: float) -> None:
-        if time.monotonic() - started < 1.0 or not sys.stderr.isatty():
-            return
-        width = 30
-        filled = int(width * fraction)
-        sys.stderr.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {fraction:4.0%} {stage:12}")
-        sys.stderr.flush()
-        state["shown"] = True
-
-    def done() -> None:
-        if state["shown"]:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-
-    show.done = done  # type: ignore[attr-defined]
-    return show, started
-
-
-def import_file(store: Store, path: Path, dataset: str, *, source: str | None = None,
-                annotator: str, with_labels: bool = True, sentiment: bool | None = None,
-                progress: Any = None) -> str:
-    """Validate and import one file; return the one-line summary.
-
-    ``progress(stage, fraction)`` is called as it goes; by default a bar on a terminal's
-    stderr once the import has taken a second.
-    """
-    from .ingest import check_against_taxonomy, read_file
-
-    printer, started = _progress_printer()
-    if progress is None:
-        progress = printer
-    try:
-        parsed = read_file(path, progress)
-        frame = parsed.frame
-        if not with_labels and parsed.has_labels:
-            frame = frame.drop("labels", "sentiments", "annotator", "reviewed_at")
-        else:
-            check_against_taxonomy(parsed, path, store.labels(dataset))
-        progress("writing", 0.8)
-        try:
-            result = store.import_messages(dataset, source or parsed.source_hint or dataset, frame,
-                                           annotator=annotator, sentiment=sentiment)
-        except LabelNameError as exc:
-            raise CliError(f"{path}: labels: {exc}") from None
-    finally:
-        printer.done()  # type: ignore[attr-defined]
-    seconds = time.monotonic() - started
-    return (f"{path}: {result.added} added, {result.updated} updated, "
-            f"{result.labels_found} new labels, {result.reviewed} reviewed "
-            f"into dataset {dataset!r} in {seconds:.1f} s")
-
-
-def ensure_sample(store: Store) -> str | None:
-    """Load the sample mailbox (without its labels) into a new, empty database."""
-    if not store.is_empty():
-        return None
-    from .ingest import read_file
-    from .sample import sample_path
-
-    path = sample_path()
-    import_file(store, path, SAMPLE_DATASET, source=SAMPLE_DATASET,
-                annotator=default_annotator(), with_labels=False)
-    # the taxonomy comes along (names only), so a new user can start labelling at once
-    names = sorted({n for labels in read_file(path).frame["labels"].to_list() for n in labels or []})
-    for name in names:
-        store.add_label(SAMPLE_DATASET, name)
-    return SAMPLE_DATASET
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=1.0)
+        yield lambda stage, fraction: bar.update(task, completed=fraction, description=f"{label}: {stage}")
 
 
 def _confirm(question: str, yes: bool) -> bool:
@@ -206,21 +148,24 @@ def run(args: argparse.Namespace) -> int:
     if command == "tui":
         dataset = args.dataset
         if dataset is None:
-            dataset = ensure_sample(store) or _dataset(store, None, annotator)
+            dataset = ensure_sample(store, annotator) or _dataset(store, None, annotator)
         else:
             dataset = store.resolve_dataset(dataset)
         from .tui.app import run_app
+        from .workspace import Workspace
 
-        return run_app(store, dataset, annotator)
+        return run_app(Workspace(store, annotator), dataset)
 
     if command == "import":
         if args.dataset is None:
             raise CliError("import needs --dataset NAME")
         for path in args.files:
             try:
-                print(import_file(store, path, args.dataset, source=args.source, annotator=annotator,
-                                  with_labels=not args.no_labels,
-                                  sentiment=True if args.sentiment else None))
+                with progress_bar(str(path)) as progress:
+                    summary = import_file(store, path, args.dataset, source=args.source, annotator=annotator,
+                                          with_labels=not args.no_labels,
+                                          sentiment=True if args.sentiment else None, progress=progress)
+                print(summary)
             except ImportFailed as exc:
                 for line in exc.lines:
                     print(line, file=sys.stderr)

@@ -19,7 +19,9 @@ import polars as pl
 
 from . import metrics, queues
 from .features import DEFAULT_BITS, FeatureCache, cache_dir, tfidf
+from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import (
+    Cancelled,
     ModelParams,
     TrainedModel,
     fit_linear,
@@ -30,7 +32,18 @@ from .model import (
     tree_scores,
     used_columns,
 )
-from .store import LABEL_SEP, LabelNameError, Review, SavedSession, Store, ancestors
+from .store import (
+    LABEL_SEP,
+    LabelNameError,
+    Review,
+    SavedSession,
+    Store,
+    ancestors,
+    validate_label_name,
+)
+
+__all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "LabelImplied", "ModelState", "PageRow", "SavedSession", "Session", "Undone",
+           "check_label_name", "in_test_split"]
 
 TEST_SHARE = 20  # percent of reviewed messages held out for validation
 PRODUCTION_ITERATIONS = 15
@@ -61,6 +74,11 @@ class ModelState:
     seconds: float = 0.0
     test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     test_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+
+def check_label_name(name: str) -> str:
+    """The canonical form of a label name, or ``LabelNameError`` saying what is wrong."""
+    return validate_label_name(name)
 
 
 class LabelImplied(LabelNameError):
@@ -116,6 +134,7 @@ class Session:
         self._lock = threading.Lock()
         self._features_lock = threading.Lock()
         self._texts: dict[int, PageRow] = {}
+        self._threads: dict[str, list[int]] = {}
         # pages already shown, per (mode, argument): they stay as they were until a submit
         self._pages: dict[tuple[str, str | None], list[list[int]]] = {}
         self._slots: dict[int, list[str]] = {}  # the labels behind keys 1-9, fixed per message
@@ -301,10 +320,11 @@ class Session:
             self._pages[(saved.mode, saved.arg)] = [page]
         return SavedSession(saved.mode, saved.arg, page, saved.drafts, saved.cursor)
 
-    def rows(self, mids: Sequence[int]) -> list[PageRow]:
-        """Full message rows for display (cached)."""
+    def rows(self, mids: Sequence[int], fetch: bool = True) -> list[PageRow]:
+        """Full message rows for display (cached); ``fetch=False`` reads the cache only,
+        never the database (what the app's main thread does)."""
         missing = [m for m in mids if m not in self._texts]
-        if missing:
+        if missing and fetch:
             frame = self.store.messages_frame(
                 self.dataset, "mid, id, ts, subject, sender, recipients, cc, thread_id, body, properties",
                 mids=missing)
@@ -312,8 +332,19 @@ class Session:
                 self._texts[row["mid"]] = PageRow(**row)
         return [self._texts[m] for m in mids if m in self._texts]
 
-    def thread(self, thread_id: str) -> list[PageRow]:
-        return self.rows(self.store.thread_mids(self.dataset, thread_id))
+    def thread(self, thread_id: str, fetch: bool = True) -> list[PageRow]:
+        """The messages of a thread, oldest first (cached like ``rows``)."""
+        if thread_id not in self._threads:
+            if not fetch:
+                return []
+            self._threads[thread_id] = self.store.thread_mids(self.dataset, thread_id)
+        return self.rows(self._threads[thread_id], fetch)
+
+    def prefetch(self, mids: Sequence[int]) -> None:
+        """Read the texts of ``mids`` and of their threads into the cache."""
+        for row in self.rows(mids):
+            if row.thread_id:
+                self.thread(row.thread_id)
 
     def _label_column(self, label: str | None) -> int | None:
         if label is None or label not in self.state.labels:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from .store import LABEL_SEP
 
+__all__ = ["DISPLAY_SEP", "LABEL_SEP", "short_names"]
+
 DISPLAY_SEP = "›"  # one column wide: compact views join levels with it
 
 

@@ -20,6 +20,7 @@ from cmtui.tui.screens import (
     ValidationScreen,
 )
 from cmtui.tui.widgets import CoverageMeter, MessageList, MessageView
+from cmtui.workspace import Workspace
 from tests.test_tui import app_for, make_store, settle
 
 SMALL = (80, 24)
@@ -371,8 +372,8 @@ async def test_palette_lists_cmtui_commands_first(tmp_path: Path) -> None:
 async def test_help_shows_remapped_keys_and_unknown_ids_are_refused(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     with pytest.raises(UnknownKeyId, match="'sumbit'.*submit"):
-        CmtuiApp(store, "d", "tester", keymap={"sumbit": "ctrl+s"})
-    app = CmtuiApp(store, "d", "tester", keymap={"submit": "ctrl+s"})
+        CmtuiApp(Workspace(store, "tester"), "d", keymap={"sumbit": "ctrl+s"})
+    app = CmtuiApp(Workspace(store, "tester"), "d", keymap={"submit": "ctrl+s"})
     async with app.run_test(size=SMALL) as pilot:
         await settle(app, pilot)
         await pilot.press("question_mark")

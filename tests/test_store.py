@@ -228,13 +228,13 @@ def test_threads_share_the_file(store: Store, tmp_path: Path) -> None:
 
 
 def test_first_run_loads_sample_once(db_path: Path) -> None:
-    from cmtui.cli import ensure_sample
+    from cmtui.imports import ensure_sample
 
     store = Store(db_path)
-    assert ensure_sample(store) == "sample"
+    assert ensure_sample(store, "ann") == "sample"
     info = store.dataset_info("sample")
     assert info.messages >= 2000 and info.reviewed == 0  # labels are not imported
-    assert ensure_sample(store) is None
+    assert ensure_sample(store, "ann") is None
     assert store.dataset_info("sample").messages == info.messages
 
 

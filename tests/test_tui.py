@@ -11,6 +11,7 @@ from cmtui.store import Store
 from cmtui.tui.app import CmtuiApp, PageLoaded
 from cmtui.tui.screens import ConfirmScreen, HelpScreen, LabelPickerScreen, ValidationScreen
 from cmtui.tui.widgets import CoverageMeter
+from cmtui.workspace import Workspace
 from tests.conftest import write
 
 HOSTILE = "[bold red]not bold[/bold red] \x1b]52;c;ZXZpbA==\x07 \x1b[31mred\x1b[0m \x1b]0;pwned\x07 \u202eevil \x07bell"
@@ -57,7 +58,7 @@ async def settle(app: CmtuiApp, pilot: Pilot, timeout: float = 120.0) -> None:
 
 
 def app_for(store: Store) -> CmtuiApp:
-    return CmtuiApp(store, "d", "tester")
+    return CmtuiApp(Workspace(store, "tester"), "d")
 
 
 async def test_label_by_number_and_picker_then_confirm(tmp_path: Path) -> None:
@@ -181,6 +182,7 @@ async def test_hostile_message_is_inert(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         target = int(app.session.mids[app.session.ids.index("m000")])
+        app.session.prefetch([target])  # as the page worker does
         app.on_page_loaded(PageLoaded("recent", None, 0, [target]))
         await pilot.pause()
         body = app.query_one("#message-body").render()
@@ -206,12 +208,6 @@ async def test_layout_at_80x24(tmp_path: Path) -> None:
             assert region.width > 0 and region.height > 0, selector
             assert region.right <= 80 and region.bottom <= 24, selector
         assert app.query_one("#main").has_class("stacked")
-
-
-def test_no_textual_outside_tui() -> None:
-    root = Path(__file__).resolve().parent.parent / "cmtui"
-    for path in root.glob("*.py"):
-        assert "textual" not in path.read_text(), path
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -286,7 +282,7 @@ async def test_keys_can_be_remapped(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[keys]\nsubmit = "ctrl+s"\n')
     store = make_store(tmp_path, n=90, labelled=30)
-    app = CmtuiApp(store, "d", "tester", keymap=load_settings(config).keymap)
+    app = CmtuiApp(Workspace(store, "tester"), "d", keymap=load_settings(config).keymap)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         first_page = list(app.page_mids)

@@ -23,12 +23,19 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, get_current_worker
 
 from ..config import load_settings
-from ..model import Cancelled
 from ..queues import MODES, NEEDS_LABEL, NEEDS_QUERY
-from ..session import LabelImplied, ModelState, Session, Undone
-from ..store import LABEL_SEP, LabelNameError, Store, StoreError
-from ..taxonomy import short_names
+from ..session import (
+    Cancelled,
+    LabelImplied,
+    ModelState,
+    SavedSession,
+    Session,
+    Undone,
+    check_label_name,
+)
+from ..taxonomy import LABEL_SEP, short_names
 from ..textsafe import one_line
+from ..workspace import LabelNameError, StoreError, Workspace
 from .screens import (
     AskScreen,
     ConfirmScreen,
@@ -45,9 +52,10 @@ NARROW = 100  # below this many columns the list sits above the message
 
 
 class SessionLoaded(Message):
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, resumed: SavedSession | None) -> None:
         super().__init__()
         self.session = session
+        self.resumed = resumed
 
 
 class PageLoaded(Message):
@@ -190,16 +198,15 @@ class CmtuiApp(App[int]):
     TITLE = "cmtui"
     BINDINGS: ClassVar[list[BindingType]] = [*MAIN_BINDINGS]
 
-    def __init__(self, store: Store, dataset: str, annotator: str, *,
-                 session: Session | None = None, keymap: dict[str, str] | None = None) -> None:
+    def __init__(self, workspace: Workspace, dataset: str, *, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         unknown = sorted(set(keymap or {}) - binding_ids())
         if unknown:
             raise UnknownKeyId(f"unknown key id {unknown[0]!r} in [keys]; valid ids: {', '.join(sorted(binding_ids()))}")
-        self.store = store
+        self.workspace = workspace
         self.dataset = dataset
-        self.annotator = annotator
-        self.session: Session | None = session
+        self.annotator = workspace.annotator
+        self.session: Session | None = None
         self.page = PageState()
         self.page_mids: list[int] = []
         self._keymap = keymap or {}
@@ -227,10 +234,7 @@ class CmtuiApp(App[int]):
         table.add_columns("✓", "date", "subject", "labels")  # the sender is in the message view
         self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(self.dataset, 40)}…"))
         self._layout(self.size.width)
-        if self.session is None:
-            self.load_session()
-        else:
-            self.post_message(SessionLoaded(self.session))
+        self.load_session()
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout(event.size.width)
@@ -245,18 +249,21 @@ class CmtuiApp(App[int]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load_session(self) -> None:
         try:
-            session = Session.open(self.store, self.dataset, self.annotator)
+            session = self.workspace.open_session(self.dataset)
+            resumed = session.resume()
+            if resumed is not None:
+                session.prefetch(resumed.page)  # texts and threads, off the main thread
         except StoreError as exc:
             self.post_message(Failed(str(exc)))
             return
-        self.post_message(SessionLoaded(session))
+        self.post_message(SessionLoaded(session, resumed))
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def load_page(self, mode: str, arg: str | None, number: int, cursor: int = 0) -> None:
         assert self.session is not None
         try:
             mids = self.session.page(mode, arg, number, cursor)
-            self.session.rows(mids)  # warm the text cache off the main thread
+            self.session.prefetch(mids)  # texts and threads, off the main thread
         except (StoreError, ValueError) as exc:
             self.post_message(Failed(str(exc)))
             return
@@ -360,7 +367,7 @@ class CmtuiApp(App[int]):
         session = self.session = message.session
         self._names = short_names(session.labels)
         self.show_meter(None)
-        resumed = session.resume()
+        resumed = message.resumed
         if resumed is not None and resumed.mode in MODES:
             self.page = PageState(resumed.mode, resumed.arg, 0)
             self._default_low_confidence = resumed.mode == "shuffle"
@@ -440,7 +447,7 @@ class CmtuiApp(App[int]):
         elif step.mids and step.mids[0] in self.page_mids:
             self.query_one(MessageList).move_cursor(row=self.page_mids.index(step.mids[0]))
         elif step.mids:
-            rows = session.rows(step.mids[:1])
+            rows = session.rows(step.mids[:1], fetch=False)
             subject = one_line(rows[0].subject, 40) if rows else ""
             self.notify(f"Undid the confirmation of {subject!r} (not on this page)", timeout=5)
         self._after_edit()
@@ -524,7 +531,7 @@ class CmtuiApp(App[int]):
         table = self.query_one(MessageList)
         cursor = table.cursor_row
         table.clear()
-        rows = {r.mid: r for r in session.rows(self.page_mids)}
+        rows = {r.mid: r for r in session.rows(self.page_mids, fetch=False)}
         low_confidence = self.page.mode == "low-confidence"
         label_width = max(12, table.size.width - 47)  # beside mark, date, subject, padding, scrollbar
         for mid in self.page_mids:
@@ -560,11 +567,11 @@ class CmtuiApp(App[int]):
         if mid is None:
             view.clear("No message on this page.")
             return
-        rows = session.rows([mid])
+        rows = session.rows([mid], fetch=False)
         if not rows:
             return
         row = rows[0]
-        thread = [r for r in session.thread(row.thread_id) if r.mid != mid] if row.thread_id else []
+        thread = [r for r in session.thread(row.thread_id, fetch=False) if r.mid != mid] if row.thread_id else []
         if mid in self.pending or (mid in session.reviewed and not session.is_edited(mid)):
             status = "REVIEWED"
         elif session.is_edited(mid):
@@ -749,9 +756,7 @@ class CmtuiApp(App[int]):
         would otherwise become a permanent label."""
         assert self.session is not None
         try:
-            from ..store import validate_label_name
-
-            validate_label_name(name)
+            check_label_name(name)
         except LabelNameError as exc:
             self.notify(str(exc), severity="error", timeout=6)
             return
@@ -825,7 +830,7 @@ class CmtuiApp(App[int]):
         self.push_screen(HelpScreen(self.help_keys(), descriptions))
 
     def action_datasets(self) -> None:
-        self.push_screen(DatasetsScreen(self.store, self.annotator, self.dataset), self._dataset_chosen)
+        self.push_screen(DatasetsScreen(self.workspace, self.dataset), self._dataset_chosen)
 
     def _dataset_chosen(self, name: str | None) -> None:
         if name is None or name == self.dataset:
@@ -853,10 +858,10 @@ class CmtuiApp(App[int]):
         self.exit(0)
 
 
-def run_app(store: Store, dataset: str, annotator: str) -> int:
+def run_app(workspace: Workspace, dataset: str) -> int:
     settings = load_settings()
     try:
-        app = CmtuiApp(store, dataset, annotator, keymap=settings.keymap)
+        app = CmtuiApp(workspace, dataset, keymap=settings.keymap)
     except UnknownKeyId as exc:
         from ..config import config_path
 

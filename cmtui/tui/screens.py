@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -14,10 +15,10 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from ..queues import MODES
-from ..session import Session
+from ..session import AMBER_EXAMPLES, MIN_MAP_EXAMPLES, Session
 from ..textsafe import one_line
+from ..workspace import DatasetInfo, ImportFailed, StoreError, Workspace
 from .widgets import CursorTable
 
 HELP_RULES = """\
@@ -424,7 +425,9 @@ class HelpScreen(ModalScreen[None]):
 
 
 class DatasetsScreen(ModalScreen[str | None]):
-    """Pick a dataset (enter), create one (n), import a CSV/JSONL file into the highlighted one (i)."""
+    """Pick a dataset (enter), create one (n), import a CSV/JSONL file into the highlighted one (i).
+
+    Every database call runs in a worker; the table fills when its answer comes back."""
 
     BINDINGS = [
         Binding("escape", "dismiss_none", "Close", id="datasets_close"),
@@ -432,10 +435,9 @@ class DatasetsScreen(ModalScreen[str | None]):
         Binding("i", "import_file", "Import file", id="datasets_import"),
     ]
 
-    def __init__(self, store: Any, annotator: str, current: str) -> None:
+    def __init__(self, workspace: Workspace, current: str) -> None:
         super().__init__()
-        self.store = store
-        self.annotator = annotator
+        self.workspace = workspace
         self.current = current
         self.asking: str | None = None  # "new" or "import" while the input box is open
 
@@ -450,15 +452,26 @@ class DatasetsScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("dataset", "messages", "reviewed", "labels", "sentiment")
-        self.fill()
         table.focus()
+        self.load()
 
-    def fill(self, highlight: str | None = None) -> None:
+    @work(thread=True, exclusive=True, group="datasets", exit_on_error=False)
+    def load(self, highlight: str | None = None, status: str | None = None) -> None:
+        try:
+            infos = self.workspace.datasets()
+        except StoreError as exc:
+            self.app.call_from_thread(self._status, one_line(str(exc), 300))
+            return
+        self.app.call_from_thread(self.fill, infos, highlight)
+        if status:
+            self.app.call_from_thread(self._status, status)
+
+    def fill(self, infos: list[DatasetInfo], highlight: str | None = None) -> None:
         table = self.query_one(DataTable)
         highlight = highlight or self._highlighted()
         table.clear()
         names = []
-        for info in self.store.datasets():
+        for info in infos:
             marker = " (open)" if info.name == self.current else ""
             table.add_row(Text(one_line(info.name, 40) + marker), str(info.messages), str(info.reviewed),
                           str(info.labels), "on" if info.sentiment else "off", key=info.name)
@@ -501,35 +514,33 @@ class DatasetsScreen(ModalScreen[str | None]):
         if not value:
             return
         if self.asking == "new":
-            try:
-                self.store.create_dataset(value)
-            except Exception as exc:  # StoreError: shown, not raised
-                self.notify(str(exc), severity="error")
-            self.fill(highlight=value)
+            self.create(value)
         elif self.asking == "import":
             self.run_import(value, self._highlighted() or "")
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
+    @work(thread=True, exclusive=True, group="datasets", exit_on_error=False)
+    def create(self, name: str) -> None:
+        try:
+            self.workspace.create_dataset(name)
+        except StoreError as exc:
+            self.app.call_from_thread(self._status, one_line(str(exc), 300))
+            return
+        self.load(highlight=name)
+
+    @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def run_import(self, path: str, dataset: str) -> None:
-        from pathlib import Path
-
-        from ..cli import import_file
-        from ..ingest import ImportFailed
-
         def progress(stage: str, fraction: float) -> None:
             self.app.call_from_thread(self._status, f"importing {one_line(path, 60)}: {stage} {fraction:.0%}")
 
         try:
-            summary = import_file(self.store, Path(path).expanduser(), dataset, annotator=self.annotator,
-                                  progress=progress)
+            summary = self.workspace.import_file(Path(path).expanduser(), dataset, progress)
         except ImportFailed as exc:
             self.app.call_from_thread(self._status, "\n".join(exc.lines[:5]))
             return
-        except Exception as exc:  # CliError, StoreError: one line for the user
+        except StoreError as exc:
             self.app.call_from_thread(self._status, one_line(str(exc), 300))
             return
-        self.app.call_from_thread(self._status, one_line(summary, 300))
-        self.app.call_from_thread(self.fill)
+        self.load(status=one_line(summary, 300))
 
     def _status(self, text: str) -> None:
         self.query_one("#datasets-status", Static).update(Text(text))

@@ -1,0 +1,60 @@
+"""Importing a file into a dataset: one place for the command line and the app.
+
+``read_file`` (ingest) validates; this module checks the file's labels against the
+dataset's taxonomy and writes it in one transaction. Faults come back as
+``ImportFailed`` with ``FILE:LINE: column: what`` lines; progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .ingest import ImportFailed, check_against_taxonomy, read_file
+from .store import LabelNameError, Store
+
+SAMPLE_DATASET = "sample"
+Progress = Callable[[str, float], None]
+
+
+def _quiet(stage: str, fraction: float) -> None:
+    return None
+
+
+def import_file(store: Store, path: Path, dataset: str, *, source: str | None = None,
+                annotator: str, with_labels: bool = True, sentiment: bool | None = None,
+                progress: Progress = _quiet) -> str:
+    """Validate and import one file; return the one-line summary."""
+    started = time.monotonic()
+    parsed = read_file(path, progress)
+    frame = parsed.frame
+    if not with_labels and parsed.has_labels:
+        frame = frame.drop("labels", "sentiments", "annotator", "reviewed_at")
+    else:
+        check_against_taxonomy(parsed, path, store.labels(dataset))
+    progress("writing", 0.8)
+    try:
+        result = store.import_messages(dataset, source or parsed.source_hint or dataset, frame,
+                                       annotator=annotator, sentiment=sentiment)
+    except LabelNameError as exc:
+        raise ImportFailed([f"{path}: labels: {exc}"]) from None
+    seconds = time.monotonic() - started
+    return (f"{path}: {result.added} added, {result.updated} updated, "
+            f"{result.labels_found} new labels, {result.reviewed} reviewed "
+            f"into dataset {dataset!r} in {seconds:.1f} s")
+
+
+def ensure_sample(store: Store, annotator: str) -> str | None:
+    """Load the sample mailbox into a new, empty database: its messages unreviewed, and
+    its taxonomy (names only), so a new user can start labelling at once."""
+    if not store.is_empty():
+        return None
+    from .sample import sample_path
+
+    path = sample_path()
+    import_file(store, path, SAMPLE_DATASET, source=SAMPLE_DATASET, annotator=annotator, with_labels=False)
+    names = sorted({n for labels in read_file(path).frame["labels"].to_list() for n in labels or []})
+    for name in names:
+        store.add_label(SAMPLE_DATASET, name)
+    return SAMPLE_DATASET

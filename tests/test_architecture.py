@@ -1,0 +1,83 @@
+"""The house rules, read from the code's imports (ast), not from substrings.
+
+- Nothing outside ``cmtui/tui/`` imports textual.
+- ``cmtui/tui/`` imports, of cmtui's core, only the facades and plain data: the
+  Session (``session``), the database as a whole (``workspace``), training-mode names
+  (``queues``), label display (``taxonomy``), text safety (``textsafe``) and settings
+  (``config``). Never the store, the importer, the model or the command line.
+- No core module imports the command line or the TUI (the drivers, ``cli`` and
+  ``bench``, may).
+- Only ``store.py`` runs SQL statements.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "cmtui"
+TUI_MAY_IMPORT = {"session", "workspace", "queues", "taxonomy", "textsafe", "config"}
+
+
+def imports_of(path: Path) -> set[str]:
+    """Absolute names of the modules ``path`` imports (relative ones resolved)."""
+    package = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+                found.add(module)
+                if node.module is None:  # from . import x
+                    found |= {f"{module}.{alias.name}" for alias in node.names}
+            else:
+                found.add(node.module or "")
+    return found
+
+
+def modules(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def test_textual_only_in_tui() -> None:
+    for path in modules(ROOT):
+        if "tui" in path.relative_to(ROOT).parts:
+            continue
+        bad = {m for m in imports_of(path) if m.split(".")[0] == "textual"}
+        assert not bad, f"{path} imports {bad}"
+
+
+def test_tui_talks_only_to_the_facades() -> None:
+    for path in modules(ROOT / "tui"):
+        core = {m.split(".")[1] for m in imports_of(path) if m.startswith("cmtui.") and not m.startswith("cmtui.tui")}
+        assert core <= TUI_MAY_IMPORT, f"{path} imports {core - TUI_MAY_IMPORT}"
+
+
+def test_core_never_imports_the_cli_or_the_tui() -> None:
+    for path in modules(ROOT):
+        parts = path.relative_to(ROOT).parts
+        # the drivers: the command line, and the benchmark that times the app's first paint
+        if parts[0] == "tui" or path.name in ("cli.py", "__main__.py", "bench.py"):
+            continue
+        bad = {m for m in imports_of(path) if m.startswith(("cmtui.cli", "cmtui.tui"))}
+        assert not bad, f"{path} imports {bad}"
+
+
+def test_only_the_store_runs_sql() -> None:
+    for path in modules(ROOT):
+        if path.name == "store.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("execute", "executemany", "sql"):
+                raise AssertionError(f"{path}:{node.lineno} runs SQL ({node.func.attr})")
+        assert "duckdb" not in {m.split(".")[0] for m in imports_of(path)}, path
+
+
+def test_the_rules_can_fail(tmp_path: Path) -> None:
+    """The import reader sees relative imports, so the tests above can fail."""
+    sample = ROOT / "tui" / "app.py"
+    assert "cmtui.session" in imports_of(sample) and "textual.app" in imports_of(sample)
