@@ -7,11 +7,13 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
 from .config import default_annotator, default_db_path
 from .imports import ensure_sample, import_file
+from .ingest import ImportFailed
 from .private import InsecureFile
 from .store import LabelNameError, Store, StoreError
 
@@ -133,128 +135,153 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreError, InsecureFile) as exc:
         print(f"cmtui: {exc}", file=sys.stderr)
         return 2
+    except ImportFailed as exc:  # FILE:LINE: column: what is wrong, one line each
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the user named cannot be read or written
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"cmtui: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
 
+@dataclass
+class Context:
+    """What every command handler is given."""
+
+    args: argparse.Namespace
+    db: Path
+    annotator: str
+    store: Store
+
+    def dataset(self) -> str:
+        return _dataset(self.store, self.args.dataset, self.annotator)
+
+
 def run(args: argparse.Namespace) -> int:
-    from .ingest import ImportFailed
-
     db = args.db or default_db_path()
-    annotator = args.annotator or default_annotator()
-    store = Store(db)
-    command = args.command or "tui"
+    ctx = Context(args, db, args.annotator or default_annotator(), Store(db))
+    handler = HANDLERS.get(args.command or "tui")
+    if handler is None:
+        raise CliError(f"unknown command {args.command}")
+    return handler(ctx)
 
-    if command == "tui":
-        dataset = args.dataset
-        if dataset is None:
-            dataset = ensure_sample(store, annotator) or _dataset(store, None, annotator)
-        else:
-            dataset = store.resolve_dataset(dataset)
-        from .tui.app import run_app
-        from .workspace import Workspace
 
-        return run_app(Workspace(store, annotator), dataset)
+def _tui(ctx: Context) -> int:
+    from .tui.app import run_app
+    from .workspace import Workspace
 
-    if command == "import":
-        if args.dataset is None:
-            raise CliError("import needs --dataset NAME")
-        for path in args.files:
-            try:
-                with progress_bar(str(path)) as progress:
-                    summary = import_file(store, path, args.dataset, source=args.source, annotator=annotator,
-                                          with_labels=not args.no_labels,
-                                          sentiment=True if args.sentiment else None, progress=progress)
-                print(summary)
-            except ImportFailed as exc:
-                for line in exc.lines:
-                    print(line, file=sys.stderr)
-                return 2
+    if ctx.args.dataset is None:
+        dataset = ensure_sample(ctx.store, ctx.annotator) or ctx.dataset()
+    else:
+        dataset = ctx.store.resolve_dataset(ctx.args.dataset)
+    return run_app(Workspace(ctx.store, ctx.annotator), dataset)
+
+
+def _import(ctx: Context) -> int:
+    args = ctx.args
+    if args.dataset is None:
+        raise CliError("import needs --dataset NAME")
+    for path in args.files:
+        with progress_bar(str(path)) as progress:
+            summary = import_file(ctx.store, path, args.dataset, source=args.source, annotator=ctx.annotator,
+                                  with_labels=not args.no_labels,
+                                  sentiment=True if args.sentiment else None, progress=progress)
+        print(summary)
+    return 0
+
+
+def _datasets(ctx: Context) -> int:
+    rows = ctx.store.datasets()
+    if not rows:
+        print(f"{ctx.db}: no datasets")
         return 0
+    print(f"{'dataset':20} {'messages':>9} {'reviewed':>9} {'labels':>7}  sentiment  sources")
+    for info in rows:
+        print(f"{info.name:20} {info.messages:9d} {info.reviewed:9d} {info.labels:7d}  "
+              f"{'on' if info.sentiment else 'off':9}  {', '.join(info.sources)}")
+    return 0
 
-    if command == "datasets":
-        rows = store.datasets()
-        if not rows:
-            print(f"{db}: no datasets")
-            return 0
-        print(f"{'dataset':20} {'messages':>9} {'reviewed':>9} {'labels':>7}  sentiment  sources")
-        for info in rows:
-            print(f"{info.name:20} {info.messages:9d} {info.reviewed:9d} {info.labels:7d}  "
-                  f"{'on' if info.sentiment else 'off':9}  {', '.join(info.sources)}")
-        return 0
 
-    if command == "delete-dataset":
-        name = store.resolve_dataset(args.name)
-        if not _confirm(f"Delete dataset {name!r} with its labels and annotations (sources stay)?",
-                        args.yes):
-            print("not deleted")
-            return 1
-        store.delete_dataset(name)
-        print(f"deleted dataset {name!r}")
-        return 0
+def _delete_dataset(ctx: Context) -> int:
+    name = ctx.store.resolve_dataset(ctx.args.name)
+    if not _confirm(f"Delete dataset {name!r} with its labels and annotations (sources stay)?", ctx.args.yes):
+        print("not deleted")
+        return 1
+    ctx.store.delete_dataset(name)
+    print(f"deleted dataset {name!r}")
+    return 0
 
-    if command == "db":
-        return _db_command(args.path or db, args.action, args.group)
 
-    if command == "simulate":
-        from .simulate import run_simulation
+def _delete_message(ctx: Context) -> int:
+    dataset, message_id = ctx.dataset(), ctx.args.message_id
+    if not _confirm(f"Delete message {message_id!r} from its source and every dataset using it?", ctx.args.yes):
+        print("not deleted")
+        return 1
+    ctx.store.delete_message(dataset, message_id, ctx.annotator)
+    print(f"deleted message {message_id!r}")
+    return 0
 
-        return run_simulation(args)
 
-    if command == "bench":
-        from .bench import run_bench
+def _undo(ctx: Context) -> int:
+    dataset = ctx.dataset()
+    step = ctx.store.undo_last(dataset, ctx.annotator)
+    if step is None:
+        print(f"nothing of {ctx.annotator!r} to undo in dataset {dataset!r}")
+        return 1
+    what = f"label {step.label!r}" if step.label else f"{len(step.mids)} messages"
+    print(f"undid {step.kind} ({what}) in dataset {dataset!r}")
+    return 0
 
-        return run_bench(args)
 
-    dataset = _dataset(store, args.dataset, annotator)
+def _export(ctx: Context) -> int:
+    from .export import build_export_frame, write_export
+    from .model import load_predictions
 
-    if command == "labels":
-        return _labels_command(store, dataset, annotator, args)
+    out = ctx.args.out
+    if out.suffix.lower() not in (".csv", ".jsonl", ".parquet"):
+        raise CliError(f"{out}: use a .csv, .jsonl or .parquet file name")
+    if not out.parent.is_dir():
+        raise CliError(f"{out}: no folder {out.parent}")
+    dataset = ctx.dataset()
+    frame = build_export_frame(ctx.store, dataset, load_predictions(ctx.store.path, dataset))
+    write_export(frame, out)
+    print(f"{out}: {frame.height} messages exported from dataset {dataset!r}")
+    return 0
 
-    if command == "undo":
-        step = store.undo_last(dataset, annotator)
-        if step is None:
-            print(f"nothing of {annotator!r} to undo in dataset {dataset!r}")
-            return 1
-        what = f"label {step.label!r}" if step.label else f"{len(step.mids)} messages"
-        print(f"undid {step.kind} ({what}) in dataset {dataset!r}")
-        return 0
 
-    if command == "delete-message":
-        if not _confirm(f"Delete message {args.message_id!r} from its source and every dataset using it?",
-                        args.yes):
-            print("not deleted")
-            return 1
-        store.delete_message(dataset, args.message_id, annotator)
-        print(f"deleted message {args.message_id!r}")
-        return 0
+def _stats(ctx: Context) -> int:
+    from .metrics import format_report
+    from .session import Session
 
-    if command == "export":
-        from .ingest import build_export_frame, write_export
+    session = Session.open(ctx.store, ctx.dataset(), ctx.annotator)
+    session.retrain()
+    report = session.stats_report()
+    print(json.dumps(report, indent=2) if ctx.args.json else format_report(report))
+    return 0
 
-        if args.out.suffix.lower() not in (".csv", ".jsonl", ".parquet"):
-            raise CliError(f"{args.out}: use a .csv, .jsonl or .parquet file name")
-        predictions = _load_predictions(store, dataset)
-        frame = build_export_frame(store, dataset, predictions)
-        write_export(frame, args.out)
-        print(f"{args.out}: {frame.height} messages exported from dataset {dataset!r}")
-        return 0
 
-    if command == "stats":
-        from .session import Session
+def _simulate(ctx: Context) -> int:
+    from .simulate import run_simulation
 
-        session = Session.open(store, dataset, annotator)
-        session.retrain()
-        report = session.stats_report()
-        if args.json:
-            print(json.dumps(report, indent=2))
-        else:
-            from .metrics import format_report
+    return run_simulation(ctx.args)
 
-            print(format_report(report))
-        return 0
 
-    raise CliError(f"unknown command {command}")
+def _bench(ctx: Context) -> int:
+    from .bench import run_bench
+
+    return run_bench(ctx.args)
+
+
+HANDLERS: dict[str, Callable[[Context], int]] = {
+    "tui": _tui, "import": _import, "datasets": _datasets, "delete-dataset": _delete_dataset,
+    "delete-message": _delete_message, "export": _export, "stats": _stats, "simulate": _simulate,
+    "bench": _bench, "undo": _undo,
+    "labels": lambda ctx: _labels_command(ctx.store, ctx.dataset(), ctx.annotator, ctx.args),
+    "db": lambda ctx: _db_command(ctx.args.path or ctx.db, ctx.args.action, ctx.args.group),
+}
 
 
 def _db_command(path: Path, action: str, group: str | None) -> int:
@@ -344,14 +371,6 @@ def _list_labels(store: Store, dataset: str, as_json: bool) -> int:
         text = f"  {row['description']}" if row["description"] else ""
         print(f"{row['reviewed_messages']:8d}  {row['name']}{text}")
     return 0
-
-
-def _load_predictions(store: Store, dataset: str) -> tuple[list[int], list[str], object] | None:
-    try:
-        from .model import load_predictions
-    except ImportError:
-        return None
-    return load_predictions(store, dataset)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,14 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from .store import LABEL_SEP, LabelNameError, Store, validate_label_name
+from .store import LABEL_SEP, LabelNameError, validate_label_name
 from .textsafe import one_line
 
 MAX_FILE_BYTES = 128 * 1024 * 1024
@@ -126,7 +126,11 @@ def read_file(path: str | Path, progress: Progress = _no_progress) -> ParsedFile
         raise ImportFailed([f"{path}: file is {size / 2**20:.0f} MiB, over the 128 MiB limit; "
                             "split it into smaller files and import each"])
     progress("reading", 0.0)
-    text = decode(path, path.read_bytes())
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # a folder, no permission
+        raise ImportFailed([f"{path}: cannot read: {exc.strerror}"]) from None
+    text = decode(path, raw)
     stripped = text.lstrip()
     if path.suffix.lower() in (".jsonl", ".ndjson") or stripped.startswith("{"):
         headers, rows, lines = _parse_jsonl(path, text)
@@ -224,6 +228,33 @@ def _unescape_formula(column: pl.Expr) -> pl.Expr:
 def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list[int],
               progress: Progress) -> ParsedFile:
     errors = _Errors(str(path))
+    mapping, properties = _map_headers(path, headers, errors)
+    errors.raise_if_any()
+    frame = _frame(rows, lines, mapping, properties)
+    _check_ids_and_bodies(frame, errors)
+    frame = frame.with_columns(_parse_timestamps(frame, errors))
+    progress("validating", 0.6)
+    has_labels = "labels" in frame.columns
+    if has_labels:  # labels, sentiments, reviewed flag
+        frame = _parse_labels(frame, errors)
+    source_hint = _source_hint(frame, errors)
+    errors.raise_if_any()
+    out = frame.select(
+        "id", "ts",
+        *[(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)) if c in frame.columns
+           else pl.lit(None, dtype=pl.String)).alias(c)
+          for c in ("subject", "sender", "recipients", "cc", "thread_id")],
+        "body",
+    ).with_columns(_properties(frame, list(properties.values())))
+    if has_labels:
+        out = pl.concat([out, frame.select("labels", "sentiments", "annotator", "reviewed_at")],
+                        how="horizontal")
+    progress("validating", 1.0)
+    return ParsedFile(out, list(properties.values()), has_labels, source_hint, frame["_line"].to_list())
+
+
+def _map_headers(path: Path, headers: list[str], errors: _Errors) -> tuple[dict[int, str], dict[int, str]]:
+    """Column index -> internal name, and column index -> user property name."""
     if len(headers) > MAX_COLUMNS:
         raise ImportFailed([f"{path}:1: (header): {len(headers)} columns, more than the {MAX_COLUMNS} "
                             "cmtui accepts; keep the message columns and the properties you need"])
@@ -246,12 +277,14 @@ def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list
             mapping[index] = internal
         else:
             properties[index] = clean
-    missing = [c for c in REQUIRED if c not in seen]
-    for column in missing:
+    for column in [c for c in REQUIRED if c not in seen]:
         hint = " (or text/message)" if column == "body" else ""
         errors.add(1, column, f"required column is missing{hint}; header is: {', '.join(headers)}")
-    errors.raise_if_any()
+    return mapping, properties
 
+
+def _frame(rows: list[list[str]], lines: list[int], mapping: dict[int, str],
+           properties: dict[int, str]) -> pl.DataFrame:
     columns: dict[str, list[str]] = {}
     for index, internal in mapping.items():
         columns[internal] = [row[index] for row in rows]
@@ -259,70 +292,52 @@ def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list
         columns[f"prop:{name}"] = [row[index] for row in rows]
     columns["_line"] = lines  # type: ignore[assignment]
     frame = pl.DataFrame(columns, schema={k: (pl.Int64 if k == "_line" else pl.String) for k in columns})
-    frame = frame.with_columns(_unescape_formula(pl.col(c)) for c in frame.columns if c != "_line")
+    return frame.with_columns(_unescape_formula(pl.col(c)) for c in frame.columns if c != "_line")
 
-    def report(mask: pl.Expr, column: str, what: pl.Expr | str) -> None:
-        what_expr = pl.lit(what) if isinstance(what, str) else what
-        bad = frame.filter(mask).select("_line", what_expr.alias("what")).head(MAX_REPORTED * 50)
-        for line, message in bad.iter_rows():
-            errors.add(line, column, message)
-        errors.unlisted += frame.filter(mask).height - bad.height
 
-    # ids
-    report(pl.col("id").str.strip_chars() == "", "id", "id is empty")
-    report((pl.col("id") != "") & ~pl.col("id").str.contains(r"^[\x21-\x2e\x30-\x7e]+$"), "id",
-           pl.format("id {} must be ASCII letters, digits and punctuation other than '/'",
-                     pl.col("id").str.slice(0, 60)))
+def _report(frame: pl.DataFrame, errors: _Errors, mask: pl.Expr, column: str, what: pl.Expr | str) -> None:
+    what_expr = pl.lit(what) if isinstance(what, str) else what
+    bad = frame.filter(mask).select("_line", what_expr.alias("what")).head(MAX_REPORTED * 50)
+    for line, message in bad.iter_rows():
+        errors.add(line, column, message)
+    errors.unlisted += frame.filter(mask).height - bad.height
+
+
+def _check_ids_and_bodies(frame: pl.DataFrame, errors: _Errors) -> None:
+    _report(frame, errors, pl.col("id").str.strip_chars() == "", "id", "id is empty")
+    _report(frame, errors, (pl.col("id") != "") & ~pl.col("id").str.contains(r"^[\x21-\x2e\x30-\x7e]+$"), "id",
+            pl.format("id {} must be ASCII letters, digits and punctuation other than '/'",
+                      pl.col("id").str.slice(0, 60)))
     first_line = frame.group_by("id").agg(pl.col("_line").min().alias("_first"))
     dup = frame.join(first_line, on="id").filter(pl.col("_line") != pl.col("_first"))
     for line, rid, first in dup.select("_line", "id", "_first").head(MAX_REPORTED * 5).iter_rows():
         errors.add(line, "id", f"duplicate id {rid[:60]!r} (first on line {first})")
-    # body
-    report(pl.col("body").str.strip_chars() == "", "body", "message text is empty")
-    # timestamps
-    frame = frame.with_columns(_parse_timestamps(frame, errors))
-    progress("validating", 0.6)
-    # labels, sentiments, reviewed flag
-    has_labels = "labels" in frame.columns
-    if has_labels:
-        frame = _parse_labels(frame, errors)
-    source_hint = None
-    if "source" in frame.columns:
-        values = frame["source"].unique().to_list()
-        if len(values) == 1 and values[0]:
-            source_hint = values[0]
-        elif len(values) > 1:
-            errors.add(1, "source", "file mixes several sources; import each source's rows separately")
-    errors.raise_if_any()
+    _report(frame, errors, pl.col("body").str.strip_chars() == "", "body", "message text is empty")
 
-    # user properties: a number when every non-empty value parses as one
-    prop_exprs = []
-    prop_names = []
-    for name in properties.values():
+
+def _source_hint(frame: pl.DataFrame, errors: _Errors) -> str | None:
+    if "source" not in frame.columns:
+        return None
+    values = frame["source"].unique().to_list()
+    if len(values) > 1:
+        errors.add(1, "source", "file mixes several sources; import each source's rows separately")
+    return values[0] if len(values) == 1 and values[0] else None
+
+
+def _properties(frame: pl.DataFrame, names: list[str]) -> pl.Series:
+    """User properties as JSON text: a whole number when every non-empty value is one
+    (12 stays 12, not 12.0), else a number when every value is one, else text."""
+    exprs = []
+    for name in names:
         col = pl.col(f"prop:{name}")
         present = frame.filter(col != "")[f"prop:{name}"]
         numeric = len(present) > 0 and bool(present.str.contains(_NUMBER).all())
-        whole = numeric and bool(present.str.contains(r"^[+-]?\d{1,18}$").all())  # 12 stays 12, not 12.0
+        whole = numeric and bool(present.str.contains(r"^[+-]?\d{1,18}$").all())
         value = pl.when(col == "").then(None).otherwise(col)
-        prop_exprs.append((value.cast(pl.Int64) if whole else value.cast(pl.Float64) if numeric
-                           else value).alias(name))
-        prop_names.append(name)
-    if prop_exprs:
-        props = frame.select(pl.struct(prop_exprs).struct.json_encode().alias("properties"))["properties"]
-    else:
-        props = pl.Series("properties", [None] * frame.height, dtype=pl.String)
-    out = frame.select(
-        "id", "ts",
-        *[(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)) if c in frame.columns
-           else pl.lit(None, dtype=pl.String)).alias(c)
-          for c in ("subject", "sender", "recipients", "cc", "thread_id")],
-        "body",
-    ).with_columns(props)
-    if has_labels:
-        out = pl.concat([out, frame.select("labels", "sentiments", "annotator", "reviewed_at")],
-                        how="horizontal")
-    progress("validating", 1.0)
-    return ParsedFile(out, prop_names, has_labels, source_hint, frame["_line"].to_list())
+        exprs.append((value.cast(pl.Int64) if whole else value.cast(pl.Float64) if numeric else value).alias(name))
+    if not exprs:
+        return pl.Series("properties", [None] * frame.height, dtype=pl.String)
+    return frame.select(pl.struct(exprs).struct.json_encode().alias("properties"))["properties"]
 
 
 _ISO = (r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
@@ -341,28 +356,7 @@ def _parse_timestamps(frame: pl.DataFrame, errors: _Errors) -> pl.Series:
     is_iso = iso["y"].is_not_null()
     is_slash = slash["y"].is_not_null() & ~is_iso
     lines = frame["_line"]
-    # day-first or month-first: decided by the file's unambiguous dates, never guessed
-    a = slash["a"].cast(pl.Int32, strict=False)
-    b = slash["b"].cast(pl.Int32, strict=False)
-    day_first = is_slash & (a > 12)
-    month_first = is_slash & (b > 12)
-    order = None
-    if bool(day_first.any()) and bool(month_first.any()):
-        first_day = int(lines.filter(day_first).min())  # type: ignore[arg-type]
-        first_month = int(lines.filter(month_first).min())  # type: ignore[arg-type]
-        later = month_first if first_day < first_month else day_first
-        for line in lines.filter(later).head(MAX_REPORTED).to_list():
-            errors.add(line, "timestamp",
-                       "file mixes day-first and month-first dates "
-                       f"(day-first on line {first_day}, month-first on line {first_month})")
-    elif bool(day_first.any()):
-        order = "dmy"
-    elif bool(month_first.any()):
-        order = "mdy"
-    elif bool(is_slash.any()):
-        line = int(lines.filter(is_slash).min())  # type: ignore[arg-type]
-        errors.add(line, "timestamp", "dates like 03/04/2024 are ambiguous (day or month first?); "
-                   + _TS_HINT)
+    order = _date_order(slash, is_slash, lines, errors)
     bad = ~(is_iso | is_slash)
     for line, value in zip(lines.filter(bad).head(MAX_REPORTED).to_list(),
                            ts.filter(bad).head(MAX_REPORTED).to_list(), strict=True):
@@ -370,11 +364,7 @@ def _parse_timestamps(frame: pl.DataFrame, errors: _Errors) -> pl.Series:
     errors.unlisted += max(0, int(bad.sum()) - MAX_REPORTED)
     if errors.items:
         return pl.Series("ts", [None] * len(ts), dtype=pl.Datetime("us"))
-
-    if order == "mdy":
-        month, day = slash["a"], slash["b"]
-    else:
-        month, day = slash["b"], slash["a"]
+    month, day = (slash["a"], slash["b"]) if order == "mdy" else (slash["b"], slash["a"])
     parts = pl.DataFrame({
         "y": iso["y"].fill_null(slash["y"]),
         "mo": iso["mo"].fill_null(month),
@@ -386,6 +376,46 @@ def _parse_timestamps(frame: pl.DataFrame, errors: _Errors) -> pl.Series:
         "tz": iso["tz"].fill_null(""),
         "_line": lines,
     })
+    built = _datetimes(parts)
+    # impossible dates (31 February) come back null: check them one by one
+    nulls = built.filter(pl.col("ts").is_null())
+    if nulls.height:
+        for line in nulls["_line"].head(MAX_REPORTED).to_list():
+            raw = ts[lines.to_list().index(line)] if nulls.height < 50 else "?"
+            errors.add(line, "timestamp", f"not a real date or time: {raw!r}")
+        return pl.Series("ts", [None] * len(ts), dtype=pl.Datetime("us"))
+    return built["ts"].alias("ts")
+
+
+def _date_order(slash: pl.DataFrame, is_slash: pl.Series, lines: pl.Series, errors: _Errors) -> str | None:
+    """Day-first ("dmy") or month-first ("mdy") for dates like 03/04/2024: decided by the
+    file's unambiguous dates, never guessed; a file mixing both is an error."""
+    a = slash["a"].cast(pl.Int32, strict=False)
+    b = slash["b"].cast(pl.Int32, strict=False)
+    day_first = is_slash & (a > 12)
+    month_first = is_slash & (b > 12)
+    if bool(day_first.any()) and bool(month_first.any()):
+        first_day = int(lines.filter(day_first).min())  # type: ignore[arg-type]
+        first_month = int(lines.filter(month_first).min())  # type: ignore[arg-type]
+        later = month_first if first_day < first_month else day_first
+        for line in lines.filter(later).head(MAX_REPORTED).to_list():
+            errors.add(line, "timestamp",
+                       "file mixes day-first and month-first dates "
+                       f"(day-first on line {first_day}, month-first on line {first_month})")
+        return None
+    if bool(day_first.any()):
+        return "dmy"
+    if bool(month_first.any()):
+        return "mdy"
+    if bool(is_slash.any()):
+        line = int(lines.filter(is_slash).min())  # type: ignore[arg-type]
+        errors.add(line, "timestamp", "dates like 03/04/2024 are ambiguous (day or month first?); "
+                   + _TS_HINT)
+    return None
+
+
+def _datetimes(parts: pl.DataFrame) -> pl.DataFrame:
+    """``parts`` (text fields of each date) with ``ts``: UTC, or null where impossible."""
     offset = pl.col("tz").str.replace(":", "")
     offset_minutes = (
         pl.when(pl.col("tz").is_in(["", "Z", "z"])).then(0)
@@ -405,18 +435,10 @@ def _parse_timestamps(frame: pl.DataFrame, errors: _Errors) -> pl.Series:
              & pl.col("h").cast(pl.Int32).is_between(0, 23) & pl.col("mi").cast(pl.Int32).is_between(0, 59)
              & pl.col("s").cast(pl.Int32).is_between(0, 60))
     try:
-        built = built.with_columns(
+        return built.with_columns(
             pl.when(valid).then(pl.col("local") - pl.duration(minutes=pl.col("off"))).alias("ts"))
     except pl.exceptions.ComputeError:
-        built = built.with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("ts"))
-    # impossible dates (31 February) come back null: check them one by one
-    nulls = built.filter(pl.col("ts").is_null())
-    if nulls.height:
-        for line in nulls["_line"].head(MAX_REPORTED).to_list():
-            raw = ts[lines.to_list().index(line)] if nulls.height < 50 else "?"
-            errors.add(line, "timestamp", f"not a real date or time: {raw!r}")
-        return pl.Series("ts", [None] * len(ts), dtype=pl.Datetime("us"))
-    return built["ts"].alias("ts")
+        return built.with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("ts"))
 
 
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -482,7 +504,7 @@ def _parse_labels(frame: pl.DataFrame, errors: _Errors) -> pl.DataFrame:
     )
 
 
-# ---- export -----------------------------------------------------------------------------
+# ---- labels against the taxonomy ---------------------------------------------------------
 def _check_case(lines: list[int], label_lists: list[list[str]], known: dict[str, str], errors: _Errors) -> None:
     """Report each label (or level path) that differs only in case from one seen before:
     ``known`` maps casefolded names to the taxonomy's spelling and grows as rows are read."""
@@ -509,117 +531,3 @@ def check_against_taxonomy(parsed: ParsedFile, path: Path, taxonomy: list[str]) 
     lists = [names or [] for names in parsed.frame["labels"].to_list()]
     _check_case(parsed.lines or list(range(2, len(lists) + 2)), lists, known, errors)
     errors.raise_if_any()
-
-
-def escape_formula(value: str | None) -> str | None:
-    """Prefix cells a spreadsheet would execute (=, +, -, @ ...) with a quote."""
-    if value and value.startswith(FORMULA_START) and not re.match(_NUMBER, value):
-        return "'" + value
-    return value
-
-
-def write_export(frame: pl.DataFrame, out: Path) -> None:
-    """Write an export frame (see ``export.build_export_frame``) by the file's extension.
-
-    The file is written beside its destination and renamed, so a failure leaves nothing
-    half-written.
-    """
-    suffix = out.suffix.lower()
-    tmp = out.with_name(out.name + ".part")
-    if suffix == ".csv":
-        flat = frame.with_columns(
-            pl.col(c).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List))
-        flat = flat.with_columns(
-            pl.col(c).map_elements(escape_formula, return_dtype=pl.String)
-            for c, t in flat.schema.items() if t == pl.String)
-        flat.write_csv(tmp, quote_style="non_numeric")
-    elif suffix == ".jsonl":
-        frame.write_ndjson(tmp)
-    elif suffix == ".parquet":
-        frame.write_parquet(tmp)
-    else:
-        raise ValueError(f"{out}: unknown export format {suffix!r} (use .csv, .jsonl or .parquet)")
-    tmp.replace(out)
-
-
-
-def build_export_frame(store: Store, dataset: str,
-                       predictions: tuple[Sequence[int], Sequence[str], Any] | None = None,
-                       min_probability: float = 0.05) -> pl.DataFrame:
-    """Every message of ``dataset`` with its effective review and, if given, predictions.
-
-    ``predictions`` is ``(mids, label_names, probabilities[n_messages, n_labels])``; labels
-    are written in taxonomy order, predicted ones as ``name=probability``.
-    """
-    taxonomy = store.labels(dataset)
-    order = {name: i for i, name in enumerate(taxonomy)}
-    messages = store.messages_frame(dataset)
-    reviews = store.annotator_reviews(dataset)
-    sentiment = store.dataset_info(dataset).sentiment
-    latest: dict[int, tuple[str, Any]] = {}
-    for mid, annotator, at in reviews.select("mid", "annotator", "at_ts").iter_rows():
-        if mid not in latest or at > latest[mid][1]:
-            latest[mid] = (annotator, at)
-    effective, _ = store.effective_reviews(dataset)
-    label_col: list[list[str]] = []
-    sent_col: list[list[str]] = []
-    reviewed_col: list[bool] = []
-    annot_col: list[str | None] = []
-    at_col: list[str | None] = []
-    for mid in messages["mid"].to_list():
-        labels = effective.get(mid)
-        if labels is None:
-            label_col.append([])
-            sent_col.append([])
-            reviewed_col.append(False)
-            annot_col.append(None)
-            at_col.append(None)
-            continue
-        names = sorted(labels, key=lambda n: order.get(n, len(order)))
-        label_col.append(names)
-        sent_col.append(["positive" if labels[n] == 1 else "negative" if labels[n] == -1 else ""
-                         for n in names])
-        reviewed_col.append(True)
-        annot_col.append(latest[mid][0])
-        at_col.append(latest[mid][1].strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    props = messages["properties"].to_list()
-    prop_keys: list[str] = []
-    parsed_props = []
-    for text in props:
-        obj = json.loads(text) if text else {}
-        parsed_props.append(obj)
-        for key in obj:
-            if key not in prop_keys:
-                prop_keys.append(key)
-    out = messages.select(
-        "source", "id",
-        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("timestamp"),
-        "subject", pl.col("sender").alias("from"), pl.col("recipients").alias("to"), "cc",
-        "thread_id", "body",
-    )
-    for key in prop_keys:
-        out = out.with_columns(pl.Series(key, [p.get(key) for p in parsed_props]))
-    out = out.with_columns(
-        pl.Series("labels", label_col, dtype=pl.List(pl.String)),
-        pl.Series("reviewed", reviewed_col, dtype=pl.Boolean),
-        pl.Series("annotator", annot_col, dtype=pl.String),
-        pl.Series("reviewed_at", at_col, dtype=pl.String),
-    )
-    if sentiment:
-        out = out.with_columns(pl.Series("sentiments", sent_col, dtype=pl.List(pl.String)))
-    if predictions is not None:
-        import numpy as np
-
-        pred_mids, pred_labels, probs = predictions
-        row_of = {int(m): i for i, m in enumerate(pred_mids)}
-        columns = sorted(range(len(pred_labels)), key=lambda j: order.get(pred_labels[j], len(order)))
-        predicted: list[list[str]] = []
-        for mid in messages["mid"].to_list():
-            i = row_of.get(mid)
-            if i is None:
-                predicted.append([])
-                continue
-            row = np.asarray(probs[i])
-            predicted.append([f"{pred_labels[j]}={row[j]:.3f}" for j in columns if row[j] >= min_probability])
-        out = out.with_columns(pl.Series("predicted", predicted, dtype=pl.List(pl.String)))
-    return out

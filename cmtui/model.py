@@ -303,8 +303,9 @@ def save_predictions(db_path: Path, dataset: str, mids: np.ndarray, labels: Sequ
     protect_cache_file(path)
 
 
-def load_predictions(store: object, dataset: str) -> tuple[list[int], list[str], np.ndarray] | None:
-    path = predictions_path(Path(store.path), dataset)  # type: ignore[attr-defined]
+def load_predictions(db_path: Path, dataset: str) -> tuple[list[int], list[str], np.ndarray] | None:
+    """The last saved predictions of ``dataset`` (None when there are none, or damaged)."""
+    path = predictions_path(db_path, dataset)
     if not path.exists():
         return None
     try:

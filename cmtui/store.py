@@ -285,7 +285,10 @@ class Store:
         """Create or migrate the schema; refuse foreign, newer or insecure databases."""
         existed = self.path.exists() and self.path.stat().st_size > 0
         if not existed:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot create its folder: {exc.strerror}") from None
         if self.path.parent == data_dir():  # cmtui's own folder: for its owner alone
             protect(self.path.parent, self.path)
         if self.path.exists():

@@ -174,3 +174,23 @@ def test_export_round_trip(suffix: str, tmp_path: Path, db_path: Path) -> None:
     ids_b = dict(zip(b.messages_frame("d")["mid"], b.messages_frame("d")["id"], strict=True))
     assert {ids_a[k]: v for k, v in ea.items()} == {ids_b[k]: v for k, v in eb.items()}
     assert set(b.annotator_reviews("d")["annotator"]) == {"ann"}
+
+
+@pytest.mark.parametrize("command", [
+    ["import", "{tmp}", "--dataset", "d"], ["simulate", "{tmp}"], ["simulate", "{tmp}/missing.csv"],
+    ["simulate", "{bad}"], ["datasets", "--db", "{tmp}"], ["datasets", "--db", "/proc/no/such.duckdb"],
+    ["export", "--out", "/proc/x.csv", "--db", "{db}"], ["export", "--out", "{tmp}/no/x.csv", "--db", "{db}"],
+])
+def test_bad_input_gives_one_clear_line_and_exit_2(command: list[str], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write(tmp_path / "bad.csv", "id,timestamp,body,labels\n1,yesterday,x,A\n")
+    db = tmp_path / "m.duckdb"
+    assert main(["import", str(write(tmp_path / "ok.csv", "id,timestamp,body\n1,2024-01-01,x\n")),
+                 "--dataset", "d", "--db", str(db)]) == 0
+    capsys.readouterr()
+    args = [a.format(tmp=tmp_path, bad=bad, db=db) for a in command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip() and len(err.strip().splitlines()) == 1, err
+    if "bad.csv" in " ".join(args):
+        assert f"{bad}:2: timestamp: cannot read 'yesterday'" in err
