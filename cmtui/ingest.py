@@ -19,7 +19,8 @@ from typing import Any
 
 import polars as pl
 
-from .store import LABEL_SEP, LabelNameError, validate_label_name
+from .store import LabelNameError, validate_label_name
+from .taxonomy import LABEL_SEP
 from .textsafe import one_line
 
 MAX_FILE_BYTES = 128 * 1024 * 1024

@@ -24,7 +24,7 @@ the label flags at most twice its share of the reviewed messages across the data
 (``cap_by_share``): at 50% precision it could not flag more, and a threshold chosen on a
 handful of test messages can sit in the base rate and flag every message. The share is
 taken from the randomly picked reviews (Shuffle) where there are enough of them and
-they show the label more often (``session._shares``).
+they show the label more often (``trainer.label_shares``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .store import LABEL_SEP
+from .taxonomy import LABEL_SEP
 
 MIN_MAP_EXAMPLES = 20
 AMBER_EXAMPLES = 25
@@ -170,10 +170,6 @@ def informative_weights(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -
     return weights
 
 
-def informative(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[str]:
-    return informative_from(labels, informative_weights(labels, rows), label_matrix(labels, rows).sum(axis=0))
-
-
 def informative_from(labels: Sequence[str], weights: dict[str, float], counts: np.ndarray) -> list[str]:
     """Informative labels from their weights and example counts (per column of ``labels``)."""
     return [name for j, name in enumerate(labels)
@@ -205,14 +201,13 @@ def cap_by_share(probs: np.ndarray, thresholds: Sequence[float], shares: np.ndar
     return capped
 
 
-def coverage(probs: np.ndarray, columns: Sequence[int], label_thresholds: Sequence[float]) -> float:
-    """Share of rows with at least one of ``columns`` at or above its threshold."""
-    if probs.shape[0] == 0 or not len(columns):
-        return 0.0
-    covered = np.zeros(probs.shape[0], dtype=bool)
-    for j, t in zip(columns, label_thresholds, strict=True):
-        covered |= probs[:, j] >= t
-    return float(covered.mean())
+def coverage(probs: np.ndarray, labels: Sequence[str], informative: set[str],
+             thresholds: Sequence[float]) -> tuple[np.ndarray, float]:
+    """Coverage: per message, how well informative labels cover it (``coverage_scores``,
+    >= 1: covered), and the share of messages covered."""
+    columns = [j for j, name in enumerate(labels) if name in informative]
+    covered = coverage_scores(probs, columns, [thresholds[j] for j in columns])
+    return covered, float((covered >= 1).mean()) if len(columns) and len(covered) else 0.0
 
 
 def coverage_scores(probs: np.ndarray, columns: Sequence[int], label_thresholds: Sequence[float]) -> np.ndarray:
@@ -297,6 +292,25 @@ def label_quality(reports: Sequence[LabelReport]) -> tuple[float, float]:
     if not scores:
         return float("nan"), float("nan")
     return float(np.mean(scores)), float(np.mean(scores[: max(1, len(scores) // 10)]))
+
+
+def annotator_summary(reviews: Any) -> dict[str, Any]:
+    """Per-annotator counts, the accounts that acted under each name (where they differ
+    from it), and agreement on the messages reviewed more than once. ``reviews``: a polars
+    frame with mid, annotator, os_user and labels (``Store.annotator_reviews``)."""
+    import polars as pl
+
+    if reviews is None or not reviews.height:
+        return {"counts": {}, "agreement": None, "shared": 0, "accounts": {}}
+    counts = dict(reviews.group_by("annotator").len().sort("annotator").iter_rows())
+    accounts = {name: sorted(u for u in users if u and u != name) for name, users in
+                reviews.group_by("annotator").agg(pl.col("os_user").unique()).iter_rows()}
+    per = reviews.with_columns(pl.col("labels").fill_null([]).list.sort().list.join(";").alias("key"))
+    shared = per.group_by("mid").agg(pl.len().alias("n"), pl.col("key").n_unique().alias("k")).filter(
+        pl.col("n") > 1)
+    agreement = float((shared["k"] == 1).mean()) if shared.height else None
+    return {"counts": counts, "agreement": agreement, "shared": shared.height,
+            "accounts": {name: users for name, users in sorted(accounts.items()) if users}}
 
 
 def band(score: float) -> str:

@@ -8,72 +8,23 @@ cancellable between labels; it swaps in its results in one assignment at the end
 from __future__ import annotations
 
 import threading
-import time
-import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from . import metrics, queues
-from .features import DEFAULT_BITS, FeatureCache, cache_dir, tfidf
+from .features import DEFAULT_BITS
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
-from .model import (
-    Cancelled,
-    ModelParams,
-    TrainedModel,
-    fit_linear,
-    predict,
-    save_predictions,
-    spread,
-    train,
-    tree_scores,
-    used_columns,
-)
-from .store import (
-    LABEL_SEP,
-    LabelNameError,
-    Review,
-    SavedSession,
-    Store,
-    ancestors,
-    validate_label_name,
-)
+from .model import Cancelled, ModelParams
+from .store import LabelNameError, Review, SavedSession, Store, validate_label_name
+from .taxonomy import LABEL_SEP, ancestors
+from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
-__all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "LabelImplied", "ModelState", "PageRow", "SavedSession", "Session", "Undone",
-           "check_label_name", "in_test_split"]
-
-TEST_SHARE = 20  # percent of reviewed messages held out for validation
-PRODUCTION_ITERATIONS = 15
-RESCORE_ALL_UP_TO = 250_000  # messages; above it a quick retrain rescores only candidates
-RESCORE_CANDIDATES = 50_000
-RANDOM_SHARE_MIN = 30  # random picks needed before their label shares loosen the cap
-
-
-def in_test_split(ids: Sequence[str]) -> np.ndarray:
-    """Stable split by a hash of the message id: it never changes for a dataset."""
-    return np.fromiter((zlib.crc32(i.encode()) % 100 < TEST_SHARE for i in ids), dtype=bool, count=len(ids))
-
-
-@dataclass
-class ModelState:
-    """Everything one retrain produces; replaced as a whole."""
-
-    model: TrainedModel | None = None
-    probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    labels: list[str] = field(default_factory=list)
-    thresholds: list[float] = field(default_factory=list)  # applied: test_thresholds capped by share
-    test_thresholds: list[float] = field(default_factory=list)  # balanced, from the test split
-    informative: list[str] = field(default_factory=list)
-    covered_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    reviewed_likeness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    report: dict[str, Any] = field(default_factory=dict)
-    version: int = 0
-    seconds: float = 0.0
-    test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    test_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+__all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "LabelImplied", "ModelState", "PageRow",
+           "SavedSession", "Session", "Undone", "check_label_name", "in_test_split"]
 
 
 def check_label_name(name: str) -> str:
@@ -129,10 +80,7 @@ class Session:
         self.review_modes: dict[int, str] = {}
         self.drafts: dict[int, dict[str, int | None]] = {}
         self._draft_history: list[tuple[int, dict[str, int | None] | None]] = []
-        self.state = ModelState()
-        self.history: list[float] = []  # coverage after each retrain
-        self._lock = threading.Lock()
-        self._features_lock = threading.Lock()
+        self._reviews_lock = threading.Lock()  # confirms from the write worker swap the dicts under it
         self._texts: dict[int, PageRow] = {}
         self._threads: dict[str, list[int]] = {}
         # pages already shown, per (mode, argument): they stay as they were until a submit
@@ -140,8 +88,6 @@ class Session:
         self._slots: dict[int, list[str]] = {}  # the labels behind keys 1-9, fixed per message
         self.random_picks: set[int] = set()  # Low confidence slots filled from Shuffle
         self.descriptions: dict[str, str] = {}
-        # the boosters' scores for every message, kept while the same boosters serve
-        self._tree_cache: tuple[object, np.ndarray] | None = None
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod
@@ -151,7 +97,7 @@ class Session:
         return session
 
     def load(self) -> None:
-        """Read messages, features (cached beside the database) and reviews."""
+        """Read the messages' ids and times, and the reviews; features load on first use."""
         info = self.store.dataset_info(self.dataset)
         self.sentiment = info.sentiment
         meta = self.store.messages_frame(self.dataset, "mid, id, ts, updated")
@@ -159,42 +105,24 @@ class Session:
         self.ids = meta["id"].to_list()
         self.timestamps = meta["ts"].dt.epoch("s").to_numpy()
         self.row_of = {int(m): i for i, m in enumerate(self.mids)}
-        self._meta = meta.select("mid", "updated")
-        self._features: tuple[Any, np.ndarray] | None = None
-        self.test_mask = in_test_split(self.ids)
+        self.trainer = Trainer(self.store, self.dataset, self.mids, self.ids, meta.select("mid", "updated"),
+                               self.params, self.bits, self.seed)
         rng = np.random.default_rng(self.seed)
         self.shuffle_order = rng.permutation(len(self.mids))
         self.refresh_reviews()
         runs = self.store.model_runs(self.dataset)
-        self.state.version = runs[-1][0] if runs else 0
+        self.trainer.state.version = runs[-1][0] if runs else 0
         # the meter's history survives restarts: every model run stored its coverage
-        self.history = [float(metrics_.get("coverage", 0.0)) for _, _, _, metrics_ in runs]
-
-    @property
-    def x(self) -> Any:
-        """TF-IDF features of every message (CSR). Built on first use, from the cache
-        beside the database when it is fresh, so a first page never waits for hashing."""
-        return self._load_features()[0]
-
-    @property
-    def idf(self) -> np.ndarray:
-        return self._load_features()[1]
-
-    def _load_features(self) -> tuple[Any, np.ndarray]:
-        with self._features_lock:
-            if self._features is None:
-                cache = FeatureCache(cache_dir(self.store.path, self.dataset), self.bits)
-                counts = cache.load_or_build(
-                    self._meta,
-                    lambda mids: self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids))
-                self._features = tfidf(counts)
-            return self._features
+        self.trainer.history = [float(metrics_.get("coverage", 0.0)) for _, _, _, metrics_ in runs]
 
     def refresh_reviews(self) -> None:
         """Re-read the taxonomy and every annotator's reviews from the database."""
-        self.labels = self.store.labels(self.dataset)
-        self.descriptions = self.store.label_descriptions(self.dataset)
-        self.reviewed, self.review_modes = self.store.effective_reviews(self.dataset)
+        labels = self.store.labels(self.dataset)
+        descriptions = self.store.label_descriptions(self.dataset)
+        reviewed, modes = self.store.effective_reviews(self.dataset)
+        with self._reviews_lock:
+            self.labels, self.descriptions = labels, descriptions
+            self.reviewed, self.review_modes = reviewed, modes
 
     @property
     def messages(self) -> int:
@@ -495,9 +423,10 @@ class Session:
                    for m in mids]
         self.store.confirm(self.dataset, self.annotator, reviews, kind)
         confirmed = {review.mid for review in reviews}
+        with self._reviews_lock:  # new dicts, swapped in: a fit iterating the old ones is unharmed
+            self.reviewed = {**self.reviewed, **{r.mid: dict(r.labels) for r in reviews}}
+            self.review_modes = {**self.review_modes, **{r.mid: mode or "" for r in reviews}}
         for review in reviews:
-            self.reviewed[review.mid] = dict(review.labels)
-            self.review_modes[review.mid] = mode or ""
             if self.drafts.get(review.mid) == review.labels or labels is None:
                 self.drafts.pop(review.mid, None)
         # a confirmation closes the message's edits: undo now reverts the confirmation
@@ -543,212 +472,52 @@ class Session:
         return Undone(step.kind, step.mids, step.label)
 
     # ---- training ---------------------------------------------------------------------
+    # ---- training: the trainer fits, on a snapshot of the reviews ------------------------
+    def training_data(self) -> TrainingData:
+        """The reviews as they are now (re-read from the database), for a fit."""
+        self.refresh_reviews()
+        reviewed, modes = self.reviewed, self.review_modes  # one snapshot: confirms swap, never mutate
+        labels = list(self.labels)
+        reviewed_mids = sorted(m for m in reviewed if m in self.row_of)  # order fixes the fit
+        assigned = [reviewed[m] for m in reviewed_mids]
+        review_modes = [modes.get(m, "") for m in reviewed_mids]
+        return TrainingData(labels, reviewed_mids, np.array([self.row_of[m] for m in reviewed_mids], dtype=np.int64),
+                            assigned, metrics.label_matrix(labels, assigned),
+                            np.array([m == "shuffle" for m in review_modes], dtype=bool), review_modes,
+                            self.store.annotator_reviews(self.dataset))
+
+    def quick_retrain(self, cancelled: Callable[[], bool] = lambda: False,
+                      progress: Callable[[float], None] = lambda _f: None) -> ModelState:
+        """Refit on every review and re-rank: what the next page comes from."""
+        data = self.training_data()
+        return self.trainer.quick_retrain(data, self.reviewed_mask(), cancelled, progress)
+
+    def validate(self, cancelled: Callable[[], bool] = lambda: False,
+                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
+        """Validation figures, thresholds and boosters (after the page is shown)."""
+        return self.trainer.validate(self.training_data(), cancelled, progress, persist)
+
     def retrain(self, cancelled: Callable[[], bool] = lambda: False,
                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
         """Both phases: the quick retrain that ranks the next page, then validation."""
         self.quick_retrain(cancelled, lambda f: progress(0.4 * f))
         return self.validate(cancelled, lambda f: progress(0.4 + 0.6 * f), persist)
 
-    def _training_rows(self) -> tuple[list[str], list[int], np.ndarray, list[dict[str, int | None]], np.ndarray]:
-        self.refresh_reviews()
-        labels = list(self.labels)
-        reviewed_mids = sorted(m for m in self.reviewed if m in self.row_of)  # order fixes the fit
-        rows = np.array([self.row_of[m] for m in reviewed_mids], dtype=np.int64)
-        assigned = [self.reviewed[m] for m in reviewed_mids]
-        return labels, reviewed_mids, rows, assigned, metrics.label_matrix(labels, assigned)
+    @property
+    def state(self) -> ModelState:
+        return self.trainer.state
 
-    def quick_retrain(self, cancelled: Callable[[], bool] = lambda: False,
-                      progress: Callable[[float], None] = lambda _f: None) -> ModelState:
-        """Refit the model on every reviewed message and re-rank: what the next page needs.
+    @property
+    def history(self) -> list[float]:
+        return self.trainer.history
 
-        The prior is warm-started from the last model, and the boosters and thresholds of
-        the last validation are reused until ``validate`` replaces them.
-        """
-        started = time.perf_counter()
-        labels, reviewed_mids, rows, assigned, y = self._training_rows()
-        previous = self.state.model
-        same_labels = previous is not None and previous.labels == labels
-        params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if same_labels else self.params
-        model = train(self.x[rows], y, labels, params, previous, cancelled, progress,
-                      trees_from=previous if same_labels else None)
-        candidates = self._rescore_candidates() if same_labels else None
-        test_thresholds = list(self.state.test_thresholds) if same_labels else [0.5] * len(labels)
-        informative = sorted(metrics.informative_from(labels, metrics.informative_weights(labels, assigned),
-                                                      y.sum(axis=0)))
-        if candidates is None:
-            probs = predict(model, self.x, self._trees_for(model))
-            thresholds = metrics.cap_by_share(probs, test_thresholds, self._label_shares(reviewed_mids, y))
-            covered, coverage_value = _coverage(probs, labels, set(informative), thresholds)
-        else:  # the rest keep the last scores and thresholds until validation redoes all
-            probs = self.state.probs.copy()
-            probs[candidates] = predict(model, self.x[candidates], self._trees_for(model)[candidates])
-            thresholds = list(self.state.thresholds)
-            covered = self.state.covered_score.copy()
-            covered[candidates] = _coverage(probs[candidates], labels, set(informative), thresholds)[0]
-            coverage_value = float((covered >= 1).mean())
-        report = dict(self.state.report)
-        report.update({"reviewed": len(reviewed_mids), "messages": len(self.mids),
-                       "coverage": round(coverage_value, 4), "informative_labels": len(informative)})
-        state = replace(self.state, model=model, probs=probs, labels=labels, thresholds=thresholds,
-                        test_thresholds=test_thresholds, informative=informative, covered_score=covered, report=report,
-                        seconds=time.perf_counter() - started)
-        with self._lock:
-            self.state = state
-        return state
+    @property
+    def x(self) -> Any:
+        return self.trainer.x
 
-    def _label_shares(self, reviewed_mids: Sequence[int], y: np.ndarray) -> np.ndarray:
-        random = np.array([self.review_modes.get(m) == "shuffle" for m in reviewed_mids], dtype=bool)
-        return _shares(y, random)
-
-    def _rescore_candidates(self) -> np.ndarray | None:
-        """Rows a quick retrain rescores on a large dataset; None: every row.
-
-        Above ``RESCORE_ALL_UP_TO`` messages, scoring every message would hold up the next
-        page for seconds, so only the ``RESCORE_CANDIDATES`` unreviewed messages the last
-        model covered worst (where Low confidence draws its page from) are rescored; the
-        validation that follows in the background rescores all of them.
-        """
-        state = self.state
-        n = len(self.mids)
-        if n <= RESCORE_ALL_UP_TO or state.probs.shape[0] != n or state.covered_score.shape[0] != n:
-            return None
-        unreviewed = np.flatnonzero(~self.reviewed_mask())
-        if len(unreviewed) <= RESCORE_CANDIDATES:
-            return unreviewed
-        scores = state.covered_score[unreviewed]
-        return np.sort(unreviewed[np.argpartition(scores, RESCORE_CANDIDATES)[:RESCORE_CANDIDATES]])
-
-    def validate(self, cancelled: Callable[[], bool] = lambda: False,
-                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
-        """Fit on the training split, score the test split, recompute every figure.
-
-        Its boosters and thresholds then serve the model that ``quick_retrain`` fitted on
-        every reviewed message (and the next quick retrains).
-        """
-        started = time.perf_counter()
-        labels, reviewed_mids, rows, assigned, y = self._training_rows()
-        test = self.test_mask[rows] if len(rows) else np.zeros(0, bool)
-        train_rows, test_rows = rows[~test], rows[test]
-        y_train, y_test = y[~test], y[test]
-        previous = self.state.model
-        validation_model = train(self.x[train_rows], y_train, labels, self.params, previous, cancelled,
-                                 lambda f: progress(0.8 * f))
-        p_test = predict(validation_model, self.x[test_rows])
-        production = self.state.model
-        if production is None or production.labels != labels:
-            production = train(self.x[rows], y, labels, replace(self.params, max_iter=PRODUCTION_ITERATIONS),
-                               validation_model, cancelled, trees_from=validation_model)
-        else:  # the quick retrain's prior with this validation's boosters
-            production = replace(production, boosters=validation_model.boosters,
-                                 tree_columns=validation_model.tree_columns)
-        probs = predict(production, self.x, self._trees_for(production))
-        weights = metrics.informative_weights(labels, assigned)
-        informative = set(metrics.informative_from(labels, weights, y.sum(axis=0)))
-        reports = metrics.validate(labels, y_test, p_test, y_train, weights, informative)
-        test_thresholds = [r.thresholds.balanced for r in reports]
-        label_thresholds = metrics.cap_by_share(probs, test_thresholds, self._label_shares(reviewed_mids, y))
-        covered, coverage_value = _coverage(probs, labels, informative, label_thresholds)
-        balance, likeness = self._balance(rows)
-        map_value = metrics.mean_ap(reports)
-        all_ap, worst = metrics.label_quality(reports)
-        rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
-        report = metrics.report_dict(len(reviewed_mids), len(self.mids), reports, coverage_value,
-                                     map_value, balance, rating_value, self._annotator_summary())
-        state = ModelState(production, probs, labels, label_thresholds, test_thresholds, sorted(informative),
-                           covered, likeness, report, self.state.version, time.perf_counter() - started,
-                           test_rows, p_test)
-        if persist and len(reviewed_mids):
-            state.version = self.store.save_model_run(
-                self.dataset, len(reviewed_mids),
-                {k: report[k] for k in ("coverage", "map", "rating", "rating_band", "informative_labels")})
-            save_predictions(self.store.path, self.dataset, self.mids, labels, probs, state.version)
-        progress(1.0)
-        with self._lock:
-            self.state = state
-            self.history.append(coverage_value)
-        return state
-
-    def _trees_for(self, model: TrainedModel) -> np.ndarray:
-        if self._tree_cache is None or self._tree_cache[0] is not model.boosters:
-            self._tree_cache = (model.boosters, tree_scores(model, self.x))
-        return self._tree_cache[1]
-
-    def _balance(self, reviewed_rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
-        """How hard it is to tell reviewed from unreviewed messages (100% = impossible)."""
-        n = len(self.mids)
-        modes = [self.review_modes.get(m, "") for m in self.reviewed]
-        share = {k: (sum(1 for m in modes if m == k) / len(modes) if modes else 0.0)
-                 for k in ("shuffle", "rebalance", "search")}
-        likeness = np.zeros(n, dtype=np.float32)
-        if len(reviewed_rows) < 10 or len(reviewed_rows) >= n - 10:
-            return {"similarity": 1.0 if len(reviewed_rows) >= n - 10 else 0.0, "auc": None,
-                    "shares": share}, likeness
-        rng = np.random.default_rng(self.seed)
-        reviewed = np.zeros(n, dtype=bool)
-        reviewed[reviewed_rows] = True
-        pos = rng.permutation(reviewed_rows)[:1000]
-        neg_pool = np.flatnonzero(~reviewed)
-        neg = rng.choice(neg_pool, size=min(len(neg_pool), max(len(pos), 200)), replace=False)
-        sample = np.concatenate([pos, neg])
-        target = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])[:, None]
-        folds = rng.permutation(len(sample)) % 2
-        scores = np.zeros(len(sample))
-        for fold in (0, 1):
-            fit, held = sample[folds != fold], sample[folds == fold]
-            x_fit = self.x[fit]
-            w, b = _fit_compact(x_fit, target[folds != fold])
-            scores[folds == fold] = np.asarray(self.x[held] @ w).ravel() + b[0]
-        area = metrics.auc(target.ravel().astype(bool), scores)
-        similarity = float(np.clip(2 * (1 - area), 0, 1))
-        w, b = _fit_compact(self.x[sample], target)
-        likeness = (np.asarray(self.x @ w).ravel() + b[0]).astype(np.float32)
-        return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, likeness
-
-    def _annotator_summary(self) -> dict[str, Any]:
-        reviews = self.store.annotator_reviews(self.dataset)
-        if not reviews.height:
-            return {"counts": {}, "agreement": None, "shared": 0}
-        counts = dict(reviews.group_by("annotator").len().sort("annotator").iter_rows())
-        # the accounts that acted under each name, where they are not the name itself
-        accounts = {name: sorted(u for u in users if u and u != name) for name, users in
-                    reviews.group_by("annotator").agg(pl.col("os_user").unique()).iter_rows()}
-        per = reviews.with_columns(pl.col("labels").fill_null([]).list.sort().list.join(";").alias("key"))
-        shared = per.group_by("mid").agg(pl.len().alias("n"), pl.col("key").n_unique().alias("k")).filter(
-            pl.col("n") > 1)
-        agreement = float((shared["k"] == 1).mean()) if shared.height else None  # type: ignore[arg-type]
-        return {"counts": counts, "agreement": agreement, "shared": shared.height,
-                "accounts": {name: users for name, users in sorted(accounts.items()) if users}}
+    @property
+    def idf(self) -> np.ndarray:
+        return self.trainer.idf
 
     def stats_report(self) -> dict[str, Any]:
         return self.state.report
-
-
-def _shares(y: np.ndarray, random: np.ndarray) -> np.ndarray:
-    """Each label's share of the reviewed messages (1 when nothing is reviewed: no cap).
-
-    Where at least ``RANDOM_SHARE_MIN`` reviews were picked at random (``random``), a
-    label's share is the larger of its share of those and of all reviews: Low confidence
-    and the per-label modes pick few messages the model already covers, so the labels on
-    them look rarer among all reviews than they are.
-    """
-    if not len(y):
-        return np.ones(y.shape[1])
-    shares = y.mean(axis=0)
-    if random.sum() >= RANDOM_SHARE_MIN:
-        shares = np.maximum(shares, y[random].mean(axis=0))
-    return shares
-
-
-def _coverage(probs: np.ndarray, labels: Sequence[str], informative: set[str],
-              thresholds: Sequence[float]) -> tuple[np.ndarray, float]:
-    """Per message, how well informative labels cover it (>= 1: covered), and coverage."""
-    columns = [j for j, name in enumerate(labels) if name in informative]
-    covered = metrics.coverage_scores(probs, columns, [thresholds[j] for j in columns])
-    return covered, float((covered >= 1).mean()) if len(columns) and len(covered) else 0.0
-
-
-def _fit_compact(x: Any, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A linear reviewed-vs-unreviewed classifier on the columns ``x`` uses."""
-    compact, used = used_columns(x)
-    w_used, b = fit_linear(compact, target, c=1.0, max_iter=40)
-    return spread(w_used, used, x.shape[1]), b

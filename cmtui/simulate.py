@@ -107,7 +107,7 @@ def _evaluate(session: Session, test_x: Any, test_names: list[list[str]]) -> dic
         y = metrics.label_matrix(labels, [session.reviewed[int(session.mids[r])] for r in rows])
     reviewed_rows = [session.row_of[m] for m in session.reviewed]
     y_seen = metrics.label_matrix(labels, [session.reviewed[int(session.mids[r])] for r in reviewed_rows])
-    train_counts = y_seen[~session.test_mask[reviewed_rows]].sum(axis=0) if reviewed_rows else np.zeros(len(labels))
+    train_counts = y_seen[~session.trainer.test_mask[reviewed_rows]].sum(axis=0) if reviewed_rows else np.zeros(len(labels))
     aps, aps_platform, f1s = [], [], []
     tp_all = fp_all = fn_all = 0
     for j, _name in enumerate(labels):

@@ -32,9 +32,9 @@ import polars as pl
 
 from .config import data_dir
 from .private import InsecureFile, check_database, companions, current_user, protect, umask_for
+from .taxonomy import LABEL_SEP, ancestors
 
 APP_MARKER = "cmtui"
-LABEL_SEP = " > "
 MAX_LABEL_LEN = 200
 
 # Each entry migrates the schema from version i to i + 1. Never edit a released entry.
@@ -112,7 +112,7 @@ def validate_label_name(name: str) -> str:
     if ";" in name or "=" in name:
         raise LabelNameError(f"label name {name!r} contains ';' or '=' (they separate labels in files)")
     if name != name.strip() or name.startswith(">") or name.endswith(">"):
-        raise LabelNameError(f"label name {name!r} has spaces or ' > ' at an end")
+        raise LabelNameError(f"label name {name!r} has spaces or {LABEL_SEP!r} at an end")
     parts = name.split(LABEL_SEP)
     for part in parts:
         if not part.strip() or part != part.strip() or ">" in part:
@@ -133,12 +133,6 @@ def validate_name(name: str, what: str) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise StoreError(f"{what} name contains control characters (such as a newline or NUL)")
     return name
-
-
-def ancestors(name: str) -> list[str]:
-    """``A > B > C`` -> ``["A", "A > B"]``."""
-    parts = name.split(LABEL_SEP)
-    return [LABEL_SEP.join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _lit(value: str) -> str:

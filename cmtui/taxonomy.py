@@ -1,14 +1,21 @@
-"""Label names for display: the shortest unambiguous form of each path."""
+"""Label paths: the separator of hierarchy levels, ancestors, and display names.
+
+A label's levels are joined by ``LABEL_SEP`` (``Claims > New claim > Motor``); this is
+the one place that spells it. A child implies its ancestors.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .store import LABEL_SEP
-
-__all__ = ["DISPLAY_SEP", "LABEL_SEP", "short_names"]
-
+LABEL_SEP = " > "
 DISPLAY_SEP = "›"  # one column wide: compact views join levels with it
+
+
+def ancestors(name: str) -> list[str]:
+    """``A > B > C`` -> ``["A", "A > B"]``."""
+    parts = name.split(LABEL_SEP)
+    return [LABEL_SEP.join(parts[:i]) for i in range(1, len(parts))]
 
 
 def short_names(labels: Sequence[str]) -> dict[str, str]:

@@ -60,7 +60,13 @@ def test_informative_parent_only_and_rider() -> None:
     assert weights["Claims"] == 0.0  # a parent never used alone
     assert weights["Urgent"] == 0.0  # always rides with another label
     assert weights["Billing"] == 1.0 and weights["Claims > Motor"] == 1.0
-    assert set(metrics.informative(LABELS, rows)) == {"Claims > Motor", "Claims > Home", "Billing"}
+    assert set(informative(LABELS, rows)) == {"Claims > Motor", "Claims > Home", "Billing"}
+
+
+def informative(labels: list[str], rows: list[dict[str, None]]) -> list[str]:
+    """The informative labels of ``rows`` by the rule the trainer applies."""
+    counts = metrics.label_matrix(labels, rows).sum(axis=0)
+    return metrics.informative_from(labels, metrics.informative_weights(labels, rows), counts)
 
 
 def test_multi_intent_labels_stay_informative() -> None:
@@ -68,20 +74,21 @@ def test_multi_intent_labels_stay_informative() -> None:
     # most messages carry two intents at once: that is normal here, not riding
     rows = [{"A": None, "B": None}] * 8 + [{"B": None, "C": None}] * 8 + [{"A": None, "C": None}] * 8
     rows += [{"A": None}, {"B": None}, {"C": None}]
-    assert metrics.informative(labels, rows) == ["A", "B", "C"]
+    assert informative(labels, rows) == ["A", "B", "C"]
 
 
 def test_parent_used_alone_is_informative_and_few_examples_are_not() -> None:
     rows = [{"Claims": None}] * 4 + [{"Claims > Motor": None}] * 2
-    assert "Claims" in metrics.informative(LABELS, rows)
-    assert "Claims > Motor" not in metrics.informative(LABELS, rows)  # 2 < 3 examples
+    assert "Claims" in informative(LABELS, rows)
+    assert "Claims > Motor" not in informative(LABELS, rows)  # 2 < 3 examples
 
 
 def test_coverage() -> None:
     probs = np.array([[0.9, 0.1], [0.2, 0.6], [0.3, 0.3], [0.1, 0.1]], np.float32)
-    assert metrics.coverage(probs, [0, 1], [0.5, 0.5]) == 0.5
-    assert metrics.coverage(probs, [0], [0.5]) == 0.25
-    assert metrics.coverage(probs, [0, 1], [0.25, 0.7]) == 0.5
+    assert metrics.coverage(probs, ["A", "B"], {"A", "B"}, [0.5, 0.5])[1] == 0.5
+    assert metrics.coverage(probs, ["A", "B"], {"A"}, [0.5, 0.5])[1] == 0.25  # B is not informative
+    assert metrics.coverage(probs, ["A", "B"], {"A", "B"}, [0.25, 0.7])[1] == 0.5
+    assert metrics.coverage(probs, ["A", "B"], set(), [0.5, 0.5])[1] == 0.0
     scores = metrics.coverage_scores(probs, [0, 1], [0.5, 0.5])
     assert list(np.argsort(scores)) == [3, 2, 1, 0]
 

@@ -260,7 +260,8 @@ def test_disagreement_shows_in_check_label_and_stats(tmp_path: Path) -> None:
 
 
 def test_label_shares_come_from_random_picks_when_there_are_enough() -> None:
-    from cmtui.session import RANDOM_SHARE_MIN, _shares
+    from cmtui.trainer import RANDOM_SHARE_MIN
+    from cmtui.trainer import label_shares as _shares
 
     # label 0 is on half of the random picks but on none of the later, targeted ones
     random_picks = RANDOM_SHARE_MIN

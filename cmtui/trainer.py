@@ -1,0 +1,298 @@
+"""Training orchestration: when each part of the model is fitted, on which rows.
+
+The page loop (``Session``) hands the trainer a snapshot of the reviews
+(``TrainingData``); the trainer owns the features, the current ``ModelState`` (replaced
+as a whole, under a lock, so the app's threads never see half of one), the coverage
+history and the cache of booster scores.
+
+* ``quick_retrain``, after every submit: the linear prior is refitted on every reviewed
+  message, warm-started from the last model, and the queue is re-ranked with it and the
+  boosters of the last validation. This is what the next page comes from.
+* ``validate``, right after, in the background: a model is fitted on the training split
+  (80% of the reviews, by a hash of the message id) and scored on the test split for the
+  figures and thresholds; its boosters then serve the production prior.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from . import metrics
+from .features import FeatureCache, cache_dir, tfidf
+from .model import (
+    ModelParams,
+    TrainedModel,
+    fit_linear,
+    predict,
+    save_predictions,
+    spread,
+    train,
+    tree_scores,
+    used_columns,
+)
+from .store import Store
+
+TEST_SHARE = 20  # percent of reviewed messages held out for validation
+PRODUCTION_ITERATIONS = 15
+RESCORE_ALL_UP_TO = 250_000  # messages; above it a quick retrain rescores only candidates
+RESCORE_CANDIDATES = 50_000
+RANDOM_SHARE_MIN = 30  # random picks needed before their label shares loosen the cap
+Progress = Callable[[float], None]
+Check = Callable[[], bool]
+
+
+def in_test_split(ids: Sequence[str]) -> np.ndarray:
+    """Stable split by a hash of the message id: it never changes for a dataset."""
+    return np.fromiter((zlib.crc32(i.encode()) % 100 < TEST_SHARE for i in ids), dtype=bool, count=len(ids))
+
+
+@dataclass
+class ModelState:
+    """Everything one retrain produces; replaced as a whole."""
+
+    model: TrainedModel | None = None
+    probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    labels: list[str] = field(default_factory=list)
+    thresholds: list[float] = field(default_factory=list)  # applied: test_thresholds capped by share
+    test_thresholds: list[float] = field(default_factory=list)  # balanced, from the test split
+    informative: list[str] = field(default_factory=list)
+    covered_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    reviewed_likeness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    report: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    seconds: float = 0.0
+    test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    test_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+
+@dataclass
+class TrainingData:
+    """The reviews a fit uses, taken at one moment (the page loop goes on meanwhile)."""
+
+    labels: list[str]
+    reviewed_mids: list[int]
+    rows: np.ndarray  # rows of the reviewed messages, in mid order (the order fixes the fit)
+    assigned: list[dict[str, int | None]]
+    y: np.ndarray
+    random: np.ndarray  # per reviewed message: picked at random (Shuffle)
+    modes: list[str]  # the mode each review was made in
+    reviews: pl.DataFrame | None = None  # per-annotator reviews, for agreement
+
+
+class Trainer:
+    """The model of one dataset: features, training, the current state and its history."""
+
+    def __init__(self, store: Store, dataset: str, mids: np.ndarray, ids: list[str], meta: pl.DataFrame,
+                 params: ModelParams, bits: int, seed: int) -> None:
+        self.store = store
+        self.dataset = dataset
+        self.mids = mids
+        self.meta = meta  # mid, updated: what the feature cache checks
+        self.params = params
+        self.bits = bits
+        self.seed = seed
+        self.test_mask = in_test_split(ids)
+        self.state = ModelState()
+        self.history: list[float] = []  # coverage after each validation
+        self._lock = threading.Lock()
+        self._features_lock = threading.Lock()
+        self._features: tuple[Any, np.ndarray] | None = None
+        # the boosters' scores for every message, kept while the same boosters serve
+        self._tree_cache: tuple[object, np.ndarray] | None = None
+
+    # ---- features ---------------------------------------------------------------------
+    @property
+    def x(self) -> Any:
+        """TF-IDF features of every message (CSR). Built on first use, from the cache
+        beside the database when it is fresh, so a first page never waits for hashing."""
+        return self._load_features()[0]
+
+    @property
+    def idf(self) -> np.ndarray:
+        return self._load_features()[1]
+
+    def _load_features(self) -> tuple[Any, np.ndarray]:
+        with self._features_lock:
+            if self._features is None:
+                cache = FeatureCache(cache_dir(self.store.path, self.dataset), self.bits)
+                counts = cache.load_or_build(
+                    self.meta,
+                    lambda mids: self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids))
+                self._features = tfidf(counts)
+            return self._features
+
+    def _set(self, state: ModelState, coverage: float | None = None) -> None:
+        with self._lock:
+            self.state = state
+            if coverage is not None:
+                self.history = [*self.history, coverage]
+
+    # ---- the quick retrain: what the next page comes from ---------------------------------
+    def quick_retrain(self, data: TrainingData, reviewed: np.ndarray, cancelled: Check = lambda: False,
+                      progress: Progress = lambda _f: None) -> ModelState:
+        """Refit the prior on every reviewed message and re-rank (``reviewed``: a row mask).
+
+        The prior is warm-started from the last model, and the boosters and thresholds of
+        the last validation are reused until ``validate`` replaces them.
+        """
+        started = time.perf_counter()
+        labels, y = data.labels, data.y
+        last = self.state
+        same_labels = last.model is not None and last.model.labels == labels
+        params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if same_labels else self.params
+        model = train(self.x[data.rows], y, labels, params, last.model, cancelled, progress,
+                      trees_from=last.model if same_labels else None)
+        candidates = self._rescore_candidates(reviewed) if same_labels else None
+        test_thresholds = list(last.test_thresholds) if same_labels else [0.5] * len(labels)
+        informative = sorted(metrics.informative_from(
+            labels, metrics.informative_weights(labels, data.assigned), y.sum(axis=0)))
+        if candidates is None:
+            probs = predict(model, self.x, self._trees_for(model))
+            thresholds = metrics.cap_by_share(probs, test_thresholds, label_shares(y, data.random))
+            covered, coverage_value = metrics.coverage(probs, labels, set(informative), thresholds)
+        else:  # the rest keep the last scores and thresholds until validation redoes all
+            probs = last.probs.copy()
+            probs[candidates] = predict(model, self.x[candidates], self._trees_for(model)[candidates])
+            thresholds = list(last.thresholds)
+            covered = last.covered_score.copy()
+            covered[candidates] = metrics.coverage(probs[candidates], labels, set(informative), thresholds)[0]
+            coverage_value = float((covered >= 1).mean())
+        report = {**last.report, "reviewed": len(data.reviewed_mids), "messages": len(self.mids),
+                  "coverage": round(coverage_value, 4), "informative_labels": len(informative)}
+        state = replace(last, model=model, probs=probs, labels=labels, thresholds=thresholds,
+                        test_thresholds=test_thresholds, informative=informative, covered_score=covered,
+                        report=report, seconds=time.perf_counter() - started)
+        self._set(state)
+        return state
+
+    def _rescore_candidates(self, reviewed: np.ndarray) -> np.ndarray | None:
+        """Rows a quick retrain rescores on a large dataset; None: every row.
+
+        Above ``RESCORE_ALL_UP_TO`` messages, scoring every message would hold up the next
+        page for seconds, so only the ``RESCORE_CANDIDATES`` unreviewed messages the last
+        model covered worst (where Low confidence draws its page from) are rescored; the
+        validation that follows in the background rescores all of them.
+        """
+        state = self.state
+        n = len(self.mids)
+        if n <= RESCORE_ALL_UP_TO or state.probs.shape[0] != n or state.covered_score.shape[0] != n:
+            return None
+        unreviewed = np.flatnonzero(~reviewed)
+        if len(unreviewed) <= RESCORE_CANDIDATES:
+            return unreviewed
+        scores = state.covered_score[unreviewed]
+        return np.sort(unreviewed[np.argpartition(scores, RESCORE_CANDIDATES)[:RESCORE_CANDIDATES]])
+
+    # ---- validation: the figures, thresholds and boosters -------------------------------
+    def validate(self, data: TrainingData, cancelled: Check = lambda: False,
+                 progress: Progress = lambda _f: None, persist: bool = True) -> ModelState:
+        """Fit on the training split, score the test split, recompute every figure.
+
+        Its boosters and thresholds then serve the model that ``quick_retrain`` fitted on
+        every reviewed message (and the next quick retrains).
+        """
+        started = time.perf_counter()
+        labels, rows, y = data.labels, data.rows, data.y
+        test = self.test_mask[rows] if len(rows) else np.zeros(0, bool)
+        validation_model = train(self.x[rows[~test]], y[~test], labels, self.params, self.state.model, cancelled,
+                                 lambda f: progress(0.8 * f))
+        p_test = predict(validation_model, self.x[rows[test]])
+        production = self._production(validation_model, data, cancelled)
+        probs = predict(production, self.x, self._trees_for(production))
+        weights = metrics.informative_weights(labels, data.assigned)
+        informative = set(metrics.informative_from(labels, weights, y.sum(axis=0)))
+        reports = metrics.validate(labels, y[test], p_test, y[~test], weights, informative)
+        test_thresholds = [r.thresholds.balanced for r in reports]
+        thresholds = metrics.cap_by_share(probs, test_thresholds, label_shares(y, data.random))
+        covered, coverage_value = metrics.coverage(probs, labels, informative, thresholds)
+        balance, likeness = self._balance(rows, data.modes)
+        all_ap, worst = metrics.label_quality(reports)
+        rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
+        report = metrics.report_dict(len(rows), len(self.mids), reports, coverage_value, metrics.mean_ap(reports),
+                                     balance, rating_value, metrics.annotator_summary(data.reviews))
+        state = ModelState(production, probs, labels, thresholds, test_thresholds, sorted(informative),
+                           covered, likeness, report, self.state.version, time.perf_counter() - started,
+                           rows[test], p_test)
+        if persist and len(rows):
+            state.version = self.store.save_model_run(
+                self.dataset, len(rows),
+                {k: report[k] for k in ("coverage", "map", "rating", "rating_band", "informative_labels")})
+            save_predictions(self.store.path, self.dataset, self.mids, labels, probs, state.version)
+        progress(1.0)
+        self._set(state, coverage_value)
+        return state
+
+    def _production(self, validation_model: TrainedModel, data: TrainingData, cancelled: Check) -> TrainedModel:
+        """The model that ranks the queue: a prior on every review with the validation's boosters."""
+        production = self.state.model
+        if production is None or production.labels != data.labels:
+            return train(self.x[data.rows], data.y, data.labels,
+                         replace(self.params, max_iter=PRODUCTION_ITERATIONS), validation_model, cancelled,
+                         trees_from=validation_model)
+        return replace(production, boosters=validation_model.boosters, tree_columns=validation_model.tree_columns)
+
+    def _trees_for(self, model: TrainedModel) -> np.ndarray:
+        if self._tree_cache is None or self._tree_cache[0] is not model.boosters:
+            self._tree_cache = (model.boosters, tree_scores(model, self.x))
+        return self._tree_cache[1]
+
+    def _balance(self, reviewed_rows: np.ndarray, modes: list[str]) -> tuple[dict[str, Any], np.ndarray]:
+        """How hard it is to tell reviewed from unreviewed messages (100% = impossible), and
+        how much each message looks reviewed (what Rebalance sorts by)."""
+        n = len(self.mids)
+        share = {k: (sum(1 for m in modes if m == k) / len(modes) if modes else 0.0)
+                 for k in ("shuffle", "rebalance", "search")}
+        likeness = np.zeros(n, dtype=np.float32)
+        if len(reviewed_rows) < 10 or len(reviewed_rows) >= n - 10:
+            return {"similarity": 1.0 if len(reviewed_rows) >= n - 10 else 0.0, "auc": None,
+                    "shares": share}, likeness
+        rng = np.random.default_rng(self.seed)
+        reviewed = np.zeros(n, dtype=bool)
+        reviewed[reviewed_rows] = True
+        pos = rng.permutation(reviewed_rows)[:1000]
+        neg_pool = np.flatnonzero(~reviewed)
+        neg = rng.choice(neg_pool, size=min(len(neg_pool), max(len(pos), 200)), replace=False)
+        sample = np.concatenate([pos, neg])
+        target = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])[:, None]
+        folds = rng.permutation(len(sample)) % 2
+        scores = np.zeros(len(sample))
+        for fold in (0, 1):
+            fit, held = sample[folds != fold], sample[folds == fold]
+            w, b = _fit_compact(self.x[fit], target[folds != fold])
+            scores[folds == fold] = np.asarray(self.x[held] @ w).ravel() + b[0]
+        area = metrics.auc(target.ravel().astype(bool), scores)
+        similarity = float(np.clip(2 * (1 - area), 0, 1))
+        w, b = _fit_compact(self.x[sample], target)
+        likeness = (np.asarray(self.x @ w).ravel() + b[0]).astype(np.float32)
+        return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, likeness
+
+
+def label_shares(y: np.ndarray, random: np.ndarray) -> np.ndarray:
+    """Each label's share of the reviewed messages (1 when nothing is reviewed: no cap).
+
+    Where at least ``RANDOM_SHARE_MIN`` reviews were picked at random (``random``), a
+    label's share is the larger of its share of those and of all reviews: Low confidence
+    and the per-label modes pick few messages the model already covers, so the labels on
+    them look rarer among all reviews than they are.
+    """
+    if not len(y):
+        return np.ones(y.shape[1])
+    shares = y.mean(axis=0)
+    if random.sum() >= RANDOM_SHARE_MIN:
+        shares = np.maximum(shares, y[random].mean(axis=0))
+    return shares
+
+
+def _fit_compact(x: Any, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A linear reviewed-vs-unreviewed classifier on the columns ``x`` uses."""
+    compact, used = used_columns(x)
+    w_used, b = fit_linear(compact, target, c=1.0, max_iter=40)
+    return spread(w_used, used, x.shape[1]), b
