@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
 
-from . import metrics, queues
+from . import metrics, queues, ranking
 from .features import DEFAULT_BITS
+from .labelling import LabelImplied, Labelling
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import Cancelled, ModelParams
-from .store import LabelNameError, Review, SavedSession, Store, validate_label_name
-from .taxonomy import LABEL_SEP, ancestors
+from .store import Review, SavedSession, Store, validate_label_name
+from .taxonomy import LABEL_SEP
+from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
 __all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "LabelImplied", "ModelState", "PageRow",
@@ -30,10 +31,6 @@ __all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "LabelImplied", "M
 def check_label_name(name: str) -> str:
     """The canonical form of a label name, or ``LabelNameError`` saying what is wrong."""
     return validate_label_name(name)
-
-
-class LabelImplied(LabelNameError):
-    """A parent label that an assigned child implies was toggled on its own."""
 
 
 @dataclass(frozen=True)
@@ -46,22 +43,9 @@ class Undone:
     label: str | None = None
 
 
-@dataclass
-class PageRow:
-    mid: int
-    id: str
-    ts: Any
-    subject: str | None
-    sender: str | None
-    recipients: str | None
-    cc: str | None
-    thread_id: str | None
-    body: str
-    properties: str | None
-
-
-class Session:
-    """One annotator working on one dataset."""
+class Session(Labelling):
+    """One annotator working on one dataset: pages, drafts, confirm, submit and undo
+    (the label edits of a draft are ``Labelling``'s; fitting is the ``Trainer``'s)."""
 
     def __init__(self, store: Store, dataset: str, annotator: str, *, seed: int = 0,
                  params: ModelParams | None = None, explore: float = queues.EXPLORE,
@@ -81,8 +65,7 @@ class Session:
         self.drafts: dict[int, dict[str, int | None]] = {}
         self._draft_history: list[tuple[int, dict[str, int | None] | None]] = []
         self._reviews_lock = threading.Lock()  # confirms from the write worker swap the dicts under it
-        self._texts: dict[int, PageRow] = {}
-        self._threads: dict[str, list[int]] = {}
+        self.texts = TextCache(store, dataset)
         # pages already shown, per (mode, argument): they stay as they were until a submit
         self._pages: dict[tuple[str, str | None], list[list[int]]] = {}
         self._slots: dict[int, list[str]] = {}  # the labels behind keys 1-9, fixed per message
@@ -137,50 +120,7 @@ class Session:
     # ---- pages ------------------------------------------------------------------------
     def ranked(self, mode: str, arg: str | None = None, count: int | None = None) -> list[int]:
         """Message ids (mids) of ``mode`` in order; ``count`` bounds the work where it can."""
-        count = count or self.page_size
-        state = self.state
-        reviewed = self.reviewed_mask()
-        unreviewed = ~reviewed
-        leased = self.store.leased_by_others(self.dataset, self.annotator)
-        if leased:
-            for mid in leased:
-                row = self.row_of.get(mid)
-                if row is not None:
-                    unreviewed[row] = False
-        has_model = state.model is not None and state.probs.shape[0] == len(self.mids)
-        column = self._label_column(arg) if mode in queues.NEEDS_LABEL else None
-        if mode in queues.NEEDS_LABEL and column is None:
-            raise ValueError(f"mode {mode!r} needs a label of the taxonomy (got {arg!r})")
-        probs = np.zeros(len(self.mids), np.float32)  # a label the model has not seen yet
-        if has_model and column is not None and column >= 0:
-            probs = state.probs[:, column]
-        if mode == "shuffle" or (mode in ("low-confidence", "rebalance") and not has_model):
-            rows = queues.shuffle(unreviewed, self.shuffle_order)
-        elif mode == "low-confidence":
-            random_rows: set[int] = set()
-            rows = queues.low_confidence(unreviewed, state.covered_score, self.x, self.shuffle_order,
-                                         count, self.explore, random_rows)
-            self.random_picks |= {int(self.mids[r]) for r in random_rows}
-        elif mode == "teach":
-            rows = queues.teach(unreviewed, probs, 0.66 if self.sentiment else 0.5)
-        elif mode == "label":
-            rows = queues.by_label(probs)
-        elif mode == "check-label":
-            has, disagreement = self._label_membership(arg or "", reviewed)
-            rows = queues.check_label(has, probs, disagreement)
-        elif mode == "missed-label":
-            has, _ = self._label_membership(arg or "", reviewed)
-            rows = queues.missed_label(reviewed & ~has, probs)
-        elif mode == "rebalance":
-            rows = queues.rebalance(unreviewed, state.reviewed_likeness)
-        elif mode == "recent":
-            rows = queues.recent(self.timestamps, unreviewed)
-        elif mode == "search":
-            found = self.store.search(self.dataset, arg or "", limit=max(count, 1000))
-            return [m for m in found if m not in leased][:count]
-        else:
-            raise ValueError(f"unknown mode {mode!r}")
-        return [int(self.mids[r]) for r in rows[:count]]
+        return ranking.ranked(self, mode, arg, count or self.page_size)
 
     def page(self, mode: str, arg: str | None = None, number: int = 0, cursor: int = 0) -> list[int]:
         """Page ``number`` (of 20) of ``mode``; its unreviewed messages are leased to us,
@@ -249,142 +189,16 @@ class Session:
         return SavedSession(saved.mode, saved.arg, page, saved.drafts, saved.cursor)
 
     def rows(self, mids: Sequence[int], fetch: bool = True) -> list[PageRow]:
-        """Full message rows for display (cached); ``fetch=False`` reads the cache only,
-        never the database (what the app's main thread does)."""
-        missing = [m for m in mids if m not in self._texts]
-        if missing and fetch:
-            frame = self.store.messages_frame(
-                self.dataset, "mid, id, ts, subject, sender, recipients, cc, thread_id, body, properties",
-                mids=missing)
-            for row in frame.iter_rows(named=True):
-                self._texts[row["mid"]] = PageRow(**row)
-        return [self._texts[m] for m in mids if m in self._texts]
+        """Full message rows for display; ``fetch=False`` reads the cache only, never the
+        database (what the app's main thread does)."""
+        return self.texts.rows(mids, fetch)
 
     def thread(self, thread_id: str, fetch: bool = True) -> list[PageRow]:
-        """The messages of a thread, oldest first (cached like ``rows``)."""
-        if thread_id not in self._threads:
-            if not fetch:
-                return []
-            self._threads[thread_id] = self.store.thread_mids(self.dataset, thread_id)
-        return self.rows(self._threads[thread_id], fetch)
+        return self.texts.thread(thread_id, fetch)
 
     def prefetch(self, mids: Sequence[int]) -> None:
-        """Read the texts of ``mids`` and of their threads into the cache."""
-        for row in self.rows(mids):
-            if row.thread_id:
-                self.thread(row.thread_id)
-
-    def _label_column(self, label: str | None) -> int | None:
-        if label is None or label not in self.state.labels:
-            return None if label not in self.labels else -1
-        return self.state.labels.index(label)
-
-    def _label_membership(self, label: str, reviewed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        has = np.zeros(len(self.mids), dtype=bool)
-        for mid, assigned in self.reviewed.items():
-            row = self.row_of.get(mid)
-            if row is not None and label in metrics.closure(self.labels, set(assigned)):
-                has[row] = True
-        disagreement = np.zeros(len(self.mids), dtype=bool)
-        reviews = self.store.annotator_reviews(self.dataset)
-        if reviews.height:
-            per = reviews.with_columns(pl.col("labels").list.contains(label).fill_null(False).alias("has"))
-            disputed = per.group_by("mid").agg(pl.col("has").n_unique().alias("n")).filter(pl.col("n") > 1)
-            for mid in disputed["mid"].to_list():
-                row = self.row_of.get(mid)
-                if row is not None:
-                    disagreement[row] = True
-        return has, disagreement
-
-    # ---- labelling --------------------------------------------------------------------
-    def labels_of(self, mid: int) -> dict[str, int | None]:
-        """The labels assigned to a message (a copy): its draft, else its latest review."""
-        if mid in self.drafts:
-            return dict(self.drafts[mid])
-        return dict(self.reviewed.get(mid, {}))
-
-    def implied_of(self, mid: int) -> set[str]:
-        """Parents implied by the message's assigned children (not assigned themselves)."""
-        assigned = self.labels_of(mid)
-        return {a for name in assigned for a in ancestors(name)} - set(assigned)
-
-    def is_edited(self, mid: int) -> bool:
-        """Whether the message has unconfirmed edits: labels that differ from its review,
-        or (unreviewed) any label at all."""
-        if mid not in self.drafts:
-            return False
-        if mid in self.reviewed:
-            return self.drafts[mid] != self.reviewed[mid]
-        return bool(self.drafts[mid])
-
-    def predictions_of(self, mid: int) -> list[tuple[str, float, bool]]:
-        """(label, probability, at or above its balanced threshold), most likely first."""
-        state = self.state
-        row = self.row_of.get(mid)
-        if row is None or state.probs.shape[0] != len(self.mids) or not state.labels:
-            return []
-        probs = state.probs[row]
-        order = np.argsort(-probs, kind="stable")
-        return [(state.labels[j], float(probs[j]), bool(probs[j] >= state.thresholds[j])) for j in order]
-
-    def slots(self, mid: int) -> list[str]:
-        """The labels behind keys 1-9 (and on), fixed the first time the message is shown
-        on its page, so a key means the same label however often it is pressed.
-
-        Order: the labels the message already has (taxonomy order), then the model's
-        predictions by confidence, then the rest of the taxonomy in its order.
-        """
-        known = set(self.labels)
-        slots = [n for n in self._slots.get(mid, []) if n in known]
-        if mid not in self._slots:
-            assigned = self.labels_of(mid)
-            slots = [n for n in self.labels if n in assigned]
-            slots += [n for n, _, _ in self.predictions_of(mid) if n in known and n not in slots]
-        slots += [n for n in self.labels if n not in slots]
-        self._slots[mid] = slots
-        return slots
-
-    def set_labels(self, mid: int, labels: dict[str, int | None]) -> None:
-        self._draft_history.append((mid, self.drafts.get(mid)))
-        self.drafts[mid] = dict(labels)
-
-    def toggle(self, mid: int, label: str, sentiment: int | None = None) -> bool:
-        """Assign or remove a label on the message's draft; returns whether it is now assigned.
-
-        A child implies its parents: assigning it drops them from the assigned set (they
-        are shown as implied), and a parent implied by an assigned child cannot be
-        toggled on its own (``LabelImplied``).
-        """
-        if label not in self.labels:
-            raise ValueError(f"no label {label!r} in the taxonomy")
-        current = self.labels_of(mid)
-        if self.sentiment and sentiment is None:
-            sentiment = current.get(label) or 1
-        if label in current and (sentiment is None or current[label] == sentiment):
-            current.pop(label)
-            now_assigned = False
-        else:
-            children = [n for n in current if n.startswith(label + LABEL_SEP)]
-            if children:
-                raise LabelImplied(f"{label} is implied by {children[0]}: remove that first")
-            for parent in ancestors(label):
-                current.pop(parent, None)
-            current[label] = sentiment if self.sentiment else None
-            now_assigned = True
-        self.set_labels(mid, current)
-        return now_assigned
-
-    def accept_predictions(self, mid: int) -> list[str]:
-        """Assign every predicted label at or above its threshold (most specific ones)."""
-        above = [name for name, _, ok in self.predictions_of(mid) if ok]
-        leaves = [n for n in above if not any(o.startswith(n + LABEL_SEP) for o in above)]
-        current = self.labels_of(mid)
-        for name in leaves:
-            for parent in ancestors(name):
-                current.pop(parent, None)
-            current.setdefault(name, 1 if self.sentiment else None)
-        self.set_labels(mid, current)
-        return leaves
+        """Read the texts of ``mids`` and of their threads into the cache (in a worker)."""
+        self.texts.prefetch(mids)
 
     def add_label(self, name: str) -> str:
         name = self.store.add_label(self.dataset, name, self.annotator)

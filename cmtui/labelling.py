@@ -1,0 +1,126 @@
+"""Label edits on a message's draft: the numbered slots, toggling, implied parents.
+
+A draft holds the labels a person has given a message and not yet confirmed. A child
+label implies its parents: assigning it drops them from the draft (they are shown as
+implied), and an implied parent cannot be toggled on its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .store import LabelNameError
+from .taxonomy import LABEL_SEP, ancestors
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+
+class LabelImplied(LabelNameError):
+    """A parent label that an assigned child implies was toggled on its own."""
+
+
+class Labelling:
+    """The draft edits of ``Session``: what it keeps, and what these methods use."""
+
+    labels: list[str]
+    sentiment: bool
+    reviewed: dict[int, dict[str, int | None]]
+    drafts: dict[int, dict[str, int | None]]
+    row_of: dict[int, int]
+    mids: np.ndarray
+    _draft_history: list[tuple[int, dict[str, int | None] | None]]
+    _slots: dict[int, list[str]]
+    trainer: Trainer  # whose current scores give the predictions
+
+    def labels_of(self, mid: int) -> dict[str, int | None]:
+        """The labels assigned to a message (a copy): its draft, else its latest review."""
+        if mid in self.drafts:
+            return dict(self.drafts[mid])
+        return dict(self.reviewed.get(mid, {}))
+
+    def implied_of(self, mid: int) -> set[str]:
+        """Parents implied by the message's assigned children (not assigned themselves)."""
+        assigned = self.labels_of(mid)
+        return {a for name in assigned for a in ancestors(name)} - set(assigned)
+
+    def is_edited(self, mid: int) -> bool:
+        """Whether the message has unconfirmed edits: labels that differ from its review,
+        or (unreviewed) any label at all."""
+        if mid not in self.drafts:
+            return False
+        if mid in self.reviewed:
+            return self.drafts[mid] != self.reviewed[mid]
+        return bool(self.drafts[mid])
+
+    def predictions_of(self, mid: int) -> list[tuple[str, float, bool]]:
+        """(label, probability, at or above its balanced threshold), most likely first."""
+        state = self.trainer.state
+        row = self.row_of.get(mid)
+        if row is None or state.probs.shape[0] != len(self.mids) or not state.labels:
+            return []
+        probs = state.probs[row]
+        order = np.argsort(-probs, kind="stable")
+        return [(state.labels[j], float(probs[j]), bool(probs[j] >= state.thresholds[j])) for j in order]
+
+    def slots(self, mid: int) -> list[str]:
+        """The labels behind keys 1-9 (and on), fixed the first time the message is shown
+        on its page, so a key means the same label however often it is pressed.
+
+        Order: the labels the message already has (taxonomy order), then the model's
+        predictions by confidence, then the rest of the taxonomy in its order.
+        """
+        known = set(self.labels)
+        slots = [n for n in self._slots.get(mid, []) if n in known]
+        if mid not in self._slots:
+            assigned = self.labels_of(mid)
+            slots = [n for n in self.labels if n in assigned]
+            slots += [n for n, _, _ in self.predictions_of(mid) if n in known and n not in slots]
+        slots += [n for n in self.labels if n not in slots]
+        self._slots[mid] = slots
+        return slots
+
+    def set_labels(self, mid: int, labels: dict[str, int | None]) -> None:
+        self._draft_history.append((mid, self.drafts.get(mid)))
+        self.drafts[mid] = dict(labels)
+
+    def toggle(self, mid: int, label: str, sentiment: int | None = None) -> bool:
+        """Assign or remove a label on the message's draft; returns whether it is now assigned.
+
+        A child implies its parents: assigning it drops them from the assigned set (they
+        are shown as implied), and a parent implied by an assigned child cannot be
+        toggled on its own (``LabelImplied``).
+        """
+        if label not in self.labels:
+            raise ValueError(f"no label {label!r} in the taxonomy")
+        current = self.labels_of(mid)
+        if self.sentiment and sentiment is None:
+            sentiment = current.get(label) or 1
+        if label in current and (sentiment is None or current[label] == sentiment):
+            current.pop(label)
+            now_assigned = False
+        else:
+            children = [n for n in current if n.startswith(label + LABEL_SEP)]
+            if children:
+                raise LabelImplied(f"{label} is implied by {children[0]}: remove that first")
+            for parent in ancestors(label):
+                current.pop(parent, None)
+            current[label] = sentiment if self.sentiment else None
+            now_assigned = True
+        self.set_labels(mid, current)
+        return now_assigned
+
+    def accept_predictions(self, mid: int) -> list[str]:
+        """Assign every predicted label at or above its threshold (most specific ones)."""
+        above = [name for name, _, ok in self.predictions_of(mid) if ok]
+        leaves = [n for n in above if not any(o.startswith(n + LABEL_SEP) for o in above)]
+        current = self.labels_of(mid)
+        for name in leaves:
+            for parent in ancestors(name):
+                current.pop(parent, None)
+            current.setdefault(name, 1 if self.sentiment else None)
+        self.set_labels(mid, current)
+        return leaves
+

@@ -1,0 +1,91 @@
+"""Training modes over a session's state: which messages, in what order.
+
+``queues`` holds the pure orderings over arrays; this module gathers what each needs from
+a session (reviews, leases, the model's scores) and turns rows back into message ids.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from . import metrics, queues
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+def ranked(session: Session, mode: str, arg: str | None, count: int) -> list[int]:
+    """Message ids (mids) of ``mode`` in order; ``count`` bounds the work where it can."""
+    state = session.state
+    reviewed = session.reviewed_mask()
+    unreviewed = ~reviewed
+    leased = session.store.leased_by_others(session.dataset, session.annotator)
+    if leased:
+        for mid in leased:
+            row = session.row_of.get(mid)
+            if row is not None:
+                unreviewed[row] = False
+    has_model = state.model is not None and state.probs.shape[0] == len(session.mids)
+    column = _label_column(session, arg) if mode in queues.NEEDS_LABEL else None
+    if mode in queues.NEEDS_LABEL and column is None:
+        raise ValueError(f"mode {mode!r} needs a label of the taxonomy (got {arg!r})")
+    probs = np.zeros(len(session.mids), np.float32)  # a label the model has not seen yet
+    if has_model and column is not None and column >= 0:
+        probs = state.probs[:, column]
+    if mode == "shuffle" or (mode in ("low-confidence", "rebalance") and not has_model):
+        rows = queues.shuffle(unreviewed, session.shuffle_order)
+    elif mode == "low-confidence":
+        random_rows: set[int] = set()
+        rows = queues.low_confidence(unreviewed, state.covered_score, session.x, session.shuffle_order,
+                                     count, session.explore, random_rows)
+        session.random_picks |= {int(session.mids[r]) for r in random_rows}
+    elif mode == "teach":
+        rows = queues.teach(unreviewed, probs, 0.66 if session.sentiment else 0.5)
+    elif mode == "label":
+        rows = queues.by_label(probs)
+    elif mode == "check-label":
+        has, disagreement = _label_membership(session, arg or "", reviewed)
+        rows = queues.check_label(has, probs, disagreement)
+    elif mode == "missed-label":
+        has, _ = _label_membership(session, arg or "", reviewed)
+        rows = queues.missed_label(reviewed & ~has, probs)
+    elif mode == "rebalance":
+        rows = queues.rebalance(unreviewed, state.reviewed_likeness)
+    elif mode == "recent":
+        rows = queues.recent(session.timestamps, unreviewed)
+    elif mode == "search":
+        found = session.store.search(session.dataset, arg or "", limit=max(count, 1000))
+        return [m for m in found if m not in leased][:count]
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    return [int(session.mids[r]) for r in rows[:count]]
+
+
+def _label_column(session: Session, label: str | None) -> int | None:
+    """The label's column in the model's scores; -1 for a label the model has not seen
+    yet; None for no label of the taxonomy."""
+    if label is None or label not in session.state.labels:
+        return None if label not in session.labels else -1
+    return session.state.labels.index(label)
+
+
+def _label_membership(session: Session, label: str, reviewed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose review carries ``label`` (or a child of it), and rows annotators disagree on."""
+    has = np.zeros(len(session.mids), dtype=bool)
+    for mid, assigned in session.reviewed.items():
+        row = session.row_of.get(mid)
+        if row is not None and label in metrics.closure(session.labels, set(assigned)):
+            has[row] = True
+    disagreement = np.zeros(len(session.mids), dtype=bool)
+    reviews = session.store.annotator_reviews(session.dataset)
+    if reviews.height:
+        per = reviews.with_columns(pl.col("labels").list.contains(label).fill_null(False).alias("has"))
+        disputed = per.group_by("mid").agg(pl.col("has").n_unique().alias("n")).filter(pl.col("n") > 1)
+        for mid in disputed["mid"].to_list():
+            row = session.row_of.get(mid)
+            if row is not None:
+                disagreement[row] = True
+    return has, disagreement
