@@ -1,0 +1,45 @@
+"""DuckDB storage: every SQL statement of cmtui lives in this package (see ``base``)."""
+
+from __future__ import annotations
+
+from .base import (
+    APP_MARKER,
+    LABEL_SEP,
+    MAX_LABEL_LEN,
+    MIGRATIONS,
+    REVIEW_KINDS,
+    SCHEMA_VERSION,
+    TAXONOMY_KINDS,
+    DatasetInfo,
+    ImportResult,
+    LabelNameError,
+    Review,
+    SavedSession,
+    StoreBusy,
+    StoreError,
+    UndoneStep,
+    ancestors,
+    now,
+    sort_labels,
+    validate_label_name,
+    validate_name,
+)
+from .datasets import DatasetsStore
+from .labels import LabelsStore
+from .reviews import ReviewsStore
+
+__all__ = ["APP_MARKER", "LABEL_SEP", "MAX_LABEL_LEN", "MIGRATIONS", "REVIEW_KINDS", "SCHEMA_VERSION",
+           "TAXONOMY_KINDS", "DatasetInfo", "ImportResult", "LabelNameError", "Review", "SavedSession", "Store",
+           "StoreBusy", "StoreError", "UndoneStep", "ancestors", "now", "sort_labels", "validate_label_name",
+           "validate_name"]
+
+
+class Store(LabelsStore, ReviewsStore, DatasetsStore):
+    """One DuckDB file. Cheap to construct; every method opens and closes the file.
+
+    Several cmtui processes share one database file and DuckDB lets one process hold it
+    at a time, so each unit of work opens it, runs in one transaction and closes it again
+    (see ``base``). A message is reviewed by an annotator when that annotator confirmed
+    its full label set (possibly empty); its effective labels are those of its latest
+    review, and the per-annotator reviews are kept for agreement.
+    """

@@ -1,0 +1,109 @@
+"""The taxonomy: labels, their descriptions, and renames, merges and deletes that undo can revert."""
+
+from __future__ import annotations
+
+import duckdb
+
+from ..taxonomy import LABEL_SEP, ancestors
+from .base import LabelNameError, StoreBase, validate_label_name
+
+
+class LabelsStore(StoreBase):
+    # ---- taxonomy ---------------------------------------------------------------------
+    def labels(self, dataset: str) -> list[str]:
+        """The taxonomy in its deterministic order (parents before their children)."""
+        with self.transaction() as con:
+            return self._labels(con, dataset)
+
+    def add_label(self, dataset: str, name: str, annotator: str | None = None) -> str:
+        name = validate_label_name(name)
+        with self.transaction() as con:
+            existing = self._labels(con, dataset)
+            added = [n for n in [*ancestors(name), name] if n not in existing]
+            self._add_labels(con, dataset, [name], existing)
+            if added:  # undo removes what was added (with any annotations made since)
+                self._event(con, dataset, annotator, "add-label", None,
+                            {"label": name, "scope": added, "labels": [], "annotations": []})
+        return name
+
+    # ---- taxonomy changes: each records what it replaced, so undo can put it back --------
+    def label_descriptions(self, dataset: str) -> dict[str, str]:
+        with self.transaction() as con:
+            rows = con.execute("SELECT name, description FROM labels WHERE dataset=? AND description IS NOT NULL",
+                               [dataset]).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def describe_label(self, dataset: str, name: str, description: str, annotator: str | None = None) -> None:
+        """Set (or with an empty text, clear) a label's description."""
+        text = " ".join(description.split())
+        with self.transaction() as con:
+            self._require_label(con, dataset, name)
+            snapshot = self._taxonomy_snapshot(con, dataset, [name], with_annotations=False)
+            con.execute("UPDATE labels SET description=? WHERE dataset=? AND name=?",
+                        [text or None, dataset, name])
+            self._event(con, dataset, annotator, "describe-label", None, {"label": name, **snapshot})
+
+    def move_label(self, dataset: str, old: str, new: str, annotator: str | None = None, *,
+                   merge: bool = False) -> int:
+        """Rename ``old`` (with its children) to ``new``; with ``merge`` into an existing ``new``.
+
+        Annotations move along; where a message then carries a label twice, one is kept.
+        Returns how many annotations moved.
+        """
+        new = validate_label_name(new)
+        with self.transaction() as con:
+            existing = self._labels(con, dataset)
+            self._require_label(con, dataset, old)
+            if new == old or new.startswith(old + LABEL_SEP):
+                raise LabelNameError(f"cannot move label {old!r} into itself ({new!r})")
+            if merge and new not in existing:
+                raise LabelNameError(f"no label {new!r} to merge {old!r} into")
+            if not merge and new in existing:
+                raise LabelNameError(f"label {new!r} exists already (merge into it instead)")
+            moved_names = [n for n in existing if n == old or n.startswith(old + LABEL_SEP)]
+            target = {n: new + n[len(old):] for n in moved_names}
+            scope = moved_names + [t for t in target.values() if t in existing]
+            snapshot = self._taxonomy_snapshot(con, dataset, scope)
+            others = [n for n in existing if n not in moved_names]
+            self._add_labels(con, dataset, sorted(set(target.values())), others)
+            moved = 0
+            for name in moved_names:
+                moved += con.execute(
+                    """SELECT count(*) FROM annotations WHERE dataset=? AND label=?""",
+                    [dataset, name]).fetchone()[0]  # type: ignore[index]
+                # a message carrying both keeps the target's annotation
+                con.execute("""DELETE FROM annotations a WHERE dataset=? AND label=? AND EXISTS (
+                                 SELECT 1 FROM annotations b WHERE b.dataset=a.dataset AND b.mid=a.mid
+                                 AND b.annotator=a.annotator AND b.label=?)""", [dataset, name, target[name]])
+                con.execute("UPDATE annotations SET label=? WHERE dataset=? AND label=?",
+                            [target[name], dataset, name])
+                description = con.execute("SELECT description FROM labels WHERE dataset=? AND name=?",
+                                          [dataset, name]).fetchone()
+                con.execute("DELETE FROM labels WHERE dataset=? AND name=?", [dataset, name])
+                if description and description[0]:
+                    con.execute("UPDATE labels SET description=coalesce(description, ?) WHERE dataset=? AND name=?",
+                                [description[0], dataset, target[name]])
+            created = sorted(n for n in {*target.values(), *ancestors(new)} if n not in existing)
+            kind = "merge-label" if merge else "rename-label"
+            self._event(con, dataset, annotator, kind, None,
+                        {"label": old, "to": new, "created": created, **snapshot})
+        return int(moved)
+
+    def delete_label(self, dataset: str, name: str, annotator: str | None = None) -> int:
+        """Remove a label, its children and their annotations (the reviews stay, without
+        them). Returns how many annotations were removed."""
+        with self.transaction() as con:
+            self._require_label(con, dataset, name)
+            scope = [n for n in self._labels(con, dataset) if n == name or n.startswith(name + LABEL_SEP)]
+            snapshot = self._taxonomy_snapshot(con, dataset, scope)
+            for label in scope:
+                con.execute("DELETE FROM annotations WHERE dataset=? AND label=?", [dataset, label])
+                con.execute("DELETE FROM labels WHERE dataset=? AND name=?", [dataset, label])
+            self._event(con, dataset, annotator, "delete-label", None, {"label": name, **snapshot})
+        return len(snapshot["annotations"])
+
+    @staticmethod
+    def _require_label(con: duckdb.DuckDBPyConnection, dataset: str, name: str) -> None:
+        if not con.execute("SELECT 1 FROM labels WHERE dataset=? AND name=?", [dataset, name]).fetchone():
+            raise LabelNameError(f"dataset {dataset!r} has no label {name!r}")
+

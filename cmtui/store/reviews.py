@@ -1,0 +1,233 @@
+"""Reviews and the event log: confirm, undo, leases, model runs and where each annotator is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from ..private import current_user
+from .base import (
+    REVIEW_KINDS,
+    TAXONOMY_KINDS,
+    Review,
+    SavedSession,
+    StoreBase,
+    StoreError,
+    UndoneStep,
+    _lit,
+    now,
+)
+
+
+class ReviewsStore(StoreBase):
+    # ---- reviews ----------------------------------------------------------------------
+    def effective_reviews(self, dataset: str) -> tuple[dict[int, dict[str, int | None]], dict[int, str]]:
+        """Per reviewed message: the labels of its latest review, and that review's mode."""
+        with self.transaction() as con:
+            latest = con.execute(
+                """SELECT mid, annotator, mode FROM (
+                     SELECT mid, annotator, mode, row_number() OVER (
+                       PARTITION BY mid ORDER BY at_ts DESC, annotator) AS rk
+                     FROM reviews WHERE dataset=?) WHERE rk=1 ORDER BY mid""", [dataset]).fetchall()
+            ann = con.execute(
+                """SELECT a.mid, a.label, a.sentiment FROM annotations a JOIN (
+                     SELECT mid, annotator FROM (
+                       SELECT mid, annotator, row_number() OVER (
+                         PARTITION BY mid ORDER BY at_ts DESC, annotator) AS rk
+                       FROM reviews WHERE dataset=?) WHERE rk=1) r
+                   ON a.mid=r.mid AND a.annotator=r.annotator WHERE a.dataset=?
+                   ORDER BY a.mid, a.label""",
+                [dataset, dataset]).fetchall()
+        labels: dict[int, dict[str, int | None]] = {mid: {} for mid, _, _ in latest}
+        modes = {mid: mode or "" for mid, _, mode in latest}
+        for mid, label, sentiment in ann:
+            labels[mid][label] = sentiment
+        return labels, modes
+
+    def annotator_reviews(self, dataset: str) -> pl.DataFrame:
+        """Every review with its annotator and label set (for agreement and per-annotator counts)."""
+        return self.query_frame(
+            f"""SELECT r.mid, r.annotator, r.at_ts, r.mode, r.os_user,
+                       list(a.label ORDER BY a.label) FILTER (WHERE a.label IS NOT NULL) AS labels
+                FROM reviews r LEFT JOIN annotations a
+                  ON a.dataset=r.dataset AND a.mid=r.mid AND a.annotator=r.annotator
+                WHERE r.dataset={_lit(dataset)}
+                GROUP BY r.mid, r.annotator, r.at_ts, r.mode, r.os_user ORDER BY r.mid, r.annotator""")
+
+    def confirm(self, dataset: str, annotator: str, reviews: Sequence[Review],
+                kind: str = "confirm") -> list[int]:
+        """Record reviews in one transaction; each gets an event holding what it replaced."""
+        seqs: list[int] = []
+        if not reviews:
+            return seqs
+        with self.transaction() as con:
+            existing = set(self._labels(con, dataset))
+            for review in reviews:
+                missing = [name for name in review.labels if name not in existing]
+                if missing:
+                    raise StoreError(f"dataset {dataset!r} has no label {missing[0]!r}")
+            stamp = now()
+            # the events of one call share a batch: one undo step reverts the whole submit
+            batch = con.execute("SELECT nextval('event_seq')").fetchone()[0]  # type: ignore[index]
+            for review in reviews:
+                before = self._review_of(con, dataset, review.mid, annotator)
+                self._write_review(con, dataset, annotator, review.mid, review.labels,
+                                   review.mode, stamp)
+                after = {"labels": review.labels, "mode": review.mode}
+                seqs.append(self._event(con, dataset, annotator, kind, review.mid,
+                                        {"before": before, "after": after, "batch": int(batch)}))
+                con.execute("DELETE FROM leases WHERE dataset=? AND mid=?", [dataset, review.mid])
+        return seqs
+
+    @staticmethod
+    def _review_of(con: duckdb.DuckDBPyConnection, dataset: str, mid: int,
+                   annotator: str) -> dict[str, Any] | None:
+        row = con.execute("SELECT mode, at_ts FROM reviews WHERE dataset=? AND mid=? AND annotator=?",
+                          [dataset, mid, annotator]).fetchone()
+        if row is None:
+            return None
+        labels = dict(con.execute(
+            "SELECT label, sentiment FROM annotations WHERE dataset=? AND mid=? AND annotator=?",
+            [dataset, mid, annotator]).fetchall())
+        return {"labels": labels, "mode": row[0], "at": row[1].isoformat()}
+
+    @staticmethod
+    def _write_review(con: duckdb.DuckDBPyConnection, dataset: str, annotator: str, mid: int,
+                      labels: dict[str, int | None] | None, mode: str | None,
+                      stamp: datetime) -> None:
+        con.execute("DELETE FROM reviews WHERE dataset=? AND mid=? AND annotator=?",
+                    [dataset, mid, annotator])
+        con.execute("DELETE FROM annotations WHERE dataset=? AND mid=? AND annotator=?",
+                    [dataset, mid, annotator])
+        if labels is None:
+            return
+        con.execute("INSERT INTO reviews (dataset, mid, annotator, at_ts, mode, os_user) VALUES (?, ?, ?, ?, ?, ?)",
+                    [dataset, mid, annotator, stamp, mode, current_user()])
+        if labels:
+            con.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?)",
+                            [[dataset, mid, annotator, name, sentiment, stamp]
+                             for name, sentiment in labels.items()])
+
+    def undo_last(self, dataset: str, annotator: str) -> UndoneStep | None:
+        """Revert this annotator's latest step not yet undone (survives restarts).
+
+        A step is one confirmation, one whole submit (every message it wrote), or one
+        taxonomy change (add, rename, merge, delete, describe a label). None when nothing
+        is left to undo.
+        """
+        with self.transaction() as con:
+            kinds = ", ".join(_lit(k) for k in (*REVIEW_KINDS, *TAXONOMY_KINDS))
+            row = con.execute(
+                f"""SELECT seq, kind, payload FROM events e
+                   WHERE dataset=? AND annotator=? AND kind IN ({kinds})
+                     AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind='undo'
+                                     AND u.dataset=e.dataset
+                                     AND CAST(json_extract(u.payload, '$.seq') AS BIGINT)=e.seq)
+                   ORDER BY seq DESC LIMIT 1""", [dataset, annotator]).fetchone()
+            if row is None:
+                return None
+            seq, kind, payload_text = row
+            payload = json.loads(payload_text)
+            if kind in TAXONOMY_KINDS:
+                self._restore_taxonomy(con, dataset, payload)
+                self._event(con, dataset, annotator, "undo", None, {"seq": seq})
+                return UndoneStep(kind, [], payload.get("label"))
+            steps = [(seq, payload)]
+            if payload.get("batch") is not None:
+                steps = [(int(s), json.loads(p)) for s, p in con.execute(
+                    """SELECT seq, payload FROM events WHERE dataset=? AND annotator=? AND kind=?
+                         AND CAST(json_extract(payload, '$.batch') AS BIGINT)=?
+                       ORDER BY seq DESC""", [dataset, annotator, kind, payload["batch"]]).fetchall()]
+            mids: list[int] = []
+            for step_seq, step in steps:
+                mid = int(con.execute("SELECT mid FROM events WHERE seq=?", [step_seq]).fetchone()[0])  # type: ignore[index]
+                before = step.get("before")
+                if before is None:
+                    self._write_review(con, dataset, annotator, mid, None, None, now())
+                else:
+                    stamp = datetime.fromisoformat(before["at"]) if before.get("at") else now()
+                    self._write_review(con, dataset, annotator, mid, dict(before["labels"]),
+                                       before.get("mode"), stamp)
+                self._event(con, dataset, annotator, "undo", mid, {"seq": step_seq})
+                mids.append(mid)
+            return UndoneStep(kind, mids[::-1], None)
+
+    def events(self, dataset: str | None = None, limit: int = 100) -> list[tuple[Any, ...]]:
+        with self.transaction() as con:
+            if dataset is None:
+                return con.execute("SELECT seq, dataset, annotator, at_ts, kind, mid, payload, os_user FROM events "
+                                   "ORDER BY seq DESC LIMIT ?", [limit]).fetchall()
+            return con.execute("SELECT seq, dataset, annotator, at_ts, kind, mid, payload, os_user FROM events "
+                               "WHERE dataset=? ORDER BY seq DESC LIMIT ?", [dataset, limit]).fetchall()
+
+    # ---- leases: two annotators are not handed the same unreviewed messages --------------
+    def lease(self, dataset: str, annotator: str, mids: Sequence[int], minutes: float = 30.0) -> set[int]:
+        """Take leases on unreviewed ``mids`` for this annotator (dropping its other leases).
+
+        Returns the mids now leased to this annotator: one transaction, so when two
+        processes ask at once, each message goes to one of them, and a message someone
+        reviewed meanwhile goes to neither.
+        """
+        stamp = now()
+        expires = datetime.fromtimestamp(stamp.timestamp() + minutes * 60)
+        with self.transaction() as con:
+            con.execute("DELETE FROM leases WHERE dataset=? AND (annotator=? OR expires < ?)",
+                        [dataset, annotator, stamp])
+            taken = {r[0] for r in con.execute("SELECT mid FROM leases WHERE dataset=?", [dataset]).fetchall()}
+            # a message reviewed since the caller last looked is not handed out either
+            taken |= {r[0] for r in con.execute("SELECT DISTINCT mid FROM reviews WHERE dataset=?",
+                                                [dataset]).fetchall()}
+            granted = [int(m) for m in mids if int(m) not in taken]
+            if granted:
+                con.executemany("INSERT INTO leases VALUES (?, ?, ?, ?)",
+                                [[dataset, m, annotator, expires] for m in granted])
+        return set(granted)
+
+    def leased_by_others(self, dataset: str, annotator: str) -> set[int]:
+        with self.transaction() as con:
+            rows = con.execute("SELECT mid FROM leases WHERE dataset=? AND annotator<>? AND expires >= ?",
+                               [dataset, annotator, now()]).fetchall()
+        return {r[0] for r in rows}
+
+    # ---- model runs and session state ---------------------------------------------------
+    def save_model_run(self, dataset: str, reviewed: int, metrics: dict[str, Any]) -> int:
+        with self.transaction() as con:
+            version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM model_runs WHERE dataset=?",
+                                  [dataset]).fetchone()[0]  # type: ignore[index]
+            con.execute("INSERT INTO model_runs VALUES (?, ?, ?, ?, ?)",
+                        [dataset, version, now(), reviewed, json.dumps(metrics, default=str)])
+        return int(version)
+
+    def model_runs(self, dataset: str) -> list[tuple[int, datetime, int, dict[str, Any]]]:
+        with self.transaction() as con:
+            rows = con.execute("SELECT version, at_ts, reviewed, metrics FROM model_runs WHERE dataset=? "
+                               "ORDER BY version", [dataset]).fetchall()
+        return [(r[0], r[1], r[2], json.loads(r[3] or "{}")) for r in rows]
+
+    def save_session_state(self, dataset: str, annotator: str, mode: str, arg: str | None,
+                           page: Sequence[int], drafts: dict[int, dict[str, int | None]] | None = None,
+                           cursor: int = 0) -> None:
+        """Where an annotator is: mode, page, cursor row and unconfirmed edits (drafts)."""
+        drafts_text = json.dumps({str(m): labels for m, labels in (drafts or {}).items()})
+        with self.transaction() as con:
+            con.execute("DELETE FROM session_state WHERE dataset=? AND annotator=?", [dataset, annotator])
+            con.execute("INSERT INTO session_state (dataset, annotator, mode, arg, page, at_ts, drafts, cursor) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [dataset, annotator, mode, arg, json.dumps([int(m) for m in page]), now(),
+                         drafts_text, int(cursor)])
+
+    def session_state(self, dataset: str, annotator: str) -> SavedSession | None:
+        with self.transaction() as con:
+            row = con.execute("SELECT mode, arg, page, drafts, cursor FROM session_state "
+                              "WHERE dataset=? AND annotator=?", [dataset, annotator]).fetchone()
+        if row is None:
+            return None
+        drafts = {int(m): dict(labels) for m, labels in json.loads(row[3] or "{}").items()}
+        return SavedSession(row[0], row[1], json.loads(row[2] or "[]"), drafts, int(row[4] or 0))
+
+
