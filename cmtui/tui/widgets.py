@@ -115,11 +115,11 @@ class CoverageMeter(Static):
 
     training: reactive[bool] = reactive(False)
     spinner_frame: reactive[int] = reactive(0)
+    progress: reactive[float] = reactive(0.0)  # of the retrain under way, 0..1
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.figures = MeterFigures()
-        self.progress = 0.0
         self.phase = ""
 
     def on_mount(self) -> None:
@@ -137,6 +137,9 @@ class CoverageMeter(Static):
         self.refresh_text()
 
     def watch_spinner_frame(self) -> None:
+        self.refresh_text()
+
+    def watch_progress(self) -> None:
         self.refresh_text()
 
     def on_resize(self) -> None:

@@ -1,0 +1,47 @@
+"""The main screen's key bindings: every one has an id, so a settings file can remap it."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+MAIN_BINDINGS: list[Binding] = [
+    Binding("j,down", "cursor(1)", "Down", show=False, id="down", tooltip="Next message of the page"),
+    Binding("k,up", "cursor(-1)", "Up", show=False, id="up", tooltip="Previous message of the page"),
+    Binding("space,enter", "confirm", "Confirm", id="confirm", key_display="␣/⏎",
+            tooltip="Mark the message reviewed with its labels and move on"),
+    *[Binding(str(n), f"number({n})", f"Toggle label {n}", show=False, id=f"label_{n}",
+              tooltip=f"Toggle the label on key {n} (fixed while the page is open)") for n in range(1, 10)],
+    Binding("l,slash", "pick_label", "Labels", id="labels", key_display="l",
+            tooltip="Filter, assign, create, rename and delete labels"),
+    Binding("a", "accept", "Accept", id="accept", tooltip="Assign predicted labels above threshold"),
+    Binding("u", "undo", "Undo", id="undo", tooltip="Undo one step: an edit, a confirmation or a submit"),
+    Binding("s", "submit", "Submit", id="submit", tooltip="Save the page and retrain"),
+    Binding("J,shift+down", "scroll_body(3)", "Scroll", id="scroll_down", key_display="J/K",
+            tooltip="Scroll the message body down (K: up)"),
+    Binding("K,shift+up", "scroll_body(-3)", "Scroll up", show=False, id="scroll_up",
+            tooltip="Scroll the message body up"),
+    Binding("n", "next_page", "Next page", show=False, id="next_page", tooltip="Next page of this mode"),
+    Binding("p", "previous_page", "Previous page", show=False, id="previous_page",
+            tooltip="Previous page, as it was"),
+    Binding("m", "mode", "Mode", id="mode", tooltip="Choose the training mode"),
+    Binding("v", "validation", "Validation", show=False, id="validation",
+            tooltip="Per-label figures, warnings and the model rating"),
+    Binding("d", "datasets", "Datasets", show=False, id="datasets", tooltip="Open, create or import into a dataset"),
+    Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and rules"),
+    Binding("q", "quit", "Quit", id="quit", tooltip="Quit; unconfirmed edits are kept for next time"),
+]
+
+
+def binding_ids() -> set[str]:
+    """Every binding id a config file may remap: the main screen's and each screen's."""
+    from . import screens
+
+    ids = {b.id for b in MAIN_BINDINGS if b.id}
+    for cls in (screens.LabelPickerScreen, screens.ModeScreen, screens.QueryScreen, screens.ValidationScreen,
+                screens.HelpScreen, screens.DatasetsScreen, screens.ConfirmScreen, screens.AskScreen):
+        ids |= {b.id for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
+    return ids
+
+
+class UnknownKeyId(ValueError):
+    """A key id in the settings file that no binding has."""

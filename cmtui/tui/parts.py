@@ -1,0 +1,443 @@
+"""The app's parts, one job each: the workers that touch the database and the model, the
+view that draws the page, and the label actions. ``CmtuiApp`` (app.py) is all of them
+with the handlers and the keys."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App
+from textual.widgets import Static
+from textual.worker import Worker, get_current_worker
+
+from ..queues import MODES
+from ..session import Cancelled, LabelImplied, ModelState, Session, check_label_name
+from ..taxonomy import LABEL_SEP, short_names
+from ..textsafe import one_line
+from ..workspace import LabelNameError, StoreError, Workspace
+from .messages import (
+    Failed,
+    PageLoaded,
+    PageState,
+    Retrained,
+    SessionLoaded,
+    TaxonomyChanged,
+    TrainProgress,
+    UndoDone,
+    Written,
+)
+from .screens import AskScreen, ConfirmScreen, LabelPickerScreen
+from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures
+
+
+class AppBase(App[int]):
+    """What the app's parts share: the session, the page and what is being written."""
+
+    workspace: Workspace
+    dataset: str
+    annotator: str
+    session: Session | None
+    page: PageState
+    page_mids: list[int]
+    pending: dict[int, dict[str, int | None]]
+    pages_submitted: int
+    _shown_mid: int | None
+    _names: dict[str, str]
+    _writes: list[Worker[Any]]
+    confirmed_since_retrain: int
+
+    @property
+    def meter(self) -> CoverageMeter:
+        return self.query_one(CoverageMeter)
+
+    def cursor_row(self) -> int:
+        return self.query_one(MessageList).cursor_row or 0
+
+    def current_mid(self) -> int | None:
+        row = self.query_one(MessageList).cursor_row
+        if not self.page_mids or row is None or row >= len(self.page_mids):
+            return None
+        return self.page_mids[row]
+
+
+
+class Workers(AppBase):
+    """Thread workers: each does its database or model work and posts a message."""
+
+    def load_page_with(self, mids: list[int]) -> None:
+        """Show ``mids`` as the first page of the current mode (after an undone submit)."""
+        assert self.session is not None
+        self.session.pin_page(self.page.mode, self.page.arg, mids)
+        self.load_page(self.page.mode, self.page.arg, 0)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load_session(self) -> None:
+        try:
+            session = self.workspace.open_session(self.dataset)
+            resumed = session.resume()
+            if resumed is not None:
+                session.prefetch(resumed.page)  # texts and threads, off the main thread
+        except StoreError as exc:
+            self.post_message(Failed(str(exc)))
+            return
+        self.post_message(SessionLoaded(session, resumed))
+
+    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
+    def load_page(self, mode: str, arg: str | None, number: int, cursor: int = 0) -> None:
+        assert self.session is not None
+        try:
+            mids = self.session.page(mode, arg, number, cursor)
+            self.session.prefetch(mids)  # texts and threads, off the main thread
+        except (StoreError, ValueError) as exc:
+            self.post_message(Failed(str(exc)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(PageLoaded(mode, arg, number, mids, cursor))
+
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def retrain(self, then_page: bool) -> None:
+        """Quick retrain (the next page comes from it), then validation (the figures)."""
+        assert self.session is not None
+        worker = get_current_worker()
+
+        def progress(fraction: float) -> None:
+            self.post_message(TrainProgress(fraction))
+
+        try:
+            state = self.session.quick_retrain(cancelled=lambda: worker.is_cancelled,
+                                               progress=lambda f: progress(0.3 * f))
+            if worker.is_cancelled:
+                return
+            self.post_message(Retrained(state, then_page, final=False))
+            state = self.session.validate(cancelled=lambda: worker.is_cancelled,
+                                          progress=lambda f: progress(0.3 + 0.7 * f))
+        except Cancelled:
+            return
+        except Exception as exc:  # a failed retrain must not take the annotator's work down
+            self.post_message(Failed(f"retrain failed: {exc}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(Retrained(state, False, final=True))
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def write_confirm(self, mids: list[int], mode: str, labels: dict[int, dict[str, int | None]]) -> None:
+        assert self.session is not None
+        try:
+            self.session.confirm(mids, mode, labels=labels)
+        except StoreError as exc:
+            self.post_message(Failed(f"NOT SAVED: {exc}"))
+        finally:
+            self.post_message(Written(mids))
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def write_submit(self, mids: list[int], mode: str, untouched: bool,
+                     labels: dict[int, dict[str, int | None]]) -> None:
+        assert self.session is not None
+        try:
+            self.session.submit(mids, mode, untouched=untouched, labels=labels)
+        except StoreError as exc:
+            self.post_message(Failed(f"NOT SAVED: {exc}"))
+            self.post_message(Written(mids))
+            return
+        self.post_message(Written(mids, submitted=True))
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def run_undo(self) -> None:
+        assert self.session is not None
+        try:
+            step = self.session.undo()
+        except StoreError as exc:
+            self.post_message(Failed(str(exc)))
+            return
+        self.post_message(UndoDone(step))
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def save_state(self) -> None:
+        if self.session is None:
+            return
+        try:
+            self.session.save_state(self.page.mode, self.page.arg, self.page_mids, self.cursor_row())
+        except StoreError as exc:
+            self.post_message(Failed(f"could not keep your place: {exc}"))
+
+
+
+    @work(group="submit", exclusive=True)
+    async def _submit_when_written(self) -> None:
+        """Wait for confirmations under way, then say what a submit writes, asking before
+        untouched messages are reviewed as "no labels"."""
+        for worker in list(self._writes):
+            if not worker.is_finished:
+                await worker.wait()
+        session = self.session
+        assert session is not None
+        mids = list(self.page_mids)
+        labels = {m: session.labels_of(m) for m in mids}
+        edited, untouched = session.to_submit(mids, labels)
+        include_untouched = False
+        if untouched:
+            confirmed = len(mids) - len(edited) - len(untouched)
+            answer = await self.push_screen_wait(ConfirmScreen(
+                f"Submit this page: {confirmed} confirmed, {len(edited)} with labels to save, "
+                f"{len(untouched)} untouched (no label, not confirmed).",
+                {"n": f"submit, and leave the {len(untouched)} untouched unreviewed (they come back later)",
+                 "y": f"submit, and review the {len(untouched)} untouched as having NO label"}))
+            if answer is None:
+                return
+            include_untouched = answer == "y"
+        if not edited and not include_untouched and not self.confirmed_since_retrain:
+            self.notify("Nothing to submit on this page: n shows the next one", timeout=4)
+            return
+        self.pending.update({m: labels[m] for m in edited})
+        if include_untouched:
+            self.pending.update({m: {} for m in untouched})
+        writer = self.write_submit(mids, self.page.mode, include_untouched, labels)
+        self._writes.append(writer)
+        self.meter.training = True
+        self.meter.phase = ""
+        self.meter.progress = 0.0
+        await writer.wait()
+        self.retrain(then_page=True)
+
+
+class PageView(AppBase):
+    """Drawing the page: the list, the message, the status line and the meter."""
+
+    _default_low_confidence = True
+
+    def reviewed_count(self) -> int:
+        assert self.session is not None
+        return len(self.session.reviewed) + sum(1 for m in self.pending if m not in self.session.reviewed)
+
+    def show_meter(self, state: ModelState | None) -> None:
+        session = self.session
+        if session is None:
+            self.meter.show(MeterFigures())
+            return
+        history = tuple(session.history)
+        report = state.report if state is not None else {}
+        coverage = report.get("coverage", history[-1] if history else None)
+        change = None
+        if coverage is not None and history:
+            # the first model's change is from nothing covered
+            change = coverage - (history[-2] if len(history) >= 2 else 0.0)
+        figures = MeterFigures(
+            coverage=coverage, change=change,
+            rating=report.get("rating"), band=report.get("rating_band", ""),
+            reviewed=self.reviewed_count(),
+            informative=report.get("informative_labels", 0), labels=len(session.labels),
+            history=history, loading=bool(session.reviewed) and state is None)
+        self.meter.show(figures)
+
+    def refresh_status(self) -> None:
+        mode = MODES.get(self.page.mode, self.page.mode)
+        arg = f": {one_line(self.page.arg, 30)}" if self.page.arg else ""
+        text = Text()
+        text.append(f" {mode}{arg} ", style="reverse")
+        text.append(f" page {self.page.number + 1} · {self.pages_submitted} submitted · "
+                    f"{one_line(self.dataset, 24)} · {one_line(self.annotator, 16)} · ? help")
+        text.truncate(max(10, self.size.width), overflow="ellipsis")
+        self.query_one("#status", Static).update(text)
+
+    def _short(self, name: str) -> str:
+        return self._names.get(name) or name.replace(LABEL_SEP, "›")
+
+    def refresh_list(self) -> None:
+        session = self.session
+        assert session is not None
+        table = self.query_one(MessageList)
+        cursor = table.cursor_row
+        table.clear()
+        rows = {r.mid: r for r in session.rows(self.page_mids, fetch=False)}
+        low_confidence = self.page.mode == "low-confidence"
+        label_width = max(12, table.size.width - 47)  # beside mark, date, subject, padding, scrollbar
+        for mid in self.page_mids:
+            row = rows.get(mid)
+            if row is None:
+                continue
+            if mid in self.pending or (mid in session.reviewed and not session.is_edited(mid)):
+                mark = "✓"
+            elif session.is_edited(mid):
+                mark = "~"
+            else:
+                mark = "r" if low_confidence and mid in session.random_picks else "·"
+            assigned = session.labels_of(mid)
+            label_text = Text(", ".join(self._short(n) for n in assigned), style="bold")
+            likely = [p for p in session.predictions_of(mid)[:6] if p[1] >= 0.3 and p[0] not in assigned
+                      and p[0] not in session.implied_of(mid)]
+            # a predicted parent says nothing its predicted child does not
+            predicted = [p for p in likely if not any(o[0].startswith(p[0] + LABEL_SEP) for o in likely)][:2]
+            for name, prob, _ in predicted:
+                label_text.append(f" ({self._short(name)} {prob * 100:.0f}%)", style="italic")
+            label_text.truncate(label_width, overflow="ellipsis")
+            table.add_row(mark, f"{row.ts:%m-%d}", Text(one_line(row.subject or row.body, 28)), label_text,
+                          key=str(mid))
+        if cursor is not None and self.page_mids:
+            table.move_cursor(row=min(cursor, len(self.page_mids) - 1))
+
+    def refresh_message(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        view = self.query_one(MessageView)
+        mid = self.current_mid()
+        if mid is None:
+            view.clear("No message on this page.")
+            return
+        rows = session.rows([mid], fetch=False)
+        if not rows:
+            return
+        row = rows[0]
+        thread = [r for r in session.thread(row.thread_id, fetch=False) if r.mid != mid] if row.thread_id else []
+        if mid in self.pending or (mid in session.reviewed and not session.is_edited(mid)):
+            status = "REVIEWED"
+        elif session.is_edited(mid):
+            status = "EDITED"
+        else:
+            status = "new"
+        narrow = self.query_one("#main").has_class("stacked")
+        view.show(row, self.chips(mid), thread, status, 2 if narrow else 4, same_message=mid == self._shown_mid)
+        self._shown_mid = mid
+
+    def chips(self, mid: int) -> list[tuple[Text, bool]]:
+        """One chip per label slot: ``3[x]Quote›Home 71%*``; assigned labels past slot 9
+        and implied parents are shown too."""
+        session = self.session
+        assert session is not None
+        assigned = session.labels_of(mid)
+        implied = session.implied_of(mid)
+        prob = {name: (p, ok) for name, p, ok in session.predictions_of(mid)}
+        slots = session.slots(mid)
+        out: list[tuple[Text, bool]] = []
+        for number, name in enumerate(slots, start=1):
+            if number > 9 and name not in assigned and name not in implied:
+                continue
+            mark = "[x]" if name in assigned else "[^]" if name in implied else "[ ]"
+            if name in assigned and session.sentiment:
+                mark += "+" if assigned[name] == 1 else "-"
+            chip = Text(f"{number}" if number <= 9 else "")
+            p, ok = prob.get(name, (None, False))
+            chip.append(mark + self._short(name), style="bold" if name in assigned else "")
+            if p is not None:
+                chip.append(f" {p * 100:.0f}%{'*' if ok else ''}", style="dim")
+            out.append((chip, name in assigned or name in implied))
+        return out
+
+    def _after_edit(self) -> None:
+        self.refresh_list()
+        self.refresh_message()
+        if self.session is not None:
+            self.meter.figures.reviewed = self.reviewed_count()
+            self.meter.refresh_text()
+
+
+
+class LabelActions(PageView):
+    """The label picker and what it leads to: toggle, create, rename, merge, delete, describe."""
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def change_taxonomy(self, what: str, name: str, value: str = "") -> None:
+        """Create, rename, merge, delete or describe a label, off the main thread."""
+        session = self.session
+        assert session is not None
+        try:
+            if what == "create":
+                created = session.add_label(name)
+                mid = self.current_mid()
+                if mid is not None:
+                    session.toggle(mid, created)
+                text = f"created {created}"
+            elif what in ("rename", "merge"):
+                moved = session.rename_label(name, value, merge=what == "merge")
+                text = f"{what}d {name} → {value} ({moved} annotations moved; u undoes)"
+            elif what == "delete":
+                removed = session.delete_label(name)
+                text = f"deleted {name} ({removed} annotations removed; u undoes)"
+            else:
+                session.describe_label(name, value)
+                text = f"description of {name} saved"
+        except (LabelNameError, StoreError, ValueError) as exc:
+            self.post_message(Failed(str(exc)))
+            return
+        self.post_message(TaxonomyChanged(text))
+
+    def on_taxonomy_changed(self, message: TaxonomyChanged) -> None:
+        assert self.session is not None
+        self._names = short_names(self.session.labels)
+        self.notify(message.text, timeout=4)
+        self._after_edit()
+
+    def action_pick_label(self) -> None:
+        mid = self.current_mid()
+        if self.session is None or mid is None:
+            return
+        self.push_screen(LabelPickerScreen(self.session, mid), self._picked)
+
+    def _picked(self, result: tuple[str, str] | None) -> None:
+        session = self.session
+        if result is None or session is None:
+            return
+        action, name = result
+        mid = self.current_mid()
+        if action == "create":
+            self._ask_create(name)
+        elif action == "rename":
+            self.push_screen(AskScreen(f"Rename {name} (with its children) to:", name),
+                             partial(self._renamed, name))
+        elif action == "delete":
+            self.push_screen(ConfirmScreen(
+                f"Delete label {name}, its children and their annotations on every message? (u undoes)",
+                {"y": f"delete {name}"}), partial(self._if_yes, partial(self.change_taxonomy, "delete", name)))
+        elif action == "describe":
+            self.push_screen(AskScreen(f"Description of {name} (empty: none):", session.descriptions.get(name, "")),
+                             partial(self._described, name))
+        elif mid is not None and action in ("toggle", "positive", "negative"):
+            try:
+                session.toggle(mid, name, {"positive": 1, "negative": -1}.get(action))
+            except LabelImplied as exc:
+                self.notify(str(exc), timeout=4)
+            self._after_edit()
+
+    @staticmethod
+    def _if_yes(action: Callable[[], object], answer: str | None) -> None:
+        if answer:
+            action()
+
+    def _described(self, name: str, text: str | None) -> None:
+        if text is not None:
+            self.change_taxonomy("describe", name, text)
+
+    def _ask_create(self, name: str) -> None:
+        """Creating a label takes a second keystroke that sees the full path: a typo
+        would otherwise become a permanent label."""
+        assert self.session is not None
+        try:
+            check_label_name(name)
+        except LabelNameError as exc:
+            self.notify(str(exc), severity="error", timeout=6)
+            return
+        similar = difflib.get_close_matches(name, self.session.labels, n=2, cutoff=0.75)
+        question = f"Create the new label  {name}  and assign it?"
+        if similar:
+            question += f"\nSimilar labels exist: {', '.join(similar)}"
+        self.push_screen(ConfirmScreen(question, {"y": f"create {name}"}),
+                         partial(self._if_yes, partial(self.change_taxonomy, "create", name)))
+
+    def _renamed(self, old: str, new: str | None) -> None:
+        assert self.session is not None
+        new = (new or "").strip()
+        if not new or new == old:
+            return
+        if new in self.session.labels:
+            self.push_screen(ConfirmScreen(
+                f"{new} exists. Merge {old} into it? Its annotations move there. (u undoes)",
+                {"y": f"merge {old} into {new}"}),
+                partial(self._if_yes, partial(self.change_taxonomy, "merge", old, new)))
+        else:
+            self.change_taxonomy("rename", old, new)
+
