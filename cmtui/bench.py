@@ -74,31 +74,46 @@ def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]
 
 
 def measure_session(db: Path, gold_path: Path, size: int, runs: int) -> dict[str, Any]:
-    """Open, submit to next page, validation and rescore on an imported mailbox."""
-    from .model import predict
+    """Open, submit to next page, validation and rescore on an imported mailbox, through
+    the same Session calls the app makes."""
     from .session import Session
-    from .store import Review, Store
+    from .store import Store
 
     store = Store(db)
     gold: dict[str, list[str]] = json.loads(gold_path.read_text())
     Session.open(store, "bench", "bench").x  # noqa: B018 - builds the feature cache once
-    open_times = []
-    for _ in range(runs):
-        code = ("import time; t = time.perf_counter(); from cmtui.store import Store; "
-                "from cmtui.session import Session; "
-                f"s = Session.open(Store({str(db)!r}), 'bench', 'bench'); s.page('shuffle'); "
-                "print(time.perf_counter() - t)")
-        # the interpreter's own start-up counts too: measure it from outside
-        outer = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        open_times.append(time.perf_counter() - outer)
-    tui_times = []
-    for _ in range(runs):  # each in a process of its own, like a person starting the app
-        out = subprocess.run([sys.executable, "-m", "cmtui.bench", "--tui", str(db)],
-                             capture_output=True, text=True, check=True)
-        tui_times.append(float(out.stdout.strip().splitlines()[-1]))
-
+    open_times = [_open_time(db) for _ in range(runs)]
+    tui_times = [_tui_time(db) for _ in range(runs)]  # each in a process of its own
     session = Session.open(store, "bench", "bench", seed=3)
+    submit, validate, rescore = _page_loop(session, gold, size, runs)
+    return {
+        "open_s": _median(open_times), "tui_open_s": _median(tui_times),
+        "submit_to_next_page_s": submit, "validate_s": validate,
+        "rescore_s": _median(rescore) if rescore else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def _open_time(db: Path) -> float:
+    """Process start to the first page ready, without the TUI (the interpreter's start counts)."""
+    code = ("from cmtui.store import Store; from cmtui.session import Session; "
+            f"s = Session.open(Store({str(db)!r}), 'bench', 'bench'); s.page('shuffle')")
+    outer = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return time.perf_counter() - outer
+
+
+def _tui_time(db: Path) -> float:
+    out = subprocess.run([sys.executable, "-m", "cmtui.bench", "--tui", str(db)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _page_loop(session: Any, gold: dict[str, list[str]], size: int,
+               runs: int) -> tuple[dict[str, float], dict[str, float], list[float]]:
+    """At each reviewed count: submit a page, quick retrain, next page (timed), then validate."""
+    from .model import predict
+
     id_of = dict(zip(session.mids.tolist(), session.ids, strict=True))
     order = [int(m) for m in session.mids[session.shuffle_order]]
     submit: dict[str, float] = {}
@@ -108,8 +123,7 @@ def measure_session(db: Path, gold_path: Path, size: int, runs: int) -> dict[str
         if target > size // 2:
             break
         batch = [m for m in order if m not in session.reviewed][: target - len(session.reviewed)]
-        store.confirm("bench", "bench", [Review(m, dict.fromkeys(gold[id_of[m]]), "shuffle") for m in batch])
-        session.refresh_reviews()
+        session.confirm(batch, "shuffle", labels={m: dict.fromkeys(gold[id_of[m]]) for m in batch})
         session.retrain()
         times, validation = [], []
         for _ in range(runs):
@@ -126,16 +140,10 @@ def measure_session(db: Path, gold_path: Path, size: int, runs: int) -> dict[str
             validation.append(time.perf_counter() - started)
         submit[str(target)] = _median(times)
         validate[str(target)] = _median(validation)
-        assert session.state.model is not None
         started = time.perf_counter()
         predict(session.state.model, session.x)
         rescore.append(time.perf_counter() - started)
-    return {
-        "open_s": _median(open_times), "tui_open_s": _median(tui_times),
-        "submit_to_next_page_s": submit, "validate_s": validate,
-        "rescore_s": _median(rescore) if rescore else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }
+    return submit, validate, rescore
 
 
 def _tui_open(store: Any) -> float:

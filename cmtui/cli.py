@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import default_annotator, default_db_path
@@ -62,8 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Train message classifiers from the terminal.")
     parser.add_argument("--version", action="version", version=f"cmtui {__version__}")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("tui", parents=[common], help="open the terminal app (the default)")
+    _data_commands(sub, common)
+    _tool_commands(sub, common)
+    return parser
 
+
+def _data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The app, and the commands on messages, datasets and the taxonomy."""
+    sub.add_parser("tui", parents=[common], help="open the terminal app (the default)")
     p = sub.add_parser("import", parents=[common], help="import messages from CSV/TSV/JSONL")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--source", default=None, help="source name (default: the dataset's name)")
@@ -96,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("undo", parents=[common],
                    help="undo your last step: a confirmation, a submit or a taxonomy change")
 
+
+def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Sharing, figures, simulation and benchmarks."""
     p = sub.add_parser("db", parents=[common], help="share a database with a group, or make it private again")
     p.add_argument("action", choices=["share", "private", "check"])
     p.add_argument("path", type=Path, nargs="?", help="the database (default: --db, $CMTUI_DB or the default)")
@@ -122,7 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="10k messages only, under a minute")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--json", action="store_true")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

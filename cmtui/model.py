@@ -51,7 +51,6 @@ class TrainedModel:
     bias: np.ndarray
     tree_columns: np.ndarray
     boosters: dict[int, object] = field(default_factory=dict)
-    positives: np.ndarray = field(default_factory=lambda: np.zeros(0))
     used: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
@@ -185,7 +184,7 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
     positives = y_train.sum(axis=0)
     if x_train.shape[0] == 0 or k == 0:
         return TrainedModel(list(labels), np.zeros((n_features, k), np.float32), np.zeros(k),
-                            np.zeros(0, np.int64), {}, positives)
+                            np.zeros(0, np.int64), {})
     w_used, bias = fit_linear(x_used, y_train, params.c, params.max_iter, init)
     weights = spread(w_used, used, n_features)
     progress(0.3)
@@ -196,7 +195,17 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
     if trees_from is not None and list(trees_from.labels) == list(labels):
         progress(1.0)
         return TrainedModel(list(labels), weights, bias.astype(np.float32), trees_from.tree_columns,
-                            trees_from.boosters, positives, used)
+                            trees_from.boosters, used)
+    tree_columns, boosters = _fit_boosters(x_train, y_train, prior, positives, params, cancelled, progress)
+    return TrainedModel(list(labels), weights, bias.astype(np.float32), tree_columns, boosters, used)
+
+
+def _fit_boosters(x_train: sp.csr_matrix, y_train: np.ndarray, prior: np.ndarray, positives: np.ndarray,
+                  params: ModelParams, cancelled: Callable[[], bool],
+                  progress: Callable[[float], None]) -> tuple[np.ndarray, dict[int, object]]:
+    """One small booster per label with enough positives and negatives, each learning
+    what the prior misses (the prior is its ``init_score``), on the most frequent columns."""
+    n_features, k = x_train.shape[1], y_train.shape[1]
     boosters: dict[int, object] = {}
     tree_labels = [j for j in range(k) if positives[j] >= params.min_tree_positives
                    and positives[j] <= len(y_train) - params.min_tree_positives]
@@ -227,8 +236,7 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
             dataset.set_init_score(np.ascontiguousarray(prior[:, j]))
             boosters[j] = lgb.train(lgb_params, dataset, num_boost_round=params.rounds)
             progress(0.3 + 0.7 * (step + 1) / len(tree_labels))
-    return TrainedModel(list(labels), weights, bias.astype(np.float32), tree_columns, boosters, positives,
-                        used)
+    return tree_columns, boosters
 
 
 def known_norms(x: sp.csr_matrix, mask: np.ndarray) -> np.ndarray:

@@ -59,21 +59,8 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
     had lost MAP on Banking77. The rows taken from the shuffled stream are added to
     ``random_picks`` when it is given, so the app can mark them.
     """
-    rows = np.flatnonzero(unreviewed)
-    enough = max(RANK_AT_LEAST, 20 * POOL_PAGES * count)
-    if len(rows) > enough:  # a page needs the worst covered, not a sort of a million rows
-        kth = np.partition(covered_score[rows], enough)[enough]
-        rows = rows[covered_score[rows] <= kth]
-    shuffle_position = np.empty_like(shuffle_order)
-    shuffle_position[shuffle_order] = np.arange(len(shuffle_order))
-    # equally covered messages (all zero before any label is informative) come in random order
-    ranked = rows[np.lexsort((shuffle_position[rows], covered_score[rows]))]
     random_rows = shuffle(unreviewed, shuffle_order)
-    pool = ranked[: POOL_PAGES * count]
-    typical = np.argsort(np.argsort(-density(x, pool, random_rows[:DENSITY_SAMPLE]), kind="stable"),
-                         kind="stable")
-    ranked = np.concatenate([pool[np.argsort(np.arange(len(pool)) + typical, kind="stable")],
-                             ranked[len(pool):]])
+    ranked = _worst_covered_typical_first(unreviewed, covered_score, x, shuffle_order, random_rows, count)
     chosen: list[int] = []
     chosen_dense: list[np.ndarray] = []  # the chosen rows as dense vectors: a similarity is a gather
     taken: set[int] = set()
@@ -103,6 +90,25 @@ def low_confidence(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_
         chosen_dense.append(dense)
         taken.add(row)
     return np.array(chosen, dtype=np.int64)
+
+
+def _worst_covered_typical_first(unreviewed: np.ndarray, covered_score: np.ndarray, x: sp.csr_matrix,
+                                 shuffle_order: np.ndarray, random_rows: np.ndarray, count: int) -> np.ndarray:
+    """Unreviewed rows, worst covered first; the first ``POOL_PAGES`` pages of them
+    re-ordered by coverage rank plus density rank."""
+    rows = np.flatnonzero(unreviewed)
+    enough = max(RANK_AT_LEAST, 20 * POOL_PAGES * count)
+    if len(rows) > enough:  # a page needs the worst covered, not a sort of a million rows
+        kth = np.partition(covered_score[rows], enough)[enough]
+        rows = rows[covered_score[rows] <= kth]
+    shuffle_position = np.empty_like(shuffle_order)
+    shuffle_position[shuffle_order] = np.arange(len(shuffle_order))
+    # equally covered messages (all zero before any label is informative) come in random order
+    ranked = rows[np.lexsort((shuffle_position[rows], covered_score[rows]))]
+    pool = ranked[: POOL_PAGES * count]
+    typical = np.argsort(np.argsort(-density(x, pool, random_rows[:DENSITY_SAMPLE]), kind="stable"),
+                         kind="stable")
+    return np.concatenate([pool[np.argsort(np.arange(len(pool)) + typical, kind="stable")], ranked[len(pool):]])
 
 
 def density(x: sp.csr_matrix, rows: np.ndarray, sample: np.ndarray, k: int = 10) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .features import FeatureCache, clean_text, tfidf
+from .features import FeatureCache, tfidf
 from .ingest import read_file
 from .model import predict
 from .session import Session
@@ -70,13 +70,13 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
             if mode == "teach":  # rotate through labels, as a person teaching each would
                 state_labels = session.state.labels or session.labels
                 arg = state_labels[page_number % len(state_labels)]
-            mids = session.ranked(mode, arg, page_size)
+            mids = session.page(mode, arg)  # the call the app's page worker makes
         for mid in mids:
             session.set_labels(mid, {n: None for n in gold[id_of[mid]]})
         started = time.perf_counter()
         session.submit(mids, mode, untouched=True)
         state = session.retrain(persist=False)
-        session.ranked(STRATEGY_MODE[strategy] if strategy != "teach" else "shuffle", None, page_size)
+        session.page(STRATEGY_MODE[strategy] if strategy != "teach" else "shuffle")
         seconds = time.perf_counter() - started
         row = {"labelled": len(session.reviewed), "coverage": round(state.report["coverage"], 4),
                "seconds": round(seconds, 3)}
@@ -157,4 +157,4 @@ def run_simulation(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["simulate", "run_simulation", "clean_text"]
+__all__ = ["simulate", "run_simulation"]

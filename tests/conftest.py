@@ -6,8 +6,6 @@ import pytest
 
 from cmtui.store import Store
 
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
 
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ from cmtui.tui.screens import (
 )
 from cmtui.tui.widgets import CoverageMeter, MessageList, MessageView
 from cmtui.workspace import Workspace
-from tests.test_tui import app_for, make_store, settle
+from tests.test_tui import app_for, make_store, notes, running, settle
 
 SMALL = (80, 24)
 
@@ -47,7 +47,7 @@ def reviews(store: Store) -> dict[int, dict[str, int | None]]:
 async def test_enter_confirms_and_moves_on(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         first = app.current_mid()
         label = app.session.slots(first)[0]
@@ -62,7 +62,7 @@ async def test_enter_confirms_and_moves_on(tmp_path: Path) -> None:
 async def test_a_number_pressed_twice_removes_what_it_added(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         mid = app.current_mid()
         slots = list(app.session.slots(mid))
@@ -80,7 +80,7 @@ async def test_a_number_pressed_twice_removes_what_it_added(tmp_path: Path) -> N
 async def test_submit_asks_before_reviewing_untouched_and_one_undo_reverts_it(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         page = list(app.page_mids)
         await pilot.press("1")  # one message edited, nineteen untouched
@@ -112,7 +112,7 @@ async def test_creating_a_label_takes_a_second_key_and_labels_can_be_managed(tmp
     store = make_store(tmp_path)
     store.add_label("d", "Complaint")
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         mid = app.current_mid()
         await pilot.press("l", *"Compliant", "enter")
@@ -161,7 +161,7 @@ async def test_creating_a_label_takes_a_second_key_and_labels_can_be_managed(tmp
 async def test_first_undo_after_two_toggles_undoes_the_second(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         mid = app.current_mid()
         slots = app.session.slots(mid)
@@ -173,7 +173,7 @@ async def test_first_undo_after_two_toggles_undoes_the_second(tmp_path: Path) ->
 async def test_quit_keeps_unconfirmed_edits_and_the_row(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         await pilot.press("j", "j", "j", "1")
         mid = app.current_mid()
@@ -182,7 +182,7 @@ async def test_quit_keeps_unconfirmed_edits_and_the_row(tmp_path: Path) -> None:
         await pilot.pause()
     assert app.kept_drafts == 1
     again = app_for(Store(store.path))
-    async with again.run_test(size=SMALL) as pilot:
+    async with running(again, size=SMALL) as pilot:
         await settle(again, pilot)
         assert again.current_mid() == mid and again.cursor_row() == 3
         assert again.session.labels_of(mid) == {label: None}
@@ -194,7 +194,7 @@ async def test_quit_keeps_unconfirmed_edits_and_the_row(tmp_path: Path) -> None:
 async def test_pages_stay_as_they_were(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=120, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         await pilot.press("s", "y")
         await settle(app, pilot)
@@ -214,7 +214,7 @@ async def test_the_body_has_room_and_scrolls_at_80x24(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     long_body = "\n".join(f"line {i} of a long email" for i in range(60))
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         row = app.session.rows([app.current_mid()])[0]
         row.body = long_body
@@ -227,8 +227,8 @@ async def test_the_body_has_room_and_scrolls_at_80x24(tmp_path: Path) -> None:
         await pilot.pause()
         assert scroll.scroll_y > 0
         assert app.query_one("#message-head").region.y < scroll.region.y  # the header stays
-    async with app_for(store).run_test(size=(60, 20)) as pilot:
-        app60 = pilot.app
+    app60 = app_for(store)
+    async with running(app60, size=(60, 20)) as pilot:
         await settle(app60, pilot)
         assert app60.query_one("#message-scroll").region.height >= 4
 
@@ -237,7 +237,7 @@ async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Pat
     store = make_store(tmp_path)
     store.add_label("d", "Quote > Home")
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         mid = app.current_mid()
         number = app.session.slots(mid).index("Claims > Home") + 1
@@ -259,7 +259,7 @@ async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Pat
 async def test_resizing_follows_the_new_size(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         main = app.query_one("#main")
         assert main.has_class("stacked")
@@ -275,7 +275,7 @@ async def test_resizing_follows_the_new_size(tmp_path: Path) -> None:
 async def test_footer_and_meter_fit_at_80_columns(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=SMALL, notifications=True) as pilot:
+    async with running(app, size=SMALL, notifications=True) as pilot:
         await settle(app, pilot)
         lines = screen_text(app).splitlines()
         assert "q Quit" in lines[-1] and "Submit" in lines[-1] and "Scroll" in lines[-1]
@@ -290,7 +290,7 @@ async def test_footer_and_meter_fit_at_80_columns(tmp_path: Path) -> None:
 async def test_validation_holds_back_figures_of_small_labels(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         await pilot.press("v")
         await pilot.pause()
@@ -305,7 +305,7 @@ async def test_validation_holds_back_figures_of_small_labels(tmp_path: Path) -> 
 async def test_meter_change_reviewed_count_and_page_counter(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         meter = app.query_one(CoverageMeter)
         for _ in range(3):
@@ -325,13 +325,12 @@ async def test_meter_change_reviewed_count_and_page_counter(tmp_path: Path) -> N
 async def test_mode_change_is_said_and_random_picks_are_marked(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=120, labelled=30)
     app = app_for(store)
-    seen: list[str] = []
-    async with app.run_test(size=SMALL, message_hook=lambda m: seen.append(type(m).__name__)) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         await pilot.press("s", "y")
         await settle(app, pilot)
         assert app.page.mode == "low-confidence"
-        assert any("Low confidence" in n.message for n in app._notifications)
+        assert any("Low confidence" in n for n in notes(app))
         marks = [str(app.query_one(MessageList).get_row_at(i)[0]) for i in range(len(app.page_mids))]
         picked = [m for m in app.page_mids if m in app.session.random_picks]
         assert picked and marks.count("r") == len(picked)
@@ -340,7 +339,7 @@ async def test_mode_change_is_said_and_random_picks_are_marked(tmp_path: Path) -
 async def test_search_submit_shows_the_next_results(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=150, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         app.start_mode("search", "message")
         await settle(app, pilot)
@@ -353,7 +352,7 @@ async def test_search_submit_shows_the_next_results(tmp_path: Path) -> None:
 async def test_palette_lists_cmtui_commands_first(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("ctrl+p")
         await pilot.pause(0.5)
@@ -374,7 +373,7 @@ async def test_help_shows_remapped_keys_and_unknown_ids_are_refused(tmp_path: Pa
     with pytest.raises(UnknownKeyId, match="'sumbit'.*submit"):
         CmtuiApp(Workspace(store, "tester"), "d", keymap={"sumbit": "ctrl+s"})
     app = CmtuiApp(Workspace(store, "tester"), "d", keymap={"submit": "ctrl+s"})
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         await pilot.press("question_mark")
         await pilot.pause()
@@ -388,7 +387,7 @@ async def test_end_key_in_the_datasets_table(tmp_path: Path) -> None:
     for name in ("e", "f", "g"):
         store.create_dataset(name)
     app = app_for(store)
-    async with app.run_test(size=SMALL) as pilot:
+    async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         await pilot.press("d")
         await pilot.pause()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.app import Notify
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -39,6 +42,20 @@ def make_store(tmp_path: Path, n: int = 60, labelled: int = 0, hostile: bool = F
     return store
 
 
+SEEN: dict[int, list[Message]] = {}
+
+
+def running(app: CmtuiApp, **kwargs: Any) -> Any:
+    """``app.run_test`` with every message the app handles recorded (``notes`` reads them)."""
+    return app.run_test(message_hook=SEEN.setdefault(id(app), []).append, **kwargs)
+
+
+def notes(app: CmtuiApp, severity: str | None = None) -> list[str]:
+    """The notifications the app showed, as messages it posted to itself."""
+    return [m.notification.message for m in SEEN.get(id(app), [])
+            if isinstance(m, Notify) and (severity is None or m.notification.severity == severity)]
+
+
 async def settle(app: CmtuiApp, pilot: Pilot, timeout: float = 120.0) -> None:
     """Wait until the page is shown and every worker (load, page, retrain, writes) is done."""
     import time
@@ -51,10 +68,10 @@ async def settle(app: CmtuiApp, pilot: Pilot, timeout: float = 120.0) -> None:
         meter = app.query_one(CoverageMeter)
         if (app.session is not None and app.page_mids and not meter.training
                 and not any(w.is_running for w in app.workers)):
-            errors = [n.message for n in app._notifications if n.severity == "error"]
+            errors = notes(app, "error")
             assert not errors, errors
             return
-    raise AssertionError(f"the app did not settle in time: {[n.message for n in app._notifications]}")
+    raise AssertionError(f"the app did not settle in time: {notes(app)}")
 
 
 def app_for(store: Store) -> CmtuiApp:
@@ -64,7 +81,7 @@ def app_for(store: Store) -> CmtuiApp:
 async def test_label_by_number_and_picker_then_confirm(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         assert app.session is not None and len(app.page_mids) == 20
         first = app.current_mid()
@@ -87,7 +104,7 @@ async def test_label_by_number_and_picker_then_confirm(tmp_path: Path) -> None:
 async def test_create_label_and_child(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("l", *"Complaint", "ctrl+n", "y")
         await settle(app, pilot)
@@ -104,7 +121,7 @@ async def test_create_label_and_child(tmp_path: Path) -> None:
 async def test_submit_retrains_and_shows_low_confidence_page(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         meter = app.query_one(CoverageMeter)
         assert meter.figures.reviewed == 30
@@ -127,7 +144,7 @@ async def test_submit_retrains_and_shows_low_confidence_page(tmp_path: Path) -> 
 async def test_undo_after_confirm(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         first = app.current_mid()
         await pilot.press("1", "space")
@@ -142,7 +159,7 @@ async def test_undo_after_confirm(tmp_path: Path) -> None:
 async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("m")
         await pilot.pause()
@@ -179,7 +196,7 @@ async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
 async def test_hostile_message_is_inert(tmp_path: Path) -> None:
     store = make_store(tmp_path, hostile=True)
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         target = int(app.session.mids[app.session.ids.index("m000")])
         app.session.prefetch([target])  # as the page worker does
@@ -201,7 +218,7 @@ async def test_hostile_message_is_inert(tmp_path: Path) -> None:
 async def test_layout_at_80x24(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with running(app, size=(80, 24)) as pilot:
         await settle(app, pilot)
         for selector in ("#status", "#message-list", "#message-view", "#meter"):
             region = app.query_one(selector).region
@@ -240,7 +257,7 @@ async def test_datasets_screen_creates_imports_and_switches(tmp_path: Path) -> N
     store = make_store(tmp_path)
     extra = write(tmp_path / "more.csv", "id,timestamp,body\nn1,2024-03-01,new message one\nn2,2024-03-02,two\n")
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("d")
         await pilot.pause()
@@ -265,7 +282,7 @@ async def test_datasets_screen_creates_imports_and_switches(tmp_path: Path) -> N
 async def test_command_palette_offers_modes_and_labels(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -283,7 +300,7 @@ async def test_keys_can_be_remapped(tmp_path: Path) -> None:
     config.write_text('[keys]\nsubmit = "ctrl+s"\n')
     store = make_store(tmp_path, n=90, labelled=30)
     app = CmtuiApp(Workspace(store, "tester"), "d", keymap=load_settings(config).keymap)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
         first_page = list(app.page_mids)
         await pilot.press("s")  # no longer bound

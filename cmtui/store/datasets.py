@@ -162,26 +162,7 @@ class DatasetsStore(StoreBase):
                 if existing_sentiment is not None and sentiment is not None \
                         and bool(existing_sentiment[0]) != sentiment:
                     raise StoreError(f"dataset {dataset!r} sentiment is fixed when it is created")
-                con.execute(f"CREATE TEMP TABLE stage AS SELECT * FROM read_parquet({_lit(str(stage_path))})")
-                con.execute(
-                    "CREATE TEMP TABLE known AS SELECT m.mid, s.id FROM stage s "
-                    "JOIN messages m ON m.source=? AND m.id=s.id", [source])
-                updated = con.execute("SELECT count(*) FROM known").fetchone()[0]  # type: ignore[index]
-                stamp = now()
-                if updated:
-                    con.execute(
-                        """UPDATE messages SET ts=s.ts, subject=s.subject, sender=s.sender,
-                           recipients=s.recipients, cc=s.cc, thread_id=s.thread_id, body=s.body,
-                           properties=s.properties, updated=?
-                           FROM stage s WHERE messages.source=? AND messages.id=s.id""",
-                        [stamp, source])
-                base = con.execute("SELECT coalesce(max(mid), 0) FROM messages").fetchone()[0]  # type: ignore[index]
-                con.execute(
-                    """INSERT INTO messages
-                       SELECT ? + row_number() OVER (), ?, s.id, s.ts, s.subject, s.sender,
-                              s.recipients, s.cc, s.thread_id, s.body, s.properties, ?
-                       FROM stage s ANTI JOIN known k ON s.id = k.id""",
-                    [base, source, stamp])
+                updated = self._upsert_messages(con, source, stage_path)
                 added = len(frame) - updated
                 labels_found = 0
                 reviewed = 0
@@ -196,6 +177,32 @@ class DatasetsStore(StoreBase):
                 self._event(con, dataset, annotator, "import", None,
                             {"source": source, "added": added, "updated": updated})
         return ImportResult(added, updated, labels_found, reviewed)
+
+    @staticmethod
+    def _upsert_messages(con: duckdb.DuckDBPyConnection, source: str, stage_path: Path) -> int:
+        """Update the staged messages the source has (by id), insert the rest; returns how
+        many were updated. Leaves the temp tables ``stage`` and ``known``."""
+        con.execute(f"CREATE TEMP TABLE stage AS SELECT * FROM read_parquet({_lit(str(stage_path))})")
+        con.execute(
+            "CREATE TEMP TABLE known AS SELECT m.mid, s.id FROM stage s "
+            "JOIN messages m ON m.source=? AND m.id=s.id", [source])
+        updated = int(con.execute("SELECT count(*) FROM known").fetchone()[0])  # type: ignore[index]
+        stamp = now()
+        if updated:
+            con.execute(
+                """UPDATE messages SET ts=s.ts, subject=s.subject, sender=s.sender,
+                   recipients=s.recipients, cc=s.cc, thread_id=s.thread_id, body=s.body,
+                   properties=s.properties, updated=?
+                   FROM stage s WHERE messages.source=? AND messages.id=s.id""",
+                [stamp, source])
+        base = con.execute("SELECT coalesce(max(mid), 0) FROM messages").fetchone()[0]  # type: ignore[index]
+        con.execute(
+            """INSERT INTO messages
+               SELECT ? + row_number() OVER (), ?, s.id, s.ts, s.subject, s.sender,
+                      s.recipients, s.cc, s.thread_id, s.body, s.properties, ?
+               FROM stage s ANTI JOIN known k ON s.id = k.id""",
+            [base, source, stamp])
+        return updated
 
     def _import_reviews(self, con: duckdb.DuckDBPyConnection, dataset: str, source: str,
                         rows: dict[str, pl.DataFrame], tmp: str) -> int:
