@@ -262,20 +262,14 @@ def mean_ap(reports: Sequence[LabelReport], min_train: int = MIN_MAP_EXAMPLES) -
 
 
 def auc(y: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (rank statistic)."""
+    """Area under the ROC curve (rank statistic; tied scores share their average rank)."""
+    from scipy.stats import rankdata  # where it is used: scipy.stats is slow to import
+
     y = np.asarray(y, dtype=bool)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return 0.5
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    # average ranks of ties
-    sorted_scores = scores[order]
-    _, starts, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    for start, count in zip(starts, counts, strict=True):
-        if count > 1:
-            ranks[order[start:start + count]] = start + (count + 1) / 2
+    ranks = rankdata(scores, method="average")
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

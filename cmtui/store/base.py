@@ -17,7 +17,6 @@ per-annotator reviews are kept so that agreement can be reported.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import random
@@ -31,10 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import filelock
 import polars as pl
 
 from ..config import data_dir
-from ..private import InsecureFile, check_database, companions, current_user, protect, umask_for
+from ..private import (
+    InsecureFile,
+    check_database,
+    companions,
+    current_user,
+    modes_for,
+    protect,
+    umask_for,
+)
 from ..taxonomy import LABEL_SEP, ancestors
 
 APP_MARKER = "cmtui"
@@ -216,25 +224,21 @@ class StoreBase:
 
     @contextlib.contextmanager
     def _process_lock(self) -> Iterator[None]:
+        """Processes take turns through ``<db>.lock`` (filelock: fcntl.flock on Unix)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
+        lock = filelock.FileLock(lock_path, mode=modes_for(self.path)[0])  # private unless shared
         try:
-            handle = open(lock_path, "a+b")  # noqa: SIM115 - held for the unit of work
+            lock.acquire(timeout=self.busy_timeout, poll_interval=0.005)
+        except filelock.Timeout:
+            raise StoreBusy(f"{self.path}: another cmtui process kept it busy for over "
+                            f"{self.busy_timeout:.0f} s") from None
         except OSError as exc:
             raise StoreError(f"{lock_path}: cannot create the lock file: {exc.strerror}") from exc
         try:
-            waits = _backoff(self.busy_timeout, first=0.002, cap=0.05)
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not next(waits, False):
-                        raise StoreBusy(f"{self.path}: another cmtui process kept it busy for over "
-                                        f"{self.busy_timeout:.0f} s") from None
             yield
         finally:
-            handle.close()  # releases the lock
+            lock.release()
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -333,6 +337,14 @@ class StoreBase:
 
     # ---- helpers every part uses ----------------------------------------------------------
     def query_frame(self, sql: str) -> pl.DataFrame:
+        """Run ``sql`` and read the result as a polars frame, through a Parquet temp file.
+
+        DuckDB's ``.pl()`` goes through Arrow and needs pyarrow (a 40 MB install). Measured
+        on 100k rows of ~500-character text: 0.05 s through Arrow, 0.20 s through Parquet;
+        for the id/time columns read at open, 0.018 against 0.027 s. cmtui reads bodies
+        in 10k-row chunks, once per feature build and per export, so Parquet keeps the
+        base install lean for a fraction of a second.
+        """
         with tempfile.TemporaryDirectory(prefix="cmtui-") as tmp:
             out = Path(tmp) / "out.parquet"
             with self.transaction() as con:

@@ -85,7 +85,9 @@ class CmtuiApp(LabelActions, Workers):
             yield MessageList(id="message-list", cursor_type="row", zebra_stripes=False)
             yield MessageView(id="message-view")
         yield CoverageMeter(id="meter")
-        yield Footer(compact=True, show_command_palette=False)  # ctrl+p: in help
+        footer = Footer(show_command_palette=False)  # ctrl+p is on the help screen
+        footer.compact = True  # a reactive (not the constructor's argument, which came later)
+        yield footer
 
     def on_mount(self) -> None:
         if self._keymap:

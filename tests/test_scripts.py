@@ -1,0 +1,46 @@
+"""The benchmark scripts (the ``bench`` extra: scikit-learn, matplotlib) run end to end on
+a tiny gold set cut from the sample mailbox, so a change that breaks them shows in CI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_gold(folder: Path) -> Path:
+    """``toy_train.csv`` / ``toy_test.csv`` in the gold format, from the sample mailbox."""
+    folder.mkdir()
+    frame = pl.read_csv(ROOT / "sample_data" / "mailbox.csv", infer_schema=False)
+    frame = frame.select("id", "timestamp", "subject", "body", pl.col("labels").fill_null(""))
+    frame.head(200).write_csv(folder / "toy_train.csv", quote_style="always")
+    frame.slice(200, 80).write_csv(folder / "toy_test.csv", quote_style="always")
+    return folder
+
+
+def run(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_baseline_script_compares_with_cmtui(tmp_path: Path) -> None:
+    data = tiny_gold(tmp_path / "gold")
+    out = run("scripts/baseline.py", str(data / "toy_train.csv"), str(data / "toy_test.csv"),
+              "--sizes", "60", "--seeds", "0", "--cmtui")
+    assert "60" in out and "cmtui" in out.lower()
+
+
+def test_label_efficiency_script_writes_table_json_and_chart(tmp_path: Path) -> None:
+    data = tiny_gold(tmp_path / "gold")
+    out_json = tmp_path / "le.json"
+    run("scripts/label_efficiency.py", "--data", str(data), "--pages", "5", "--seeds", "0",
+        "--strategies", "shuffle", "--out", str(out_json), "--runs", str(tmp_path / "runs.json"))
+    results = json.loads(out_json.read_text())
+    assert results and out_json.with_suffix(".md").read_text().count("|") > 10
+    assert list(tmp_path.glob("*.png"))  # matplotlib drew the chart
