@@ -9,6 +9,7 @@ import pytest
 from cmtui.cli import main
 
 
+@pytest.mark.ci
 def test_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)

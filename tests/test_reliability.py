@@ -82,6 +82,7 @@ def kill_runs(tmp_path: Path, kills: int) -> int:
     return killed
 
 
+@pytest.mark.ci
 def test_kill_during_work_loses_nothing(tmp_path: Path) -> None:
     assert kill_runs(tmp_path, kills=4) >= 1
 
@@ -114,6 +115,7 @@ def import_kills(tmp_path: Path, kills: int) -> None:
             break
 
 
+@pytest.mark.ci
 def test_killed_import_leaves_source_unchanged(tmp_path: Path) -> None:
     import_kills(tmp_path, kills=2)
 
@@ -143,6 +145,7 @@ def concurrent(tmp_path: Path, pages: int) -> int:
     return submitted
 
 
+@pytest.mark.ci
 def test_two_annotators_at_once(tmp_path: Path) -> None:
     concurrent(tmp_path, pages=4)
 

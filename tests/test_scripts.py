@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +30,7 @@ def run(*args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.ci
 def test_baseline_script_compares_with_cmtui(tmp_path: Path) -> None:
     data = tiny_gold(tmp_path / "gold")
     out = run("scripts/baseline.py", str(data / "toy_train.csv"), str(data / "toy_test.csv"),
@@ -36,6 +38,7 @@ def test_baseline_script_compares_with_cmtui(tmp_path: Path) -> None:
     assert "60" in out and "cmtui" in out.lower()
 
 
+@pytest.mark.ci
 def test_label_efficiency_script_writes_table_json_and_chart(tmp_path: Path) -> None:
     data = tiny_gold(tmp_path / "gold")
     out_json = tmp_path / "le.json"
