@@ -287,8 +287,9 @@ class Session(Labelling):
 
     # ---- training ---------------------------------------------------------------------
     # ---- training: the trainer fits, on a snapshot of the reviews ------------------------
-    def training_data(self) -> TrainingData:
-        """The reviews as they are now (re-read from the database), for a fit."""
+    def training_data(self, with_annotators: bool = False) -> TrainingData:
+        """The reviews as they are now (re-read from the database), for a fit; with each
+        annotator's own reviews too (for agreement) when ``with_annotators``."""
         self.refresh_reviews()
         reviewed, modes = self.reviewed, self.review_modes  # one snapshot: confirms swap, never mutate
         labels = list(self.labels)
@@ -298,7 +299,7 @@ class Session(Labelling):
         return TrainingData(labels, reviewed_mids, np.array([self.row_of[m] for m in reviewed_mids], dtype=np.int64),
                             assigned, metrics.label_matrix(labels, assigned),
                             np.array([m == "shuffle" for m in review_modes], dtype=bool), review_modes,
-                            self.store.annotator_reviews(self.dataset))
+                            self.store.annotator_reviews(self.dataset) if with_annotators else None)
 
     def quick_retrain(self, cancelled: Callable[[], bool] = lambda: False,
                       progress: Callable[[float], None] = lambda _f: None) -> ModelState:
@@ -309,7 +310,7 @@ class Session(Labelling):
     def validate(self, cancelled: Callable[[], bool] = lambda: False,
                  progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
         """Validation figures, thresholds and boosters (after the page is shown)."""
-        return self.trainer.validate(self.training_data(), cancelled, progress, persist)
+        return self.trainer.validate(self.training_data(with_annotators=True), cancelled, progress, persist)
 
     def retrain(self, cancelled: Callable[[], bool] = lambda: False,
                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
