@@ -100,8 +100,7 @@ class Session(Labelling):
 
     def refresh_reviews(self) -> None:
         """Re-read the taxonomy and every annotator's reviews from the database."""
-        labels = self.store.labels(self.dataset)
-        descriptions = self.store.label_descriptions(self.dataset)
+        labels, descriptions = self.store.taxonomy(self.dataset)
         reviewed, modes = self.store.effective_reviews(self.dataset)
         with self._reviews_lock:
             self.labels, self.descriptions = labels, descriptions
@@ -132,10 +131,12 @@ class Session(Labelling):
         """
         self.refresh_reviews()  # what other annotators reviewed since is not handed out again
         shown = self._pages.setdefault((mode, arg), [])
+        fresh = len(shown) <= number  # a new page is leased as it is built
         while len(shown) <= number:
             shown.append(self._new_page(mode, arg, shown))
         mids = shown[number]
-        self.store.lease(self.dataset, self.annotator, [m for m in mids if m not in self.reviewed])
+        if not fresh:  # a page shown before: take its leases again
+            self.store.lease(self.dataset, self.annotator, [m for m in mids if m not in self.reviewed])
         self.save_state(mode, arg, mids, cursor)  # a restart, even after a crash, comes back here
         return mids
 

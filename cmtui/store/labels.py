@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from ..taxonomy import LABEL_SEP, ancestors
-from .base import LabelNameError, StoreBase, validate_label_name
+from .base import LabelNameError, StoreBase, sort_labels, validate_label_name
 
 
 class LabelsStore(StoreBase):
@@ -14,6 +14,12 @@ class LabelsStore(StoreBase):
         """The taxonomy in its deterministic order (parents before their children)."""
         with self.transaction() as con:
             return self._labels(con, dataset)
+
+    def taxonomy(self, dataset: str) -> tuple[list[str], dict[str, str]]:
+        """The labels in taxonomy order and their descriptions, in one unit of work."""
+        with self.transaction() as con:
+            rows = con.execute("SELECT name, description FROM labels WHERE dataset=?", [dataset]).fetchall()
+        return sort_labels([r[0] for r in rows]), {r[0]: r[1] for r in rows if r[1]}
 
     def add_label(self, dataset: str, name: str, annotator: str | None = None) -> str:
         name = validate_label_name(name)
