@@ -47,10 +47,12 @@ class TextCache:
         if thread_id not in self._threads:
             if not fetch:
                 return []
-            self._threads[thread_id] = self.store.thread_mids(self.dataset, thread_id)
+            self._threads.update(self.store.thread_mids(self.dataset, [thread_id]))
         return self.rows(self._threads[thread_id], fetch)
 
     def prefetch(self, mids: Sequence[int]) -> None:
-        for row in self.rows(mids):
-            if row.thread_id:
-                self.thread(row.thread_id)
+        """The rows of ``mids`` and of every message in their threads: three units of
+        work for a page, however many threads it has."""
+        wanted = sorted({r.thread_id for r in self.rows(mids) if r.thread_id and r.thread_id not in self._threads})
+        self._threads.update(self.store.thread_mids(self.dataset, wanted))
+        self.rows([m for t in wanted for m in self._threads[t]])

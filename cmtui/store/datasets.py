@@ -244,13 +244,20 @@ class DatasetsStore(StoreBase):
         sql = f"SELECT {cols} FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.mid"
         return self.query_frame(sql)
 
-    def thread_mids(self, dataset: str, thread_id: str) -> list[int]:
-        """The dataset's messages of one thread, oldest first."""
+    def thread_mids(self, dataset: str, thread_ids: Sequence[str]) -> dict[str, list[int]]:
+        """The dataset's messages of each thread, oldest first, in one unit of work."""
+        if not thread_ids:
+            return {}
+        marks = ",".join("?" for _ in thread_ids)
         with self.transaction() as con:
             rows = con.execute(
-                """SELECT m.mid FROM messages m JOIN dataset_sources s ON m.source=s.source
-                   WHERE s.dataset=? AND m.thread_id=? ORDER BY m.ts, m.mid""", [dataset, thread_id]).fetchall()
-        return [r[0] for r in rows]
+                f"""SELECT m.thread_id, m.mid FROM messages m JOIN dataset_sources s ON m.source=s.source
+                   WHERE s.dataset=? AND m.thread_id IN ({marks}) ORDER BY m.ts, m.mid""",
+                [dataset, *thread_ids]).fetchall()
+        out: dict[str, list[int]] = {t: [] for t in thread_ids}
+        for thread_id, mid in rows:
+            out[thread_id].append(mid)
+        return out
 
     def search(self, dataset: str, query: str, limit: int = 1000) -> list[int]:
         """Messages whose subject or body contains every word of ``query``, newest first."""
