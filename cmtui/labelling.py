@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .store import LabelNameError
-from .taxonomy import LABEL_SEP, ancestors
+from .taxonomy import ancestors, is_below
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -102,7 +102,7 @@ class Labelling:
             current.pop(label)
             now_assigned = False
         else:
-            children = [n for n in current if n.startswith(label + LABEL_SEP)]
+            children = [n for n in current if is_below(n, label)]
             if children:
                 raise LabelImplied(f"{label} is implied by {children[0]}: remove that first")
             for parent in ancestors(label):
@@ -115,7 +115,7 @@ class Labelling:
     def accept_predictions(self, mid: int) -> list[str]:
         """Assign every predicted label at or above its threshold (most specific ones)."""
         above = [name for name, _, ok in self.predictions_of(mid) if ok]
-        leaves = [n for n in above if not any(o.startswith(n + LABEL_SEP) for o in above)]
+        leaves = [n for n in above if not any(is_below(o, n) for o in above)]
         current = self.labels_of(mid)
         for name in leaves:
             for parent in ancestors(name):

@@ -20,7 +20,7 @@ from .labelling import LabelImplied, Labelling
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import Cancelled, ModelParams
 from .store import Review, SavedSession, Store, validate_label_name
-from .taxonomy import LABEL_SEP
+from .taxonomy import within
 from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
@@ -210,7 +210,7 @@ class Session(Labelling):
         """Rename (or merge) a label everywhere: the store, and this session's drafts."""
         moved = self.store.move_label(self.dataset, old, new, self.annotator, merge=merge)
         for mid, labels in self.drafts.items():
-            self.drafts[mid] = {(new + n[len(old):] if n == old or n.startswith(old + LABEL_SEP) else n): v
+            self.drafts[mid] = {(new + n[len(old):] if within(n, old) else n): v
                                 for n, v in labels.items()}
         self.refresh_reviews()
         return moved
@@ -218,8 +218,7 @@ class Session(Labelling):
     def delete_label(self, name: str) -> int:
         removed = self.store.delete_label(self.dataset, name, self.annotator)
         for mid, labels in self.drafts.items():
-            self.drafts[mid] = {n: v for n, v in labels.items()
-                                if not (n == name or n.startswith(name + LABEL_SEP))}
+            self.drafts[mid] = {n: v for n, v in labels.items() if not within(n, name)}
         self.refresh_reviews()
         return removed
 
@@ -264,7 +263,8 @@ class Session(Labelling):
         or confirmed, as reviewed with no labels. Returns how many were written."""
         shown = labels or {m: self.labels_of(m) for m in mids}
         edited, blank = self.to_submit(mids, shown)
-        todo = [m for m in mids if m in set(edited) or (untouched and m in set(blank))]
+        writing = set(edited) | (set(blank) if untouched else set())
+        todo = [m for m in mids if m in writing]
         self.confirm(todo, mode, kind="submit", labels=shown)
         # the next pages come from the retrained model; search results do not depend on it
         self.forget_pages(keep=("search",))

@@ -12,6 +12,17 @@ LABEL_SEP = " > "
 DISPLAY_SEP = "›"  # one column wide: compact views join levels with it
 
 
+def is_below(name: str, label: str) -> bool:
+    """Whether ``name`` is a descendant of ``label`` (``A > B`` is below ``A``)."""
+    return name.startswith(label + LABEL_SEP)
+
+
+def within(name: str, label: str) -> bool:
+    """Whether ``name`` is ``label`` or one of its descendants: the labels a rename,
+    merge or delete of ``label`` takes along."""
+    return name == label or is_below(name, label)
+
+
 def ancestors(name: str) -> list[str]:
     """``A > B > C`` -> ``["A", "A > B"]``."""
     parts = name.split(LABEL_SEP)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ..taxonomy import LABEL_SEP, ancestors
+from ..taxonomy import ancestors, within
 from .base import LabelNameError, StoreBase, sort_labels, validate_label_name
 
 
@@ -60,13 +60,13 @@ class LabelsStore(StoreBase):
         with self.transaction() as con:
             existing = self._labels(con, dataset)
             self._require_label(con, dataset, old)
-            if new == old or new.startswith(old + LABEL_SEP):
+            if within(new, old):
                 raise LabelNameError(f"cannot move label {old!r} into itself ({new!r})")
             if merge and new not in existing:
                 raise LabelNameError(f"no label {new!r} to merge {old!r} into")
             if not merge and new in existing:
                 raise LabelNameError(f"label {new!r} exists already (merge into it instead)")
-            moved_names = [n for n in existing if n == old or n.startswith(old + LABEL_SEP)]
+            moved_names = [n for n in existing if within(n, old)]
             target = {n: new + n[len(old):] for n in moved_names}
             scope = moved_names + [t for t in target.values() if t in existing]
             snapshot = self._taxonomy_snapshot(con, dataset, scope)
@@ -100,7 +100,7 @@ class LabelsStore(StoreBase):
         them). Returns how many annotations were removed."""
         with self.transaction() as con:
             self._require_label(con, dataset, name)
-            scope = [n for n in self._labels(con, dataset) if n == name or n.startswith(name + LABEL_SEP)]
+            scope = [n for n in self._labels(con, dataset) if within(n, name)]
             snapshot = self._taxonomy_snapshot(con, dataset, scope)
             for label in scope:
                 con.execute("DELETE FROM annotations WHERE dataset=? AND label=?", [dataset, label])

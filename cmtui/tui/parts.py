@@ -17,7 +17,7 @@ from textual.worker import Worker, get_current_worker
 
 from ..queues import MODES
 from ..session import Cancelled, LabelImplied, ModelState, Session, check_label_name
-from ..taxonomy import LABEL_SEP, short_names
+from ..taxonomy import LABEL_SEP, is_below, short_names
 from ..textsafe import one_line
 from ..workspace import LabelNameError, StoreError, Workspace
 from .messages import (
@@ -260,18 +260,17 @@ class PageView(AppBase):
             row = rows.get(mid)
             if row is None:
                 continue
-            if mid in self.pending or (mid in session.reviewed and not session.is_edited(mid)):
-                mark = "✓"
-            elif session.is_edited(mid):
-                mark = "~"
-            else:
+            status = self.status_of(mid)
+            if status == "new":
                 mark = "r" if low_confidence and mid in session.random_picks else "·"
+            else:
+                mark = "✓" if status == "reviewed" else "~"
             assigned = session.labels_of(mid)
             label_text = Text(", ".join(self._short(n) for n in assigned), style="bold")
             likely = [p for p in session.predictions_of(mid)[:6] if p[1] >= 0.3 and p[0] not in assigned
                       and p[0] not in session.implied_of(mid)]
             # a predicted parent says nothing its predicted child does not
-            predicted = [p for p in likely if not any(o[0].startswith(p[0] + LABEL_SEP) for o in likely)][:2]
+            predicted = [p for p in likely if not any(is_below(o[0], p[0]) for o in likely)][:2]
             for name, prob, _ in predicted:
                 label_text.append(f" ({self._short(name)} {prob * 100:.0f}%)", style="italic")
             label_text.truncate(label_width, overflow="ellipsis")
@@ -279,6 +278,13 @@ class PageView(AppBase):
                           key=str(mid))
         if cursor is not None and self.page_mids:
             table.move_cursor(row=min(cursor, len(self.page_mids) - 1))
+
+    def status_of(self, mid: int) -> str:
+        """"reviewed" (confirmed, or its write under way), "edited" (unconfirmed edits) or "new"."""
+        assert self.session is not None
+        if mid in self.pending or (mid in self.session.reviewed and not self.session.is_edited(mid)):
+            return "reviewed"
+        return "edited" if self.session.is_edited(mid) else "new"
 
     def refresh_message(self) -> None:
         session = self.session
@@ -294,14 +300,10 @@ class PageView(AppBase):
             return
         row = rows[0]
         thread = [r for r in session.thread(row.thread_id, fetch=False) if r.mid != mid] if row.thread_id else []
-        if mid in self.pending or (mid in session.reviewed and not session.is_edited(mid)):
-            status = "REVIEWED"
-        elif session.is_edited(mid):
-            status = "EDITED"
-        else:
-            status = "new"
+        status = self.status_of(mid)
         narrow = self.query_one("#main").has_class("stacked")
-        view.show(row, self.chips(mid), thread, status, 2 if narrow else 4, same_message=mid == self._shown_mid)
+        view.show(row, self.chips(mid), thread, status.upper() if status != "new" else status,
+                  2 if narrow else 4, same_message=mid == self._shown_mid)
         self._shown_mid = mid
 
     def chips(self, mid: int) -> list[tuple[Text, bool]]:
