@@ -77,6 +77,53 @@ def test_multi_intent_labels_stay_informative() -> None:
     assert informative(labels, rows) == ["A", "B", "C"]
 
 
+def faceted_rows(hierarchical: bool, topic_share: float = 1.0, tone_share: float = 1.0,
+                 seed: int = 0) -> tuple[list[str], list[dict[str, None]]]:
+    """A taxonomy of independent groups: a genre on every message, a topic and a tone on
+    a share of them, and an ``Urgent`` flag on a fifth, each drawn independently."""
+    groups = {"Genre": ["Request", "Report", "Announcement", "Chat"],
+              "Topic": ["Billing", "Travel", "Legal", "Hiring", "Systems", "Energy"],
+              "Tone": ["Positive", "Negative"]}
+    share = {"Genre": 1.0, "Topic": topic_share, "Tone": tone_share}
+    weights = {"Genre": [0.5, 0.25, 0.15, 0.1]}  # the first genre is the most frequent label
+    rng = np.random.default_rng(seed)
+
+    def name(group: str, value: str) -> str:
+        return f"{group} > {value}" if hierarchical else value
+
+    rows: list[dict[str, None]] = []
+    for _ in range(300):
+        row: dict[str, None] = {}
+        for group, values in groups.items():
+            if rng.random() < share[group]:
+                row[name(group, str(rng.choice(values, p=weights.get(group))))] = None
+        if rng.random() < 0.2:
+            row["Urgent"] = None
+        rows.append(row)
+    labels = [name(g, v) for g, values in groups.items() for v in values] + ["Urgent"]
+    if hierarchical:
+        labels = list(groups) + labels
+    return labels, rows
+
+
+@pytest.mark.parametrize("hierarchical", [False, True])
+def test_facets_are_informative_and_a_flag_riding_on_them_is_not(hierarchical: bool) -> None:
+    labels, rows = faceted_rows(hierarchical)
+    found = set(informative(labels, rows))
+    leaves = [name for name in labels if name != "Urgent" and name not in ("Genre", "Topic", "Tone")]
+    assert found == set(leaves)  # genre, topic and tone: every value of every facet
+    assert "Urgent" not in found  # never used instead of anything, only on top of it
+
+
+def test_sparse_topics_beside_a_genre_stay_informative() -> None:
+    # like long business email: a genre on every message, a topic on half, a tone on a few
+    labels, rows = faceted_rows(True, topic_share=0.5, tone_share=0.15)
+    found = set(informative(labels, rows))
+    assert "Genre > Request" in found  # the most frequent concept label
+    assert {f"Topic > {t}" for t in ("Billing", "Travel", "Legal", "Hiring", "Systems", "Energy")} <= found
+    assert "Urgent" not in found and "Topic" not in found
+
+
 def test_parent_used_alone_is_informative_and_few_examples_are_not() -> None:
     rows = [{"Claims": None}] * 4 + [{"Claims > Motor": None}] * 2
     assert "Claims" in informative(LABELS, rows)

@@ -24,9 +24,13 @@ from .widgets import CursorTable
 HELP_RULES = """\
 Informative labels: a label counts when it is useful on its own. Its weight is the share
 of its messages on which none of its child labels is assigned (a parent never used alone
-scores 0); a label that rides along with other labels on 90%+ of its messages, far more
-often than labels usually share a message, scores 0. Informative = weight >= 0.2 and at
-least 3 examples.
+scores 0). A label that comes with another label on 90%+ of its messages scores 0 when it
+belongs to no facet: a flag like Urgent, never used instead of another label, only on top
+of one. A facet is a group of alternatives (siblings, or labels almost never seen
+together, such as the genres or the topics of a taxonomy): a topic that always comes with
+a genre still counts. In one flat list mostly used several labels at a time (multi-intent
+requests), co-occurrence is normal and no label is a rider. Informative = weight >= 0.2 and
+at least 3 examples.
 
 Coverage: the share of ALL messages with at least one informative label predicted at or
 above that label's balanced threshold (best F1 with precision >= 50% on the 20% held-out
