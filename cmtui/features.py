@@ -10,8 +10,9 @@ Tokens are lower-case words; features are word unigrams and bigrams hashed into
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,9 @@ _SIGNATURE = r"(?ms)^-- ?\n.*"
 _QUOTED_LINE = r"(?m)^\s*>[^\n]*$"
 CHUNK = 10_000  # messages fetched from the database at a time
 HASH_CHUNK = 2_000  # messages hashed at a time: bounds the memory of exploded tokens
+MAX_PROPERTIES = 24  # user properties given to the trees (the first ones, by name)
+MAX_CATEGORIES = 32  # values of a text property kept as categories; the rarer ones are "other"
+MIN_CATEGORY_COUNT = 3
 
 
 def clean_text(subject: pl.Expr, body: pl.Expr) -> pl.Expr:
@@ -164,3 +168,90 @@ class FeatureCache:
 def cache_dir(db_path: Path, dataset: str) -> Path:
     safe = hashlib.sha1(dataset.encode()).hexdigest()[:12]
     return db_path.with_name(db_path.name + ".cache") / safe
+
+
+@dataclass
+class TreeInputs:
+    """What the trees see beside the text: per message, numbers and categories (user
+    properties, the sender's domain, the length of its thread), NaN where missing.
+
+    A category is a whole-number code; LightGBM splits on it as a category, not a number.
+    """
+
+    values: np.ndarray  # (n_messages, n_columns) float32
+    names: list[str] = field(default_factory=list)
+    categorical: list[int] = field(default_factory=list)  # columns of ``values`` that are categories
+
+    def rows(self, rows: np.ndarray | slice) -> TreeInputs:
+        return TreeInputs(self.values[rows], self.names, self.categorical)
+
+    @staticmethod
+    def none(n: int) -> TreeInputs:
+        return TreeInputs(np.zeros((n, 0), np.float32))
+
+
+def tree_inputs(frame: pl.DataFrame) -> TreeInputs:
+    """Tree inputs from (sender, thread_id, properties as JSON text), one row per message.
+
+    Columns: ``sender domain`` (category), ``thread length`` (messages in the dataset on
+    the same thread, 1 without one), then each user property: a number when every value
+    is one, else a category of its ``MAX_CATEGORIES`` most frequent values.
+    """
+    columns: list[np.ndarray] = []
+    names: list[str] = []
+    categorical: list[int] = []
+
+    def add(name: str, values: np.ndarray, is_category: bool) -> None:
+        if is_category:
+            categorical.append(len(columns))
+        columns.append(values.astype(np.float32))
+        names.append(name)
+
+    if "sender" in frame.columns:
+        domain = frame["sender"].str.to_lowercase().str.extract(r"@([^\s>]+)\s*>?$", 1)
+        add("sender domain", _category_codes(domain), True)
+    if "thread_id" in frame.columns:
+        length = frame.select(pl.when(pl.col("thread_id").is_null() | (pl.col("thread_id") == "")).then(1)
+                              .otherwise(pl.len().over("thread_id")).alias("n"))["n"]
+        add("thread length", length.to_numpy(), False)
+    if "properties" in frame.columns and frame["properties"].null_count() < frame.height:
+        for name, values in _parse_properties(frame["properties"].to_list()):
+            numbers = pl.Series(values, dtype=pl.Object).map_elements(_number, return_dtype=pl.Float64)
+            present = sum(v is not None for v in values)
+            if present and numbers.null_count() == len(values) - present:  # every value a number
+                add(name, numbers.fill_null(np.nan).to_numpy(), False)
+            else:
+                add(name, _category_codes(pl.Series([None if v is None else str(v) for v in values],
+                                                    dtype=pl.String)), True)
+    if not columns:
+        return TreeInputs.none(frame.height)
+    return TreeInputs(np.column_stack(columns), names, categorical)
+
+
+def _parse_properties(texts: list[str | None]) -> list[tuple[str, list[object]]]:
+    """Each user property (by name, the first ``MAX_PROPERTIES``) with its value per message."""
+    parsed = []
+    for text in texts:
+        try:
+            value = json.loads(text) if text else {}
+        except ValueError:
+            value = {}
+        parsed.append(value if isinstance(value, dict) else {})
+    keys = sorted({key for row in parsed for key in row})[:MAX_PROPERTIES]
+    return [(key, [row.get(key) for row in parsed]) for key in keys]
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _category_codes(values: pl.Series) -> np.ndarray:
+    """Codes 0.. for the most frequent values (seen at least ``MIN_CATEGORY_COUNT`` times),
+    one more code for all the rarer ones, NaN for missing."""
+    counts = values.drop_nulls().value_counts(sort=True)
+    kept = [v for v, n in counts.iter_rows() if n >= MIN_CATEGORY_COUNT][:MAX_CATEGORIES]
+    code = {v: float(i) for i, v in enumerate(kept)}
+    other = float(len(kept))
+    return np.array([np.nan if v is None else code.get(v, other) for v in values.to_list()], dtype=np.float32)

@@ -323,11 +323,30 @@ def generate(n: int, seed: int = SEED, profile: str = "email",
             "to": rng.choice(["claims@harbourmutual.example", "service@harbourmutual.example",
                               "billing@harbourmutual.example"]),
             "thread_id": thread,
-            "channel": rng.choice(["email", "email", "email", "web form"]) if profile != "short" else "chat",
-            "policy_years": str(rng.randint(0, 25)),
+            **_properties(random.Random(seed * 1_000_003 + index), labels, profile,
+                          rng.choice(["email", "email", "email", "web form"]) if profile != "short" else "chat",
+                          rng.randint(0, 25)),
             "body": text,
             "labels": ";".join(labels),
         }
+
+
+def _properties(rng: random.Random, labels: list[str], profile: str, channel: str, years: int) -> dict[str, str]:
+    """User properties that carry signal for some labels, as real mail does: new claims and
+    quotes come through the web form more often than other mail, people asking for a quote
+    are rarely customers yet (no policy years), and documents come as attachments.
+
+    ``channel`` and ``years`` are drawn from the message stream for every message (so the
+    texts stay those of earlier versions); ``rng`` is this message's own."""
+    main = labels[0] if labels else ""
+    if profile != "short" and main.startswith(("Claims > New claim", "Quote")) and rng.random() < 0.6:
+        channel = "web form"
+    if main.startswith("Quote") and rng.random() < 0.85:
+        years = 0
+    elif years == 0:
+        years = rng.randint(1, 25)
+    attachments = rng.randint(1, 4) if "Claims > Documents submitted" in labels else int(rng.random() < 0.08)
+    return {"channel": channel, "policy_years": str(years), "attachments": str(attachments)}
 
 
 def _body(rng: random.Random, filler: _Filler, labels: list[str], name: str, profile: str) -> str:
@@ -355,7 +374,8 @@ def _body(rng: random.Random, filler: _Filler, labels: list[str], name: str, pro
     return body
 
 
-COLUMNS = ["id", "timestamp", "subject", "from", "to", "thread_id", "channel", "policy_years", "body", "labels"]
+COLUMNS = ["id", "timestamp", "subject", "from", "to", "thread_id", "channel", "policy_years", "attachments",
+           "body", "labels"]
 
 
 def write_csv(path: Path, rows: Iterator[dict[str, str]], *, with_labels: bool = True) -> int:
