@@ -289,11 +289,19 @@ def warning_level(examples: int, ap: float) -> str:
 
 
 def validate(labels: Sequence[str], y_test: np.ndarray, p_test: np.ndarray, y_train: np.ndarray,
-             weights: dict[str, float], informative_names: set[str]) -> list[LabelReport]:
+             weights: dict[str, float], informative_names: set[str],
+             fit_on: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[LabelReport]:
+    """Per-label figures on the test split. Thresholds are fitted on ``fit_on`` when given:
+    (labels, held-out scores, picked at random) of every review. A label's thresholds come
+    from the randomly picked reviews when they hold ``MIN_THRESHOLD_EXAMPLES`` of its
+    positives (they stand for the whole dataset, where the thresholds are applied; Low
+    confidence's own picks over-represent what the model misses), else from every review."""
+    y_all, p_all, random = fit_on if fit_on is not None else (y_test, p_test, np.zeros(len(y_test), bool))
     reports = []
     for j, name in enumerate(labels):
         ap = average_precision(y_test[:, j], p_test[:, j]) if len(y_test) else float("nan")
-        th = thresholds(y_test[:, j], p_test[:, j]) if len(y_test) else Thresholds(0.8, 0.5, 0.2)
+        sample = random if y_all[random, j].sum() >= MIN_THRESHOLD_EXAMPLES else slice(None)
+        th = thresholds(y_all[sample, j], p_all[sample, j]) if len(y_all) else Thresholds(0.8, 0.5, 0.2)
         precision, recall = precision_recall(y_test[:, j], p_test[:, j] >= th.balanced) if len(y_test) else (0.0, 0.0)
         train_n = int(y_train[:, j].sum())
         test_n = int(y_test[:, j].sum())

@@ -233,18 +233,24 @@ class Session(Labelling):
         ``labels`` gives the label sets as they were when the user confirmed (the app
         writes from a worker thread); by default each message's current labels.
         """
-        reviews = [Review(m, dict(labels[m]) if labels and m in labels else self.labels_of(m), mode)
-                   for m in mids]
+        reviews = [Review(m, dict(labels[m]) if labels and m in labels else self.labels_of(m),
+                          self._review_mode(m, mode)) for m in mids]
         self.store.confirm(self.dataset, self.annotator, reviews, kind)
         confirmed = {review.mid for review in reviews}
         with self._reviews_lock:  # new dicts, swapped in: a fit iterating the old ones is unharmed
             self.reviewed = {**self.reviewed, **{r.mid: dict(r.labels) for r in reviews}}
-            self.review_modes = {**self.review_modes, **{r.mid: mode or "" for r in reviews}}
+            self.review_modes = {**self.review_modes, **{r.mid: r.mode or "" for r in reviews}}
         for review in reviews:
             if self.drafts.get(review.mid) == review.labels or labels is None:
                 self.drafts.pop(review.mid, None)
         # a confirmation closes the message's edits: undo now reverts the confirmation
         self._draft_history = [(m, d) for m, d in self._draft_history if m not in confirmed]
+
+    def _review_mode(self, mid: int, mode: str | None) -> str | None:
+        """The mode a review is recorded in: a Low confidence slot filled from the shuffled
+        stream was a random pick, and counts as Shuffle (for balance, label shares and the
+        representative reviews that thresholds are fitted on)."""
+        return "shuffle" if mode == "low-confidence" and mid in self.random_picks else mode
 
     def to_submit(self, mids: Sequence[int], labels: dict[int, dict[str, int | None]] | None = None
                   ) -> tuple[list[int], list[int]]:

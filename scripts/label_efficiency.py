@@ -3,12 +3,18 @@
 usage: python scripts/label_efficiency.py [--data ../shared/data] [--pages 25] [--seeds 0,1,2]
                                           [--out docs/label_efficiency.json] [--jobs 2]
                                           [--strategies low-confidence,shuffle] [--runs FILE]
+                                          [--no-baseline]
 
 Runs `cmtui simulate` (the same Session code a person drives) for Low confidence,
-Shuffle, Teach and Rebalance on every gold set, averages over seeds, adds the TF-IDF +
-logistic regression baseline (scripts/baseline.py, needs scikit-learn) at the same
-labelled counts, and writes the JSON, a markdown table (docs/label_efficiency.md) and,
+Shuffle, Teach and Rebalance on every gold set in ``--data`` (one command for all of
+them), averages over seeds, adds the TF-IDF + logistic regression baseline
+(scripts/baseline.py, needs scikit-learn) at the same labelled counts unless
+``--no-baseline``, and writes the JSON, a markdown table (docs/label_efficiency.md) and,
 when matplotlib is installed, one PNG per gold set in docs/ (the names follow ``--out``).
+Every simulation's rows are kept in ``--runs`` as they finish, so an interrupted command
+resumes where it stopped. When Low confidence and Shuffle both ran, it also prints them
+paired by seed on the last page (difference, standard error, seeds won) and the coverage
+swing: the standard deviation of the page-to-page change of coverage under Shuffle.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from statistics import mean
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
@@ -54,7 +62,7 @@ def _stored(done: dict[str, list[dict[str, float]]], key: str) -> list[dict[str,
 
 
 def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
-        strategies: list[str] = STRATEGIES) -> dict[str, dict[str, list[dict[str, float]]]]:
+        strategies: list[str] = STRATEGIES, baseline: bool = True) -> dict[str, dict[str, list[dict[str, float]]]]:
     """Every simulation's rows are saved to ``partial`` as they finish, and reused from it."""
     done: dict[str, list[dict[str, float]]] = json.loads(partial.read_text()) if partial.exists() else {}
     sets = {train.name.removesuffix("_train.csv"): train for train in sorted(data.glob("*_train.csv"))}
@@ -79,6 +87,9 @@ def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
                 | {"map": mean(r[i]["map"] or 0.0 for r in runs)}
                 for i in range(pages + 1)
             ]
+        results[name]["baseline"] = []
+        if not baseline:
+            continue
         labelled = sorted({int(results[name][strategies[0]][p]["labelled"]) for p in REPORT_PAGES if p <= pages})
         test = train.with_name(f"{name}_test.csv")
         out = subprocess.run([sys.executable, str(ROOT / "scripts" / "baseline.py"), str(train), str(test),
@@ -86,6 +97,42 @@ def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
                              capture_output=True, text=True, check=True)
         results[name]["baseline"] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     return results
+
+
+def paired(done: dict[str, list[dict[str, float]]], sets: list[str], seeds: list[int], pages: int,
+           other: dict[str, list[dict[str, float]]] | None = None) -> str:
+    """Low confidence against Shuffle on the last page, paired by seed, and the coverage
+    swing under Shuffle; with ``other`` (another runs file), this code against that one."""
+    def rows(store: dict[str, list[dict[str, float]]], name: str, strategy: str) -> list[list[dict[str, float]]]:
+        found = [_stored(store, f"{name}/{strategy}/{seed}/{pages}") for seed in seeds]
+        return [r for r in found if r is not None]
+
+    def diff(a: list[float], b: list[float]) -> str:
+        d = np.array(a) - np.array(b)
+        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+        return f"{d.mean():+.4f} ({se:.4f}), {int((d > 0).sum())}/{len(d)}"
+
+    lines = ["| set | figure | a | b | a - b (se), seeds won |", "| --- | --- | --- | --- | --- |"]
+    pairs = [("low-confidence", "shuffle")] if other is None else [("low-confidence", "low-confidence"),
+                                                                   ("shuffle", "shuffle")]
+    for name in sets:
+        for first, second in pairs:
+            a_runs = rows(done, name, first)
+            b_runs = rows(done if other is None else other, name, second)
+            if not a_runs or len(a_runs) != len(b_runs):
+                continue
+            label = f"{first} vs {second}" if other is None else f"{first}: this vs other"
+            for key in ("coverage", "map_all"):
+                a = [r[pages][key] or 0.0 for r in a_runs]
+                b = [r[pages][key] or 0.0 for r in b_runs]
+                lines.append(f"| {name} | {label} {key} | {mean(a):.4f} | {mean(b):.4f} | {diff(a, b)} |")
+        for store, tag in ((done, "this"), (other, "other")):
+            if store is None:
+                continue
+            swings = [np.diff([row["coverage"] for row in r[1:pages + 1]]).std() for r in rows(store, name, "shuffle")]
+            if swings:
+                lines.append(f"| {name} | coverage swing under shuffle ({tag}) | {100 * mean(swings):.2f} points | | |")
+    return "\n".join(lines)
 
 
 def markdown(results: dict[str, dict[str, list[dict[str, float]]]], pages: int,
@@ -145,14 +192,21 @@ def main() -> None:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--runs", type=Path, default=ROOT / "docs" / "label_efficiency.runs.json",
                         help="every simulation's rows, kept and reused across runs")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the TF-IDF + LR baseline")
+    parser.add_argument("--compare", type=Path, help="another runs file: print this code against it, paired")
     args = parser.parse_args()
     strategies = args.strategies.split(",")
-    results = run(args.data, args.pages, seed_list(args.seeds), args.runs, args.jobs, strategies)
+    seeds = seed_list(args.seeds)
+    results = run(args.data, args.pages, seeds, args.runs, args.jobs, strategies, not args.no_baseline)
     args.out.write_text(json.dumps(results, indent=1))
     table = markdown(results, args.pages, strategies)
     args.out.with_suffix(".md").write_text(table)
     plots(results, args.out, strategies)
     print(table)
+    done = json.loads(args.runs.read_text())
+    print(paired(done, list(results), seeds, args.pages))
+    if args.compare:
+        print(paired(done, list(results), seeds, args.pages, json.loads(args.compare.read_text())))
 
 
 if __name__ == "__main__":

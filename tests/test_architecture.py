@@ -88,3 +88,22 @@ def test_the_rules_can_fail(tmp_path: Path) -> None:
     """The import reader sees relative imports, so the tests above can fail."""
     sample = ROOT / "tui" / "app.py"
     assert "cmtui.session" in imports_of(sample) and "textual.app" in imports_of(sample)
+
+
+def long_parts(path: Path) -> list[str]:
+    """Functions over 60 lines (Textual ``compose`` methods aside) and classes over 300."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        length = (node.end_lineno or node.lineno) - node.lineno + 1 if hasattr(node, "lineno") else 0
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and length > 60 and node.name != "compose":
+            found.append(f"{path.name}:{node.lineno} function {node.name} has {length} lines")
+        elif isinstance(node, ast.ClassDef) and length > 300:
+            found.append(f"{path.name}:{node.lineno} class {node.name} has {length} lines")
+    return found
+
+
+def test_functions_and_classes_stay_small(tmp_path: Path) -> None:
+    assert [part for path in modules(ROOT) for part in long_parts(path)] == []
+    big = tmp_path / "big.py"
+    big.write_text("def f() -> None:\n" + "    x = 1\n" * 61)
+    assert long_parts(big)  # the check can fail

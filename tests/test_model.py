@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
-from cmtui.model import fit_linear, lbfgs
+from cmtui.features import TreeInputs, hash_texts, tfidf
+from cmtui.metrics import average_precision
+from cmtui.model import ModelParams, fit_linear, gate_trees, lbfgs, predict, train
 
 
 def test_lbfgs_finds_the_minimum_of_an_ill_conditioned_quadratic() -> None:
@@ -44,3 +49,41 @@ def test_the_package_keeps_blas_and_openmp_threads_from_spinning() -> None:
     env["OMP_WAIT_POLICY"] = "ACTIVE"  # a user's own choice stands
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "ACTIVE"]
+
+
+def property_data(n: int = 600, seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray, TreeInputs, np.ndarray]:
+    """Texts that say nothing about label 0, which is exactly "came by phone"; label 1 is
+    said in the text. Returns TF-IDF, labels, tree inputs and a 20% test mask."""
+    rng = np.random.default_rng(seed)
+    words = ["please", "help", "policy", "today", "thanks", "account", "hello", "update", "claim", "form"]
+    channel = rng.integers(0, 3, n)  # 0 email, 1 web, 2 phone
+    billing = rng.random(n) < 0.3
+    texts = [" ".join(rng.choice(words, 6)) + (" refund my premium" if b else "") for b in billing]
+    x, _ = tfidf(hash_texts(pl.Series(texts), bits=12))
+    y = np.column_stack([channel == 2, billing])
+    extra = TreeInputs(np.column_stack([channel, rng.integers(0, 5, n)]).astype(np.float32),
+                       ["channel", "attachments"], [0])
+    return x, y, extra, rng.random(n) < 0.2
+
+
+def test_trees_find_a_label_only_a_property_shows_and_the_gate_keeps_them() -> None:
+    x, y, extra, test = property_data()
+    model = train(x[~test], y[~test], ["Phone call", "Billing"], ModelParams(), extra=extra.rows(~test))
+    prior_only = predict(replace(model, boosters={}), x[test])
+    with_trees = predict(model, x[test], extra=extra.rows(test))
+    assert average_precision(y[test, 0], prior_only[:, 0]) < 0.6  # the text cannot see the channel
+    assert average_precision(y[test, 0], with_trees[:, 0]) > 0.95
+    kept, gated = gate_trees(model, x[test], y[test], extra.rows(test))
+    assert 0 in kept  # the trees earned their place for the phone label
+    assert average_precision(y[test, 0], gated[:, 0]) > 0.95
+
+
+def test_the_gate_drops_trees_that_do_not_help() -> None:
+    x, y, extra, test = property_data()
+    noise = TreeInputs(np.random.default_rng(5).random((x.shape[0], 2)).astype(np.float32), ["a", "b"])
+    model = train(x[~test], y[~test], ["Phone call", "Billing"], ModelParams(), extra=noise.rows(~test))
+    kept, gated = gate_trees(model, x[test], y[test], noise.rows(test))
+    prior_only = predict(replace(model, boosters={}), x[test])
+    for j in range(2):  # whatever it keeps scores at least as well as the prior alone
+        assert average_precision(y[test, j], gated[:, j]) >= average_precision(y[test, j], prior_only[:, j])
+    assert train(x, y, ["a", "b"], ModelParams(), tree_labels=[]).boosters == {}

@@ -277,3 +277,26 @@ def test_label_shares_come_from_random_picks_when_there_are_enough() -> None:
     few[1:] = False  # one random pick says nothing
     assert _shares(y, few)[0] == pytest.approx((random_picks // 2) / len(y))
     assert _shares(y[:0], random[:0]).tolist() == [1.0, 1.0]  # nothing reviewed: no cap
+
+
+def test_trees_learn_a_label_from_a_user_property(tmp_path: Path) -> None:
+    """A label that only the ``channel`` property shows: the prior cannot see it, the
+    trees (fed the stored properties) can, and validation keeps them for it."""
+    rng = np.random.default_rng(0)
+    words = ["please", "help", "policy", "today", "thanks", "account", "hello", "update"]
+    rows = ["id,timestamp,body,channel,labels,reviewed"]
+    for i in range(500):
+        channel = ["email", "web", "phone"][rng.integers(3)]
+        label = "Phone call" if channel == "phone" else ("Billing" if rng.random() < 0.5 else "")
+        body = " ".join(rng.choice(words, 6)) + (" refund my premium" if label == "Billing" else "")
+        rows.append(f"m{i:04d},2024-01-01T10:00:00Z,{body},{channel},{label},true")
+    db = tmp_path / "p.duckdb"
+    assert main(["import", str(write(tmp_path / "p.csv", "\n".join(rows) + "\n")), "--dataset", "d",
+                 "--db", str(db), "--annotator", "seed"]) == 0
+    session = Session.open(Store(db), "d", "ann", seed=1)
+    state = session.retrain(persist=False)
+    assert "Phone call" in state.tree_labels
+    phone = next(r for r in state.report["labels"] if r["name"] == "Phone call")
+    assert phone["ap"] > 0.95
+    column = state.labels.index("Phone call")
+    assert state.model is not None and column in state.model.boosters  # production has them too
