@@ -5,16 +5,17 @@ The page loop (``Session``) hands the trainer a snapshot of the reviews
 as a whole, under a lock, so the app's threads never see half of one), the coverage
 history and the cache of booster scores.
 
-* ``quick_retrain``, after every submit: the linear prior is refitted on every reviewed
-  message (warm-started from the last model), then the boosters of the labels whose trees
-  earned their place are refitted against that prior; the queue is re-ranked with both.
-  This is what the next page comes from.
+* ``quick_retrain``, after every submit: the linear prior of every label without trees is
+  refitted on every reviewed message (warm-started from the last model); a label with
+  trees keeps the prior and boosters the last validation fitted together. The queue is
+  re-ranked with that model: this is what the next page comes from.
 * ``validate``, right after, in the background: prior and boosters for every label are
   fitted on the training split (80% of the reviews, by a hash of the message id) and
   scored on the test split. A label keeps its trees only where they raised its average
-  precision there (``model.gate_trees``); the figures and thresholds come from that
-  gated model. The production model (the quick retrain's prior) then gets boosters for
-  the kept labels, fitted on every review against that same prior.
+  precision there (``model.gate_trees``); the figures come from that gated model, the
+  thresholds from every review scored out of fold (``_held_out_scores``). Then the
+  production model is fitted on every review: the prior and, against it, boosters for
+  the kept labels.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ from .model import (
     ModelParams,
     TrainedModel,
     fit_linear,
-    fit_trees,
     gate_trees,
     predict,
-    prior_scores,
+    refit_prior,
     save_predictions,
     spread,
     train,
@@ -121,6 +121,7 @@ class Trainer:
         self._features_lock = threading.Lock()
         self._features: tuple[Any, np.ndarray] | None = None
         self._tree_inputs: TreeInputs | None = None
+        self._fold_models: dict[int, TrainedModel] = {}  # the held-out folds' models of the last validation
         # the boosters' scores for every message, kept while the same boosters serve
         self._tree_cache: tuple[object, np.ndarray] | None = None
 
@@ -163,32 +164,37 @@ class Trainer:
     # ---- the quick retrain: what the next page comes from ---------------------------------
     def quick_retrain(self, data: TrainingData, reviewed: np.ndarray, cancelled: Check = lambda: False,
                       progress: Progress = lambda _f: None) -> ModelState:
-        """Refit the prior on every reviewed message, then the kept labels' boosters against
-        it, and re-rank (``reviewed``: a row mask).
+        """Refit the prior on every reviewed message and re-rank (``reviewed``: a row mask).
 
-        The prior is warm-started from the last model; the thresholds and the labels that
-        keep their trees are the last validation's until ``validate`` replaces them.
+        The prior is warm-started from the last model. A label that keeps trees keeps the
+        prior and boosters that validation fitted together (one page behind, refitted by
+        the validation that follows); the thresholds are the last validation's too.
         """
         started = time.perf_counter()
         labels, y = data.labels, data.y
         last = self.state
         same_labels = last.model is not None and last.model.labels == labels
-        params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if same_labels else self.params
-        tree_labels = [labels.index(n) for n in last.tree_labels if n in labels] if same_labels else []
-        model = train(self.x[data.rows], y, labels, params, last.model, cancelled, progress,
-                      tree_labels=tree_labels, extra=self.tree_inputs.rows(data.rows))
+        kept = [labels.index(n) for n in last.tree_labels if n in labels] if same_labels else []
+        if last.model is not None and same_labels:
+            free = [j for j in range(len(labels)) if j not in kept]
+            model = refit_prior(last.model, self.x[data.rows], y, free,
+                                replace(self.params, max_iter=PRODUCTION_ITERATIONS))
+        else:
+            model = train(self.x[data.rows], y, labels, self.params, last.model, cancelled, progress, tree_labels=[])
         candidates = self._rescore_candidates(reviewed) if same_labels else None
         test_thresholds = list(last.test_thresholds) if same_labels else [0.5] * len(labels)
         informative = sorted(metrics.informative_from(
             labels, metrics.informative_weights(labels, data.assigned), y.sum(axis=0)))
         if candidates is None:
             probs = predict(model, self.x, self._trees_for(model))
+            if kept:  # those pairs did not change: their scores stand
+                probs[:, kept] = last.probs[:, kept]
             thresholds = metrics.cap_by_share(probs, test_thresholds, label_shares(y, data.random))
             covered, coverage_value = metrics.coverage(probs, labels, set(informative), thresholds)
         else:  # the rest keep the last scores and thresholds until validation redoes all
             probs = last.probs.copy()
-            probs[candidates] = predict(model, self.x[candidates],
-                                        tree_scores(model, self.x[candidates], self.tree_inputs.rows(candidates)))
+            free_columns = np.array([j for j in range(len(labels)) if j not in kept], dtype=np.int64)
+            probs[np.ix_(candidates, free_columns)] = predict(model, self.x[candidates])[:, free_columns]
             thresholds = list(last.thresholds)
             covered = last.covered_score.copy()
             covered[candidates] = metrics.coverage(probs[candidates], labels, set(informative), thresholds)[0]
@@ -198,7 +204,7 @@ class Trainer:
         state = replace(last, model=model, probs=probs, labels=labels, thresholds=thresholds,
                         test_thresholds=test_thresholds, informative=informative, covered_score=covered,
                         report=report, seconds=time.perf_counter() - started,
-                        tree_labels=[labels[j] for j in tree_labels])
+                        tree_labels=[labels[j] for j in kept])
         self._set(state)
         return state
 
@@ -265,10 +271,15 @@ class Trainer:
     def _held_out_scores(self, data: TrainingData, validation_model: TrainedModel, kept: list[int],
                          p_test: np.ndarray, cancelled: Check) -> np.ndarray:
         """Every review scored by a model that did not see it: the test split by the
-        validation model, each other fold by a model fitted on the remaining four (prior
-        warm-started from the validation model, trees for the ``kept`` labels). The
-        balanced thresholds are fitted on all of them, not on one fifth: a threshold chosen
-        on a handful of test messages moved coverage by 10-25 points between pages."""
+        validation model, each other fold by a model fitted on the remaining four (trees
+        for the ``kept`` labels). The balanced thresholds are fitted on all of them, not
+        on one fifth: a threshold chosen on a handful of test messages moved coverage by
+        10-25 points between pages.
+
+        A fold's prior is warm-started from the same fold's model of the last validation
+        (which never saw that fold either) for ``PRODUCTION_ITERATIONS``; the first time,
+        from the validation model for the full count.
+        """
         rows, y = data.rows, data.y
         folds = self.folds[rows]
         scores = np.zeros(y.shape, dtype=np.float32)
@@ -278,22 +289,24 @@ class Trainer:
             held = folds == fold
             if not held.any():
                 continue
-            fold_model = train(self.x[rows[~held]], y[~held], data.labels, self.params, validation_model,
-                               cancelled, tree_labels=kept, extra=extra.rows(rows[~held]))
+            last = self._fold_models.get(fold)
+            warm = last is not None and last.labels == data.labels
+            params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if warm else self.params
+            fold_model = train(self.x[rows[~held]], y[~held], data.labels, params,
+                               last if warm else validation_model, cancelled, tree_labels=kept,
+                               extra=extra.rows(rows[~held]))
+            self._fold_models[fold] = fold_model
             scores[held] = predict(fold_model, self.x[rows[held]], extra=extra.rows(rows[held]))
         return scores
 
     def _production(self, kept: list[int], data: TrainingData, cancelled: Check) -> TrainedModel:
-        """The model that ranks the queue: the prior on every review (the quick retrain's)
-        with boosters for the ``kept`` labels fitted on every review against that prior."""
+        """The model that ranks the queue: the prior refitted on every review (warm-started
+        from the current one) with boosters for the ``kept`` labels fitted against it."""
         production = self.state.model
-        extra = self.tree_inputs.rows(data.rows)
-        if production is None or production.labels != data.labels:
-            return train(self.x[data.rows], data.y, data.labels, self.params, production, cancelled,
-                         tree_labels=kept, extra=extra)
-        x_rows = self.x[data.rows]
-        return fit_trees(production, x_rows, data.y, prior_scores(production, x_rows), self.params, kept, extra,
-                         cancelled)
+        same = production is not None and production.labels == data.labels
+        params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if same else self.params
+        return train(self.x[data.rows], data.y, data.labels, params, production, cancelled,
+                     tree_labels=kept, extra=self.tree_inputs.rows(data.rows))
 
     def _trees_for(self, model: TrainedModel) -> np.ndarray:
         """The boosters' scores for every message, kept while the same boosters serve."""
