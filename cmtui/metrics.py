@@ -35,10 +35,12 @@ above that label's balanced threshold: the F1-maximising threshold among those w
 precision >= 0.5 (a label with no such threshold covers nothing yet), fitted on held-out
 scores of every review: five folds by the hash of the message id, each scored by a model
 fitted on the other four (``trainer.Trainer._held_out_scores``). Where the randomly
-picked reviews (Shuffle, and Low confidence's Shuffle slots) hold at least 5 of the
+picked reviews (Shuffle, and Low confidence's Shuffle slots) hold at least 3 of the
 label's positives, only they are used: they stand for the dataset the threshold is
 applied to, while Low confidence's own picks over-represent what the model misses. A
-label with fewer than 5 positives gets 0.5. Fitted on one fixed fifth, a frequent weak
+label with fewer than 3 positives gets 0.5 (with 5, Low confidence, which spreads its
+picks over many labels, lost its coverage lead on the many-intent sets). Fitted on one
+fixed fifth, a frequent weak
 label's threshold moved coverage by 10-25 points between pages. The threshold is then
 raised, if need be, until the label flags at most twice its share of the reviewed
 messages across the dataset (``cap_by_share``): at 50% precision it could not flag more.
@@ -59,7 +61,7 @@ from .taxonomy import LABEL_SEP
 
 MIN_MAP_EXAMPLES = 20
 AMBER_EXAMPLES = 25
-MIN_THRESHOLD_EXAMPLES = 5
+MIN_THRESHOLD_EXAMPLES = 3  # positives a label needs for fitted thresholds, as for being informative
 INFORMATIVE_WEIGHT = 0.2
 INFORMATIVE_MIN_EXAMPLES = 3
 MIN_BALANCED_PRECISION = 0.5

@@ -35,7 +35,8 @@ def test_balanced_threshold_maximises_f1() -> None:
     # at 0.7: TP=5 FP=0 FN=1, F1=10/11; at 0.3: TP=6 FP=1 FN=0, F1=12/13 (the best)
     assert th.balanced == pytest.approx(0.3)
     assert th.high_precision >= th.balanced >= th.high_recall
-    assert metrics.thresholds(y[:3], scores[:3]).balanced == 0.5  # too few examples
+    assert metrics.thresholds(y[:2], scores[:2]).balanced == 0.5  # too few examples
+    assert metrics.thresholds(y[:3], scores[:3]).balanced != 0.5  # three are enough
     # a label the model cannot separate: no threshold reaches 50% precision, so it covers nothing
     weak = np.array([1, 0, 0, 0] * 10, bool)
     assert metrics.thresholds(weak, np.linspace(1, 0, 40)[::-1].copy()).balanced > 1

@@ -35,7 +35,7 @@ at least 3 examples.
 Coverage: the share of ALL messages with at least one informative label predicted at or
 above that label's balanced threshold: best F1 with precision >= 50%, chosen on every
 review scored by a model that did not see it (5 folds), on the randomly picked reviews
-when they hold 5+ of the label (0.5 with fewer than 5 examples); raised if need be until
+when they hold 3+ of the label (0.5 with fewer than 3 examples); raised if need be until
 the label flags at most twice its share of the reviewed messages (of the random ones,
 once there are 30 and they show it more often). Precision, recall and AP per label are
 those of the fixed 20% test split.
