@@ -216,10 +216,10 @@ def tree_inputs(frame: pl.DataFrame) -> TreeInputs:
         add("thread length", length.to_numpy(), False)
     if "properties" in frame.columns and frame["properties"].null_count() < frame.height:
         for name, values in _parse_properties(frame["properties"].to_list()):
-            numbers = pl.Series(values, dtype=pl.Object).map_elements(_number, return_dtype=pl.Float64)
-            present = sum(v is not None for v in values)
-            if present and numbers.null_count() == len(values) - present:  # every value a number
-                add(name, numbers.fill_null(np.nan).to_numpy(), False)
+            numbers = [_number(v) for v in values]
+            present = [v is not None for v in values]
+            if any(present) and all((n is not None) == p for n, p in zip(numbers, present, strict=True)):
+                add(name, np.array([np.nan if n is None else n for n in numbers]), False)  # every value a number
             else:
                 add(name, _category_codes(pl.Series([None if v is None else str(v) for v in values],
                                                     dtype=pl.String)), True)

@@ -40,8 +40,8 @@ label's positives, only they are used: they stand for the dataset the threshold 
 applied to, while Low confidence's own picks over-represent what the model misses. A
 label with fewer than 3 positives gets 0.5 (with 5, Low confidence, which spreads its
 picks over many labels, lost its coverage lead on the many-intent sets). Fitted on one
-fixed fifth, a frequent weak
-label's threshold moved coverage by 10-25 points between pages. The threshold is then
+fixed fifth, a frequent weak label's threshold moved coverage by 10-25 points between
+pages. The threshold is then
 raised, if need be, until the label flags at most twice its share of the reviewed
 messages across the dataset (``cap_by_share``): at 50% precision it could not flag more.
 The share is taken from the randomly picked reviews where there are enough of them and

@@ -9,12 +9,12 @@ is strong there. So each label's score is ``prior + trees``:
   their ``init_score``, so they only learn what the prior misses. They see the most
   frequent text columns and what a linear model on words cannot: the message's user
   properties (numbers and categories: channel, attachment count...), its sender's domain
-  and the length of its thread (``features.TreeInputs``). The binned LightGBM Dataset is
-  built once per fit and shared by every label.
+  and the length of its thread (``features.TreeInputs``). Each booster sees the text
+  columns its own label's prior weighs most beside the most frequent ones.
 
-A label keeps its trees only where they raised its average precision on held-out
-reviews (``gate_trees``); elsewhere it is scored by the prior alone, so the trees never
-make a label worse than the prior on the data that judged them. Labels with fewer than
+A label keeps its trees only where held-out reviews show they help (``gate_trees``: the
+label's own gain in average precision, shrunk toward the mean gain of all labels judged);
+elsewhere it is scored by the prior alone. Labels with fewer than
 ``min_tree_positives`` training examples have no trees. Everything is deterministic for
 a given seed.
 
@@ -223,7 +223,8 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
                      lambda f: progress(0.3 + 0.7 * f))
 
 
-def refit_prior(previous: TrainedModel, x_train: sp.csr_matrix, y_train: np.ndarray, columns: Sequence[int],
+def refit_prior(previous: TrainedModel, x_train: sp.csr_matrix, y_train: np.ndarray,
+                columns: Sequence[int] | np.ndarray,
                 params: ModelParams) -> TrainedModel:
     """``previous`` with the prior of the labels ``columns`` refitted on the training rows
     (warm-started from it); every other label keeps its prior and its booster, the pair

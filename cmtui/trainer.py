@@ -176,8 +176,8 @@ class Trainer:
         last = self.state
         same_labels = last.model is not None and last.model.labels == labels
         kept = [labels.index(n) for n in last.tree_labels if n in labels] if same_labels else []
+        free = np.array([j for j in range(len(labels)) if j not in kept], dtype=np.int64)
         if last.model is not None and same_labels:
-            free = [j for j in range(len(labels)) if j not in kept]
             model = refit_prior(last.model, self.x[data.rows], y, free,
                                 replace(self.params, max_iter=PRODUCTION_ITERATIONS))
         else:
@@ -194,8 +194,9 @@ class Trainer:
             covered, coverage_value = metrics.coverage(probs, labels, set(informative), thresholds)
         else:  # the rest keep the last scores and thresholds until validation redoes all
             probs = last.probs.copy()
-            free_columns = np.array([j for j in range(len(labels)) if j not in kept], dtype=np.int64)
-            probs[np.ix_(candidates, free_columns)] = predict(model, self.x[candidates])[:, free_columns]
+            # the free labels have no boosters: the candidates need their prior alone
+            no_trees = np.zeros((len(candidates), len(labels)), np.float32)
+            probs[np.ix_(candidates, free)] = predict(model, self.x[candidates], no_trees)[:, free]
             thresholds = list(last.thresholds)
             covered = last.covered_score.copy()
             covered[candidates] = metrics.coverage(probs[candidates], labels, set(informative), thresholds)[0]
@@ -317,7 +318,9 @@ class Trainer:
     def _trees_for(self, model: TrainedModel) -> np.ndarray:
         """The boosters' scores for every message, kept while the same boosters serve."""
         if self._tree_cache is None or self._tree_cache[0] is not model.boosters:
-            self._tree_cache = (model.boosters, tree_scores(model, self.x, self.tree_inputs))
+            # the tree inputs are read only once some label has trees: not for a first page
+            extra = self.tree_inputs if model.boosters else None
+            self._tree_cache = (model.boosters, tree_scores(model, self.x, extra))
         return self._tree_cache[1]
 
     def _balance(self, reviewed_rows: np.ndarray, modes: list[str]) -> tuple[dict[str, Any], np.ndarray]:
