@@ -373,23 +373,46 @@ def tree_scores(model: TrainedModel, x: sp.csr_matrix, extra: TreeInputs | None 
 
     ``extra``: the rows' tree inputs (missing for every row when not given). The scores
     depend only on the boosters, so a caller may keep them while the boosters stay.
+
+    A booster of 20 small trees splits on about 25 of its ~200 inputs, so each one is
+    given only those (the others left empty, which it never reads): building every
+    label's full input cost 75 ms a label at 100k messages, four fifths of scoring.
     """
     raw = np.zeros((x.shape[0], len(model.labels)), dtype=np.float32)
     if not model.boosters or not x.shape[0]:
         return raw
     values = (extra.values if extra is not None and extra.values.shape[1] == model.extra_columns
               else np.full((x.shape[0], model.extra_columns), np.nan, np.float32))
-    union, local = _union(model.tree_columns)
-    x_union = x[:, union]
+    read = {j: _features_read(booster) for j, booster in model.boosters.items()}
+    text = {j: model.tree_columns[j][f[f < len(model.tree_columns[j])]] for j, f in read.items()}
+    union, local = _union(text)
+    x_read = x[:, union].tocsc()
+    rows, cols = np.nonzero((values != 0) | np.isnan(values))  # a CSR's absent entries are zeros
+    extra_read = sp.csc_matrix((values[rows, cols], (rows, cols)), shape=values.shape)
 
     def score(j: int) -> None:
-        booster = model.boosters[j]
-        raw[:, j] = booster.predict(_tree_matrix(x_union[:, local[j]], values),  # type: ignore[attr-defined]
-                                    raw_score=True, num_threads=1)
+        width = len(model.tree_columns[j])
+        inputs = sp.hstack([x_read[:, local[j]], extra_read[:, read[j][read[j] >= width] - width]], format="csc")
+        raw[:, j] = model.boosters[j].predict(  # type: ignore[attr-defined]
+            _placed(inputs, read[j], width + values.shape[1]), raw_score=True, num_threads=1)
 
     with ThreadPoolExecutor(TREE_THREADS) as pool:
         list(pool.map(score, model.boosters))
     return raw
+
+
+def _features_read(booster: object) -> np.ndarray:
+    """The input positions some tree of ``booster`` splits on, ascending."""
+    return np.flatnonzero(booster.feature_importance("split"))  # type: ignore[attr-defined]
+
+
+def _placed(columns: sp.csc_matrix, positions: np.ndarray, width: int) -> sp.csr_matrix:
+    """A (rows, ``width``) matrix holding ``columns`` at ``positions`` (ascending), the
+    other columns empty."""
+    counts = np.zeros(width, dtype=np.int64)
+    counts[positions] = np.diff(columns.indptr)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csc_matrix((columns.data, columns.indices, indptr), shape=(columns.shape[0], width)).tocsr()
 
 
 def predict(model: TrainedModel, x: sp.csr_matrix, trees: np.ndarray | None = None,

@@ -197,6 +197,8 @@ def main() -> None:
     args = parser.parse_args()
     strategies = args.strategies.split(",")
     seeds = seed_list(args.seeds)
+    if not any(args.data.glob("*_train.csv")):
+        raise SystemExit(f"{args.data}: no gold sets here (NAME_train.csv beside NAME_test.csv)")
     results = run(args.data, args.pages, seeds, args.runs, args.jobs, strategies, not args.no_baseline)
     args.out.write_text(json.dumps(results, indent=1))
     table = markdown(results, args.pages, strategies)

@@ -87,3 +87,25 @@ def test_the_gate_drops_trees_that_do_not_help() -> None:
     for j in range(2):  # whatever it keeps scores at least as well as the prior alone
         assert average_precision(y[test, j], gated[:, j]) >= average_precision(y[test, j], prior_only[:, j])
     assert train(x, y, ["a", "b"], ModelParams(), tree_labels=[]).boosters == {}
+
+
+def test_boosters_score_the_same_from_the_inputs_they_read() -> None:
+    """Scoring hands each booster only the inputs its trees split on: the scores must be
+    those of its whole input, missing properties (NaN) and zeros included."""
+    from cmtui.model import _tree_matrix, tree_scores
+
+    x, y, extra, test = property_data()
+    values = extra.values.copy()
+    values[::7, 1] = np.nan  # some rows miss a property
+    extra = TreeInputs(values, extra.names, extra.categorical)
+    model = train(x, y, ["Phone call", "Billing"], ModelParams(), extra=extra)
+    assert model.boosters
+    scores = tree_scores(model, x, extra)
+    for j, booster in model.boosters.items():
+        whole = _tree_matrix(x[:, model.tree_columns[j]], extra.values)
+        expected = booster.predict(whole, raw_score=True)  # type: ignore[attr-defined]
+        assert np.allclose(scores[:, j], expected, atol=1e-6)
+    missing = tree_scores(model, x)  # no inputs given: every property missing
+    for j, booster in model.boosters.items():
+        whole = _tree_matrix(x[:, model.tree_columns[j]], np.full(extra.values.shape, np.nan, np.float32))
+        assert np.allclose(missing[:, j], booster.predict(whole, raw_score=True), atol=1e-6)  # type: ignore[attr-defined]
