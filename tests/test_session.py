@@ -300,3 +300,35 @@ def test_trees_learn_a_label_from_a_user_property(tmp_path: Path) -> None:
     assert phone["ap"] > 0.95
     column = state.labels.index("Phone call")
     assert state.model is not None and column in state.model.boosters  # production has them too
+
+
+def test_fold_models_never_see_their_fold_and_are_refitted_when_stale(tmp_path: Path) -> None:
+    """Each held-out fold is scored by a model fitted on the other reviews only; a
+    validation refits the stalest fold model and those fallen 10% behind."""
+    from cmtui import trainer as trainer_module
+
+    session = Session.open(make_dataset(tmp_path, n=400, reviewed=200), "d", "ann", seed=1)
+    trainer = session.trainer
+    session.retrain(persist=False)
+    data = session.training_data()
+    folds = trainer.folds[data.rows]
+    first = dict(trainer._fold_models)
+    assert sorted(first) == [0, 1, 2, 3, 4]  # 0: the validation model, fitted beside the test split
+    for fold, fitted in first.items():
+        assert fitted.fitted_on == int((folds != fold).sum())  # every review but its fold's
+    fits: list[int] = []
+    real_train = trainer_module.train
+    trainer_module.train = lambda x, *a, **k: fits.append(x.shape[0]) or real_train(x, *a, **k)  # type: ignore[assignment]
+    try:
+        page = session.page("shuffle")[:4]  # a few more reviews: growth well under 10%
+        session.confirm(page, "shuffle", labels={m: {"Billing": None} for m in page})
+        session.validate(persist=False)
+        refitted = [f for f in trainer._fold_models if trainer._fold_models[f] is not first[f]]
+        assert 0 in refitted and len(refitted) == 2  # the validation model and the stalest fold
+        more = [int(m) for m in session.mids if int(m) not in session.reviewed][:40]
+        session.confirm(more, "shuffle", labels={m: {"Billing": None} for m in more})
+        session.validate(persist=False)  # 40 more on ~160 beside each fold: all are due
+        assert all(trainer._fold_models[f] is not first[f] for f in first)
+    finally:
+        trainer_module.train = real_train  # type: ignore[assignment]
+    assert len(fits) == 2 + 2 + 4 + 1  # validation + production each time, and the folds refitted
