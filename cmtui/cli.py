@@ -17,6 +17,7 @@ from .imports import ensure_sample, import_file
 from .ingest import ImportFailed
 from .private import InsecureFile
 from .store import LabelNameError, Store, StoreError
+from .textsafe import one_line
 
 
 class CliError(Exception):
@@ -112,6 +113,11 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--group", help="with share: the group whose members may read and write it")
 
     p = sub.add_parser("stats", parents=[common], help="validation figures of the current model")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("discover", parents=[common],
+                       help="clusters of the unreviewed messages (those no label covers, once trained)")
+    p.add_argument("--clusters", type=int, default=30, help="how many clusters (default 30)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("simulate", parents=[common], help="an oracle annotator on a gold CSV")
@@ -272,6 +278,35 @@ def _stats(ctx: Context) -> int:
     return 0
 
 
+def _discover(ctx: Context) -> int:
+    from .session import Session
+
+    if ctx.args.clusters < 1:
+        raise CliError(f"--clusters: must be at least 1 (got {ctx.args.clusters})")
+    session = Session.open(ctx.store, ctx.dataset(), ctx.annotator)
+    if session.labels and session.reviewed:
+        session.retrain(persist=False)  # so that what the model covers is left out
+    found = session.discover(ctx.args.clusters)
+    rows: list[dict[str, Any]] = []
+    for cluster in found.open():
+        shown = session.rows(cluster.rows)
+        rows.append({"id": cluster.id, "size": cluster.size, "terms": cluster.terms,
+                     "messages": [{"id": r.id, "subject": r.subject or "", "copies": n}
+                                  for r, n in zip(shown, cluster.copies, strict=True)]})
+    if ctx.args.json:
+        print(json.dumps({"dataset": session.dataset, "candidates": found.candidates,
+                          "uncovered_only": found.uncovered, "clusters": rows}, indent=2))
+        return 0
+    what = "unreviewed messages no informative label covers" if found.uncovered else "unreviewed messages"
+    print(f"{len(rows)} clusters of {found.candidates} {what} in dataset {session.dataset!r}")
+    for row in rows:
+        print(f"\n#{row['id']}  {row['size']} messages  {', '.join(row['terms'])}")
+        for message in row["messages"]:
+            copies = f"  (x{message['copies']})" if message["copies"] > 1 else ""
+            print(f"  {message['id']}  {one_line(message['subject'], 70)}{copies}")
+    return 0
+
+
 def _simulate(ctx: Context) -> int:
     from .simulate import run_simulation
 
@@ -287,6 +322,7 @@ def _bench(ctx: Context) -> int:
 HANDLERS: dict[str, Callable[[Context], int]] = {
     "tui": _tui, "import": _import, "datasets": _datasets, "delete-dataset": _delete_dataset,
     "delete-message": _delete_message, "export": _export, "stats": _stats, "simulate": _simulate,
+    "discover": _discover,
     "bench": _bench, "undo": _undo,
     "labels": lambda ctx: _labels_command(ctx.store, ctx.dataset(), ctx.annotator, ctx.args),
     "db": lambda ctx: _db_command(ctx.args.path or ctx.db, ctx.args.action, ctx.args.group),

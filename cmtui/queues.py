@@ -19,7 +19,9 @@ MODES: dict[str, str] = {
     "missed-label": "Missed label",
     "rebalance": "Rebalance",
     "recent": "Recent",
+    "discover": "Discover",
 }
+NEEDS_CLUSTER = {"discover"}  # its argument is a cluster of the Discover screen
 NEEDS_LABEL = {"teach", "label", "check-label", "missed-label"}
 NEEDS_QUERY = {"search"}
 PAGE_SIZE = 20

@@ -56,6 +56,11 @@ def ranked(session: Session, mode: str, arg: str | None, count: int) -> list[int
         rows = queues.rebalance(unreviewed, state.reviewed_likeness)
     elif mode == "recent":
         rows = queues.recent(session.timestamps, unreviewed)
+    elif mode == "discover":  # a cluster's shown messages, as Discover listed them
+        cluster = session.discoverer.cluster(int(arg)) if arg and arg.isdigit() else None
+        if cluster is None:
+            raise ValueError(f"no cluster {arg!r}: open Discover first")
+        return [m for m in cluster.rows if m not in leased and m not in session.reviewed][:count]
     elif mode == "search":
         found = session.store.search(session.dataset, arg or "", limit=max(count, 1000))
         return [m for m in found if m not in leased][:count]

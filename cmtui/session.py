@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import metrics, queues, ranking
+from .discover import Cluster
+from .discovering import Clusters, Discoverer, Discovering
 from .features import DEFAULT_BITS
 from .labelling import LabelImplied, Labelling
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
@@ -24,7 +26,7 @@ from .taxonomy import within
 from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
-__all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "LabelImplied", "ModelState", "PageRow",
+__all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied", "ModelState", "PageRow",
            "SavedSession", "Session", "Undone", "check_label_name", "in_test_split"]
 
 
@@ -43,7 +45,7 @@ class Undone:
     label: str | None = None
 
 
-class Session(Labelling):
+class Session(Labelling, Discovering):
     """One annotator working on one dataset: pages, drafts, confirm, submit and undo
     (the label edits of a draft are ``Labelling``'s; fitting is the ``Trainer``'s)."""
 
@@ -90,6 +92,7 @@ class Session(Labelling):
         self.row_of = {int(m): i for i, m in enumerate(self.mids)}
         self.trainer = Trainer(self.store, self.dataset, self.mids, self.ids, meta.select("mid", "updated"),
                                self.params, self.bits, self.seed)
+        self.discoverer = Discoverer(self.store, self.dataset, self.mids, self.bits, self.seed)
         rng = np.random.default_rng(self.seed)
         self.shuffle_order = rng.permutation(len(self.mids))
         self.refresh_reviews()
@@ -105,10 +108,6 @@ class Session(Labelling):
         with self._reviews_lock:
             self.labels, self.descriptions = labels, descriptions
             self.reviewed, self.review_modes = reviewed, modes
-
-    @property
-    def messages(self) -> int:
-        return len(self.mids)
 
     def reviewed_mask(self) -> np.ndarray:
         mask = np.zeros(len(self.mids), dtype=bool)
@@ -272,6 +271,7 @@ class Session(Labelling):
         writing = set(edited) | (set(blank) if untouched else set())
         todo = [m for m in mids if m in writing]
         self.confirm(todo, mode, kind="submit", labels=shown)
+        self.discoverer.submitted(mode, mids, written=len(todo))
         # the next pages come from the retrained model; search results do not depend on it
         self.forget_pages(keep=("search",))
         return len(todo)
@@ -290,9 +290,9 @@ class Session(Labelling):
         if step is None:
             return None
         self.refresh_reviews()
+        self.discoverer.undone(step.kind, step.mids)  # a cluster whose submit is undone opens again
         return Undone(step.kind, step.mids, step.label)
 
-    # ---- training ---------------------------------------------------------------------
     # ---- training: the trainer fits, on a snapshot of the reviews ------------------------
     def training_data(self, with_annotators: bool = False) -> TrainingData:
         """The reviews as they are now (re-read from the database), for a fit; with each

@@ -23,6 +23,7 @@ from ..taxonomy import short_names
 from ..textsafe import one_line
 from ..workspace import Workspace
 from .commands import CmtuiCommands
+from .discover import DiscoverActions
 from .keys import MAIN_BINDINGS, UnknownKeyId, binding_ids
 from .messages import (
     Failed,
@@ -50,7 +51,7 @@ NARROW = 100  # below this many columns the list sits above the message
 __all__ = ["CmtuiApp", "PageLoaded", "UnknownKeyId", "run_app"]
 
 
-class CmtuiApp(LabelActions, Workers):
+class CmtuiApp(LabelActions, Workers, DiscoverActions):
     """cmtui's terminal app."""
 
     CSS_PATH = "app.tcss"
@@ -125,6 +126,7 @@ class CmtuiApp(LabelActions, Workers):
                 self.notify(f"Unconfirmed edits from last time are back: {len(resumed.drafts)}", timeout=4)
         else:
             self.load_page(self.page.mode, self.page.arg, self.page.number)
+        self.offer_discover(resumed is None)
 
     def on_page_loaded(self, message: PageLoaded) -> None:
         self.page = PageState(message.mode, message.arg, message.number)
@@ -136,6 +138,7 @@ class CmtuiApp(LabelActions, Workers):
         table.focus()
         self.refresh_message()
         self.refresh_status()
+        self.submit_if_asked()
 
     def on_retrained(self, message: Retrained) -> None:
         assert self.session is not None
@@ -153,10 +156,15 @@ class CmtuiApp(LabelActions, Workers):
                             "(m to change mode)", timeout=6)
             elif mode == "search":
                 number = self.page.number + 1  # search results do not change: on to the next ones
+            elif mode == "discover":  # a cluster done: back to the clusters, the queue behind
+                self.load_page("low-confidence" if message.state.model is not None else "shuffle", None, 0)
+                self.action_discover()
+                return
             self.load_page(mode, self.page.arg, number)
         else:
             self.refresh_list()
             self.refresh_message()
+        self.recluster_if_due(message.final)
 
     def on_train_progress(self, message: TrainProgress) -> None:
         self.meter.progress = message.fraction  # a reactive: the meter redraws itself
@@ -281,6 +289,8 @@ class CmtuiApp(LabelActions, Workers):
             self.start_mode(mode, None)
 
     def start_mode(self, mode: str, arg: str | None) -> None:
+        if self.discover_instead(mode, arg):
+            return
         if (mode in NEEDS_LABEL or mode in NEEDS_QUERY) and not arg:
             return
         self._default_low_confidence = False

@@ -24,6 +24,8 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("p", "previous_page", "Previous page", show=False, id="previous_page",
             tooltip="Previous page, as it was"),
     Binding("m", "mode", "Mode", id="mode", tooltip="Choose the training mode"),
+    Binding("c", "discover", "Discover", show=False, id="discover",
+            tooltip="Clusters of similar unreviewed messages: label a group at a time"),
     Binding("v", "validation", "Validation", show=False, id="validation",
             tooltip="Per-label figures, warnings and the model rating"),
     Binding("d", "datasets", "Datasets", show=False, id="datasets", tooltip="Open, create or import into a dataset"),
@@ -35,10 +37,12 @@ MAIN_BINDINGS: list[Binding] = [
 def binding_ids() -> set[str]:
     """Every binding id a config file may remap: the main screen's and each screen's."""
     from . import screens
+    from .discover import DiscoverScreen
 
     ids = {b.id for b in MAIN_BINDINGS if b.id}
     for cls in (screens.LabelPickerScreen, screens.ModeScreen, screens.QueryScreen, screens.ValidationScreen,
-                screens.HelpScreen, screens.DatasetsScreen, screens.ConfirmScreen, screens.AskScreen):
+                screens.HelpScreen, screens.DatasetsScreen, screens.ConfirmScreen, screens.AskScreen,
+                DiscoverScreen):
         ids |= {b.id for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
     return ids
 

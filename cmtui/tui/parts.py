@@ -124,6 +124,15 @@ class Workers(AppBase):
         if not worker.is_cancelled:
             self.post_message(Retrained(state, False, final=True))
 
+    @work(thread=True, exclusive=True, group="discover", exit_on_error=False)
+    def refresh_clusters(self) -> None:
+        """Cluster again in the background (after 5 pages or 10% new messages)."""
+        assert self.session is not None
+        try:
+            self.session.discover()
+        except Exception as exc:  # Discover failing must not take the page down
+            self.post_message(Failed(f"Discover failed: {exc}"))
+
     @work(thread=True, group="write", exit_on_error=False)
     def write_confirm(self, mids: list[int], mode: str, labels: dict[int, dict[str, int | None]]) -> None:
         assert self.session is not None

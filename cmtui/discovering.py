@@ -1,0 +1,240 @@
+"""Discover for one dataset: the cached corpus representation and clustering, and which
+clusters were handled (``discover`` computes; this keeps it beside the feature cache).
+
+The clustering is kept in ``clusters.json`` (messages by mid) with the counts it was
+made at, so opening Discover again reads a file; it is due again after
+``REFRESH_PAGES`` submitted pages or once ``REFRESH_GROWTH`` more messages arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import discover
+from .discover import Cluster, Corpus
+from .features import cache_dir
+from .private import protect_cache_file
+from .store import Store
+
+REFRESH_PAGES = 5
+REFRESH_GROWTH = 0.1
+CACHE_VERSION = 1
+
+
+@dataclass
+class Clusters:
+    """A clustering as the app shows it: clusters by mid, and the counts it was made at."""
+
+    clusters: list[Cluster]  # rows are mids here
+    candidates: int
+    messages: int
+    reviewed: int
+    pages: int = 0  # pages submitted since it was made
+    uncovered: bool = False  # made of the messages no informative label covered
+
+    def open(self) -> list[Cluster]:
+        return [c for c in self.clusters if not c.handled]
+
+
+class Discoverer:
+    def __init__(self, store: Store, dataset: str, mids: np.ndarray, bits: int, seed: int) -> None:
+        self.store = store
+        self.dataset = dataset
+        self.mids = mids
+        self.bits = bits
+        self.seed = seed
+        self.directory = cache_dir(store.path, dataset)
+        self._lock = threading.Lock()
+        self._corpus: Corpus | None = None
+        self.current: Clusters | None = self._read()
+
+    # ---- the corpus representation ------------------------------------------------------
+    def corpus(self, x: Any) -> Corpus:
+        """Every message's dense vector (``x``: the TF-IDF rows in ``mids`` order): read
+        from the cache, new messages projected, refitted once the dataset grew by half."""
+        with self._lock:
+            if self._corpus is None or self._corpus.vectors.shape[0] != len(self.mids):
+                self._corpus = self._load_corpus(x)
+            return self._corpus
+
+    def _corpus_file(self) -> Path:
+        return self.directory / f"corpus-{self.bits}-{discover.DIMS}-v{CACHE_VERSION}.npz"
+
+    def _load_corpus(self, x: Any) -> Corpus:
+        path = self._corpus_file()
+        corpus = None
+        try:
+            with np.load(path) as data:
+                stored_mids = data["mids"]
+                known = np.isin(self.mids, stored_mids)
+                if known.all() or not discover.needs_refit(Corpus(data["columns"], data["components"],
+                                                                  data["vectors"], int(data["fitted_on"])),
+                                                           len(self.mids)):
+                    vectors = np.zeros((len(self.mids), data["components"].shape[1]), np.float32)
+                    position = np.searchsorted(stored_mids, self.mids[known])
+                    vectors[known] = data["vectors"][position].astype(np.float32)
+                    if (~known).any():
+                        vectors[~known] = discover.project(x[np.flatnonzero(~known)], data["columns"],
+                                                           data["components"])
+                    corpus = Corpus(data["columns"], data["components"], vectors, int(data["fitted_on"]))
+                    if (~known).any():
+                        self._write_corpus(corpus)
+        except (OSError, ValueError, KeyError):
+            corpus = None  # missing or damaged: fitted again
+        if corpus is None:
+            corpus = discover.fit_corpus(x, seed=self.seed)
+            self._write_corpus(corpus)
+        return corpus
+
+    def _write_corpus(self, corpus: Corpus) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._corpus_file()
+        tmp = path.with_name(path.name + ".part.npz")
+        order = np.argsort(self.mids)
+        np.savez(tmp, mids=self.mids[order], vectors=corpus.vectors[order].astype(np.float16),
+                 columns=corpus.columns, components=corpus.components, fitted_on=corpus.fitted_on)
+        tmp.replace(path)
+        protect_cache_file(path)
+
+    # ---- clusters -----------------------------------------------------------------------
+    def due(self) -> bool:
+        """Whether the clustering should be made again: none yet, 5 pages submitted since,
+        or 10% more messages."""
+        current = self.current
+        if current is None:
+            return True
+        grown = len(self.mids) > current.messages * (1 + REFRESH_GROWTH)
+        return current.pages >= REFRESH_PAGES or grown
+
+    def refresh(self, x: Any, reviewed: np.ndarray, covered: np.ndarray | None,
+                text_of: Callable[[Sequence[int]], list[str]], clusters: int = discover.CLUSTERS,
+                progress: discover.Progress = lambda _f: None) -> Clusters:
+        """Cluster the unreviewed messages (``reviewed``: a row mask), or, once a model
+        covers some (``covered``: a row mask), the unreviewed ones it does not cover."""
+        corpus = self.corpus(x)
+        progress(0.3)
+        candidates = ~reviewed
+        uncovered = covered is not None and bool(covered.any())
+        if uncovered and covered is not None and (candidates & ~covered).any():
+            candidates &= ~covered
+        else:
+            uncovered = False
+        rows = np.flatnonzero(candidates)
+
+        def texts_by_row(found: Sequence[int]) -> list[str]:
+            return text_of([int(self.mids[r]) for r in found])
+
+        found = discover.build(corpus.vectors, rows, texts_by_row, clusters, self.seed,
+                               lambda f: progress(0.3 + 0.7 * f))
+        for cluster in found:
+            cluster.rows = [int(self.mids[r]) for r in cluster.rows]
+        result = Clusters(found, len(rows), len(self.mids), int(reviewed.sum()), 0, uncovered)
+        self.current = result
+        self._write()
+        return result
+
+    def submitted(self, mode: str | None, mids: Sequence[int], written: int) -> None:
+        """A page was submitted: count it, and mark its cluster handled if it was one."""
+        current = self.current
+        if current is None or not written:
+            return
+        cluster_id = self.cluster_of(mids) if mode == "discover" else None
+        current.pages += 1
+        for cluster in current.clusters:
+            if cluster.id == cluster_id:
+                cluster.handled = True
+        self._write()
+
+    def cluster_of(self, mids: Sequence[int]) -> int | None:
+        """The cluster whose shown messages ``mids`` are (a Discover page), if any."""
+        shown = set(mids)
+        current = self.current
+        found = [c.id for c in current.clusters if shown & set(c.rows)] if current else []
+        return found[0] if found else None
+
+    def undone(self, kind: str, mids: Sequence[int]) -> None:
+        """A step was undone: a cluster handled by an undone submit is open again."""
+        current = self.current
+        if current is None or kind != "submit":
+            return
+        undone = set(mids)
+        for cluster in current.clusters:
+            if cluster.handled and undone & set(cluster.rows):
+                cluster.handled = False
+                current.pages = max(0, current.pages - 1)
+        self._write()
+
+    def cluster(self, cluster_id: int) -> Cluster | None:
+        current = self.current
+        return next((c for c in current.clusters if c.id == cluster_id), None) if current else None
+
+    def _clusters_file(self) -> Path:
+        return self.directory / "clusters.json"
+
+    def _write(self) -> None:
+        current = self.current
+        if current is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._clusters_file()
+        body = {"version": CACHE_VERSION, "candidates": current.candidates, "messages": current.messages,
+                "reviewed": current.reviewed, "pages": current.pages, "uncovered": current.uncovered,
+                "clusters": [c.to_dict() for c in current.clusters]}
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps(body))
+        tmp.replace(path)
+        protect_cache_file(path)
+
+    def _read(self) -> Clusters | None:
+        try:
+            body = json.loads(self._clusters_file().read_text())
+            if body.get("version") != CACHE_VERSION:
+                return None
+            known = set(self.mids.tolist())
+            clusters = [Cluster(**c) for c in body["clusters"]]
+            for cluster in clusters:  # messages deleted since are not shown
+                keep = [i for i, m in enumerate(cluster.rows) if m in known]
+                cluster.rows = [cluster.rows[i] for i in keep]
+                cluster.copies = [cluster.copies[i] for i in keep]
+            return Clusters(clusters, body["candidates"], body["messages"], body["reviewed"], body["pages"],
+                            body["uncovered"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+class Discovering:
+    """The Session's Discover part: clusters of what is not reviewed (or not covered) yet."""
+
+    discoverer: Discoverer
+    dataset: str
+    mids: np.ndarray
+    store: Store
+
+    def clusters(self) -> Clusters | None:
+        """The last clustering (read from its cache), or None before the first."""
+        return self.discoverer.current
+
+    def discover_due(self) -> bool:
+        return self.discoverer.due()
+
+    def discover(self, clusters: int = discover.CLUSTERS,
+                 progress: Callable[[float], None] = lambda _f: None) -> Clusters:
+        """Cluster the unreviewed messages; once a model covers some, those it does not."""
+        state = self.state  # type: ignore[attr-defined]
+        covered = None
+        if state.informative and state.covered_score.shape[0] == len(self.mids):
+            covered = state.covered_score >= 1
+        return self.discoverer.refresh(self.x, self.reviewed_mask(),  # type: ignore[attr-defined]
+                                       covered, self._texts_of, clusters, progress)
+
+    def _texts_of(self, mids: Sequence[int]) -> list[str]:
+        frame = self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids)
+        text = {int(m): f"{s or ''}\n{b or ''}" for m, s, b in frame.iter_rows()}
+        return [text.get(int(m), "") for m in mids]

@@ -1,0 +1,211 @@
+"""Discover: clusters recover known groups, in any script; the screen labels a cluster at a time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from cmtui import discover
+from cmtui.cli import main
+from cmtui.features import hash_texts, tfidf, words
+from cmtui.session import Session
+from cmtui.store import Store
+from tests.conftest import write
+
+GROUPS = {
+    "motor": "car crash motorway bumper windscreen garage repair vehicle",
+    "home": "water leak kitchen roof storm burglary flood house",
+    "billing": "invoice payment refund charged card premium direct debit",
+    "travel": "flight cancelled luggage lost airport holiday abroad",
+    "zh": "我的汽车坏了需要理赔保险公司",
+    "ja": "車が壊れました保険の請求をお願いします",
+    "ru": "Привет мне нужна помощь с моим счётом оплата",
+    "el": "Γειά σας θέλω επιστροφή χρημάτων για την κράτηση",
+    "ar": "مرحبا أريد استرداد المبلغ من الحجز",
+}
+AUTO_REPLY = "I am out of the office until Monday. This is an automatic reply."
+
+
+def fixture_texts(per_group: int = 40, auto_replies: int = 200) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(0)
+    filler = ["please", "help", "thanks", "today", "hello", "regards"]
+    texts, truth = [], []
+    for group, vocab in GROUPS.items():
+        for _ in range(per_group):
+            if " " in vocab:
+                text = " ".join(rng.choice(vocab.split(), 6)) + " " + " ".join(rng.choice(filler, 3))
+            else:  # written without spaces
+                text = "".join(rng.choice(list(vocab), 12))
+            texts.append(text)
+            truth.append(group)
+    texts += [AUTO_REPLY] * auto_replies
+    truth += ["auto"] * auto_replies
+    return texts, truth
+
+
+def test_every_script_gets_features_and_accents_meet() -> None:
+    for group, text in GROUPS.items():
+        assert words(pl.Series([text])).to_list()[0], group
+        assert hash_texts(pl.Series([text])).nnz > 0, group
+    assert words(pl.Series(["Café CRÈME déjà"])).to_list() == [["cafe", "creme", "deja"]]
+    japanese = words(pl.Series(["保険が"])).to_list()[0]
+    assert japanese == ["保", "険", "が"]  # character tokens; the voiced kana keeps its mark
+    plain, accented = hash_texts(pl.Series(["resume", "résumé"]))
+    assert (plain != accented).nnz == 0
+
+
+def test_clusters_recover_known_groups_and_a_repeated_reply_is_one_cluster() -> None:
+    texts, truth = fixture_texts()
+    x, _ = tfidf(hash_texts(pl.Series(texts)))
+    corpus = discover.fit_corpus(x)
+    clusters = discover.build(corpus.vectors, np.arange(len(texts)), lambda rows: [texts[r] for r in rows],
+                              k=len(GROUPS) + 1)
+    found = {}
+    for cluster in clusters:
+        groups = {truth[r] for r in cluster.rows}
+        assert len(groups) == 1, groups  # every shown message of a cluster is of one group
+        found[groups.pop()] = cluster
+    assert set(found) == {*GROUPS, "auto"}  # each group recovered, in every script
+    auto = found["auto"]
+    assert auto.rows and len(auto.rows) == 1 and auto.copies == [200]  # shown once, with its count
+    assert auto.size == 200
+    assert {"office", "automatic"} <= set(auto.terms)
+    assert {"windscreen", "motorway"} & set(found["motor"].terms)
+    assert all(discover.MIN_TERMS <= len(c.terms) <= discover.MAX_TERMS for c in clusters)
+    assert all(len(c.rows) <= discover.SHOWN for c in clusters)
+
+
+def test_new_messages_are_projected_and_a_large_growth_refits() -> None:
+    texts, _ = fixture_texts(per_group=20, auto_replies=0)
+    x, _ = tfidf(hash_texts(pl.Series(texts)))
+    corpus = discover.fit_corpus(x[::2])
+    grown = discover.extend_corpus(corpus, x[1::2])  # the same groups: their words are known
+    assert grown.vectors.shape == (len(texts), corpus.vectors.shape[1])
+    assert np.allclose(np.linalg.norm(grown.vectors[90:], axis=1), 1, atol=1e-4)
+    unknown = discover.project(tfidf(hash_texts(pl.Series(["zzz qqq"])))[0], corpus.columns, corpus.components)
+    assert not unknown.any()  # no known word: no direction, not a division by zero
+    assert discover.needs_refit(corpus, len(texts))  # 180 on 90: grown by more than half
+    assert not discover.needs_refit(corpus, 120)
+
+
+def discover_store(tmp_path: Path) -> Store:
+    texts, _ = fixture_texts(per_group=30, auto_replies=50)
+    rows = ["id,timestamp,subject,body"]
+    for i, text in enumerate(texts):
+        rows.append(f"m{i:04d},2024-01-{1 + i % 28:02d}T10:00:00Z,msg {i},\"{text}\"")
+    db = tmp_path / "d.duckdb"
+    assert main(["import", str(write(tmp_path / "d.csv", "\n".join(rows) + "\n")), "--dataset", "d",
+                 "--db", str(db)]) == 0
+    return Store(db)
+
+
+def test_session_caches_clusters_and_a_submitted_cluster_is_handled(tmp_path: Path) -> None:
+    store = discover_store(tmp_path)
+    session = Session.open(store, "d", "ann")
+    assert session.clusters() is None and session.discover_due()
+    made = session.discover(clusters=10)
+    assert made.candidates == len(session.mids) and not made.uncovered
+    again = Session.open(store, "d", "ann")  # read back from the cache, not clustered again
+    cached = again.clusters()
+    assert cached is not None and [c.rows for c in cached.clusters] == [c.rows for c in made.clusters]
+    first = next(c for c in cached.open() if len(c.rows) >= 3)
+    page = again.page("discover", str(first.id))
+    assert page == first.rows
+    name = again.add_label("Group")
+    for mid in page[:-1]:  # the last one does not fit: left unreviewed
+        again.toggle(mid, name)
+    again.submit(page, "discover", untouched=False)
+    assert first.id not in {c.id for c in again.clusters().open()}  # type: ignore[union-attr]
+    assert set(page[:-1]) <= set(again.reviewed) and page[-1] not in again.reviewed
+    again.undo()
+    assert first.id in {c.id for c in again.clusters().open()}  # type: ignore[union-attr]
+
+
+def test_discover_command_prints_clusters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = discover_store(tmp_path)
+    capsys.readouterr()  # the import's line
+    assert main(["discover", "--db", str(store.path), "--dataset", "d", "--clusters", "10", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["clusters"]) == 10
+    assert all(c["messages"] and c["terms"] for c in out["clusters"])
+    assert sum(m["copies"] for c in out["clusters"] for m in c["messages"]) <= out["candidates"]
+    assert main(["discover", "--db", str(store.path), "--dataset", "d", "--clusters", "0"]) == 2
+
+
+async def test_discover_screen_selects_labels_and_submits_a_cluster(tmp_path: Path) -> None:
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.tui.discover import DiscoverScreen
+    from cmtui.tui.screens import ConfirmScreen, LabelPickerScreen
+    from cmtui.workspace import Workspace
+    from tests.test_tui import running, settle
+
+    store = discover_store(tmp_path)
+    app = CmtuiApp(Workspace(store, "tester"), "d")
+    async with running(app, size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DiscoverScreen) and screen.cluster is not None
+        while len(screen.cluster.rows) < 3:  # a cluster with a few messages
+            await pilot.press("down")
+            await pilot.pause()
+        cluster = screen.cluster
+        await pilot.press("tab")  # to its messages
+        await pilot.press("x")  # the first does not fit
+        assert screen.chosen() == cluster.rows[1:]
+        await pilot.press("A")  # some off: all on
+        assert screen.chosen() == cluster.rows
+        await pilot.press("A")  # all on: all off
+        assert screen.chosen() == []
+        await pilot.press("A")
+        assert screen.chosen() == cluster.rows
+        await pilot.press("up", "x")
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, LabelPickerScreen)
+        await pilot.press(*"Found", "ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert all(app.session.labels_of(m) == {"Found": None} for m in cluster.rows[1:])
+        assert not app.session.labels_of(cluster.rows[0])  # deselected: left alone
+        await pilot.press("s")  # open the cluster's page and submit it
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # the untouched one: reviewed or not?
+        await pilot.press("n")
+        await settle(app, pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, DiscoverScreen)  # back to the clusters
+        assert cluster.id not in {c.id for c in app.screen.session.clusters().open()}  # type: ignore[union-attr]
+    saved = Store(store.path).effective_reviews("d")[0]
+    assert {m for m in cluster.rows if m in saved} == set(cluster.rows[1:])
+    assert all(saved[m] == {"Found": None} for m in cluster.rows[1:])
+
+
+def test_snapshot_discover_screen(tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    from textual.pilot import Pilot
+
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.workspace import Workspace
+    from tests.test_tui import settle
+
+    store = discover_store(tmp_path)
+    app = CmtuiApp(Workspace(store, "tester"), "d")
+
+    async def before(pilot: Pilot) -> None:  # type: ignore[type-arg]
+        await settle(app, pilot)
+        app.clear_notifications()
+        await pilot.press("c")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
