@@ -5,7 +5,7 @@
   scikit-learn's ``randomized_svd``, fitted on a sample of ``SVD_SAMPLE`` messages over
   the columns that sample uses at least twice), rows normalised to unit length. New
   messages are projected with the stored components; the SVD is fitted again only once
-  the dataset grew by ``REFIT_GROWTH``.
+  the dataset grew by ``REFIT_GROWTH`` (``needs_refit``).
 * **Clusters** are k-means clusters (scikit-learn's ``MiniBatchKMeans``, fitted on at
   most ``KMEANS_SAMPLE`` distinct messages) of the candidates: the unreviewed messages
   (after training, those no informative label covers). Identical messages count once in
@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
@@ -82,12 +82,6 @@ def project(x: sp.csr_matrix, columns: np.ndarray, components: np.ndarray) -> np
     return vectors / norms[:, None]
 
 
-def extend_corpus(corpus: Corpus, x_new: sp.csr_matrix) -> Corpus:
-    """``corpus`` with rows for new messages appended, projected with its components."""
-    added = project(x_new, corpus.columns, corpus.components)
-    return Corpus(corpus.columns, corpus.components, np.vstack([corpus.vectors, added]), corpus.fitted_on)
-
-
 def needs_refit(corpus: Corpus, messages: int) -> bool:
     return messages > corpus.fitted_on * (1 + REFIT_GROWTH)
 
@@ -107,19 +101,10 @@ class Cluster:
         return asdict(self)
 
 
-@dataclass
-class Clustering:
-    clusters: list[Cluster]
-    candidates: int  # messages clustered
-    messages: int  # messages in the dataset then
-    reviewed: int  # reviews then
-    pages: int = 0  # pages submitted since
-    extra: dict[str, object] = field(default_factory=dict)
-
-
 def cluster_rows(vectors: np.ndarray, candidates: np.ndarray, k: int = CLUSTERS, seed: int = 0,
                  progress: Progress = lambda _f: None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """k-means over the ``candidates`` rows: (labels per candidate, centres, distinct mask).
+    """k-means over the ``candidates`` rows: (cluster per candidate, centres, and per
+    candidate the index of its distinct representation).
 
     Messages with the same representation (to 3 decimals) are one point of the fit.
     """
@@ -162,15 +147,14 @@ def central(points: np.ndarray, centre: np.ndarray, weights: np.ndarray,
     return picked, [int(c) for c in copies]
 
 
-def distinctive_terms(texts: Sequence[str], background: Sequence[str] | Counter[str],
-                      low: int = MIN_TERMS, high: int = MAX_TERMS, n_background: int | None = None) -> list[str]:
-    """The words that set ``texts`` apart from ``background`` (texts, or their document
-    frequencies with ``n_background``): frequent among them and far rarer elsewhere
-    (share times smoothed log lift), one-letter words only in scripts written without spaces."""
+def distinctive_terms(texts: Sequence[str], outside: Counter[str], n_outside: int,
+                      low: int = MIN_TERMS, high: int = MAX_TERMS) -> list[str]:
+    """The words that set ``texts`` apart from a background of ``n_outside`` texts whose
+    ``doc_freq`` is ``outside``: frequent among them and far rarer elsewhere (share times
+    smoothed log lift), one-letter words only in scripts written without spaces."""
     inside = doc_freq(texts)
-    outside = background if isinstance(background, Counter) else doc_freq(background)
     n_in = max(len(texts), 1)
-    n_out = max(n_background if n_background is not None else len(background), 1)
+    n_out = max(n_outside, 1)
     scored = []
     for term, count in inside.items():
         share = count / n_in
@@ -216,8 +200,7 @@ def build(vectors: np.ndarray, candidates: np.ndarray, text_of: Callable[[Sequen
     background = doc_freq([texts[int(r)] for r in background_rows])
     clusters: list[Cluster] = []
     for size, rows, copies, sample in sorted(shown, key=lambda item: -item[0]):
-        terms = distinctive_terms([texts[int(r)] for r in candidates[sample]], background,
-                                  n_background=len(background_rows))
+        terms = distinctive_terms([texts[int(r)] for r in candidates[sample]], background, len(background_rows))
         clusters.append(Cluster(len(clusters), size, terms, rows, copies))
     progress(1.0)
     return clusters

@@ -33,9 +33,8 @@ class Clusters:
     """A clustering as the app shows it: clusters by mid, and the counts it was made at."""
 
     clusters: list[Cluster]  # rows are mids here
-    candidates: int
-    messages: int
-    reviewed: int
+    candidates: int  # messages clustered
+    messages: int  # messages in the dataset then
     pages: int = 0  # pages submitted since it was made
     uncovered: bool = False  # made of the messages no informative label covered
 
@@ -60,7 +59,7 @@ class Discoverer:
         """Every message's dense vector (``x``: the TF-IDF rows in ``mids`` order): read
         from the cache, new messages projected, refitted once the dataset grew by half."""
         with self._lock:
-            if self._corpus is None or self._corpus.vectors.shape[0] != len(self.mids):
+            if self._corpus is None:
                 self._corpus = self._load_corpus(x)
             return self._corpus
 
@@ -121,11 +120,9 @@ class Discoverer:
         corpus = self.corpus(x)
         progress(0.3)
         candidates = ~reviewed
-        uncovered = covered is not None and bool(covered.any())
-        if uncovered and covered is not None and (candidates & ~covered).any():
+        uncovered = covered is not None and bool(covered.any()) and bool((candidates & ~covered).any())
+        if uncovered and covered is not None:
             candidates &= ~covered
-        else:
-            uncovered = False
         rows = np.flatnonzero(candidates)
 
         def texts_by_row(found: Sequence[int]) -> list[str]:
@@ -135,7 +132,7 @@ class Discoverer:
                                lambda f: progress(0.3 + 0.7 * f))
         for cluster in found:
             cluster.rows = [int(self.mids[r]) for r in cluster.rows]
-        result = Clusters(found, len(rows), len(self.mids), int(reviewed.sum()), 0, uncovered)
+        result = Clusters(found, len(rows), len(self.mids), 0, uncovered)
         self.current = result
         self._write()
         return result
@@ -185,7 +182,7 @@ class Discoverer:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._clusters_file()
         body = {"version": CACHE_VERSION, "candidates": current.candidates, "messages": current.messages,
-                "reviewed": current.reviewed, "pages": current.pages, "uncovered": current.uncovered,
+                "pages": current.pages, "uncovered": current.uncovered,
                 "clusters": [c.to_dict() for c in current.clusters]}
         tmp = path.with_name(path.name + ".part")
         tmp.write_text(json.dumps(body))
@@ -203,8 +200,7 @@ class Discoverer:
                 keep = [i for i, m in enumerate(cluster.rows) if m in known]
                 cluster.rows = [cluster.rows[i] for i in keep]
                 cluster.copies = [cluster.copies[i] for i in keep]
-            return Clusters(clusters, body["candidates"], body["messages"], body["reviewed"], body["pages"],
-                            body["uncovered"])
+            return Clusters(clusters, body["candidates"], body["messages"], body["pages"], body["uncovered"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

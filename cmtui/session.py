@@ -26,8 +26,8 @@ from .taxonomy import within
 from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
-__all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied", "ModelState", "PageRow",
-           "SavedSession", "Session", "Undone", "check_label_name", "in_test_split"]
+__all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied",
+           "ModelState", "PageRow", "SavedSession", "Session", "Undone", "check_label_name", "in_test_split"]
 
 
 def check_label_name(name: str) -> str:

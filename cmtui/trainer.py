@@ -264,11 +264,8 @@ class Trainer:
         test = self.test_mask[rows] if len(rows) else np.zeros(0, bool)
         extra = self.tree_inputs
         # warm-started from the last validation model (it never saw the test split either)
-        last = self._fold_models.get(0)
-        warm = last is not None and last.labels == labels
-        validation_model = train(self.x[rows[~test]], y[~test], labels,
-                                 replace(self.params, max_iter=PRODUCTION_ITERATIONS) if warm else self.params,
-                                 last.model(self.x.shape[1]) if last is not None and warm else self.state.model,
+        params, start = self._warm_start(0, labels, self.state.model)
+        validation_model = train(self.x[rows[~test]], y[~test], labels, params, start,
                                  cancelled, lambda f: progress(0.7 * f), extra=extra.rows(rows[~test]))
         self._fold_models[0] = FoldModel.of(validation_model, int((~test).sum()))
         kept, p_test = gate_trees(validation_model, self.x[rows[test]], y[test], extra.rows(rows[test]))
@@ -325,10 +322,7 @@ class Trainer:
         beside = {f: int((folds != f).sum()) for f in range(1, 100 // TEST_SHARE) if (folds == f).any()}
         for fold in self._folds_to_refit(data.labels, beside):
             held = folds == fold
-            last = self._fold_models.get(fold)
-            warm = last is not None and last.labels == data.labels
-            params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if warm else self.params
-            start = last.model(self.x.shape[1]) if last is not None and warm else validation_model
+            params, start = self._warm_start(fold, data.labels, validation_model)
             fold_model = train(self.x[rows[~held]], y[~held], data.labels, params, start, cancelled,
                                extra=extra.rows(rows[~held]))
             self._fold_models[fold] = FoldModel.of(fold_model, beside[fold])
@@ -338,6 +332,15 @@ class Trainer:
             fold_model.boosters = {j: b for j, b in fold_model.boosters.items() if j in kept}
             scores[held] = predict(fold_model, self.x[rows[held]], extra=extra.rows(rows[held]))
         return scores
+
+    def _warm_start(self, fold: int, labels: list[str],
+                    otherwise: TrainedModel | None) -> tuple[ModelParams, TrainedModel | None]:
+        """Where a fold's fit starts: its own last model, for ``PRODUCTION_ITERATIONS``,
+        when it has one for these labels; else ``otherwise``, for the full count."""
+        last = self._fold_models.get(fold)
+        if last is not None and last.labels == labels:
+            return replace(self.params, max_iter=PRODUCTION_ITERATIONS), last.model(self.x.shape[1])
+        return self.params, otherwise
 
     def _folds_to_refit(self, labels: list[str], beside: dict[int, int]) -> list[int]:
         """The folds whose model is missing, for other labels, or ``FOLD_REFIT_GROWTH``

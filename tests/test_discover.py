@@ -83,9 +83,9 @@ def test_new_messages_are_projected_and_a_large_growth_refits() -> None:
     texts, _ = fixture_texts(per_group=20, auto_replies=0)
     x, _ = tfidf(hash_texts(pl.Series(texts)))
     corpus = discover.fit_corpus(x[::2])
-    grown = discover.extend_corpus(corpus, x[1::2])  # the same groups: their words are known
-    assert grown.vectors.shape == (len(texts), corpus.vectors.shape[1])
-    assert np.allclose(np.linalg.norm(grown.vectors[90:], axis=1), 1, atol=1e-4)
+    added = discover.project(x[1::2], corpus.columns, corpus.components)  # the same groups: known words
+    assert added.shape == (len(texts) // 2, corpus.vectors.shape[1])
+    assert np.allclose(np.linalg.norm(added, axis=1), 1, atol=1e-4)
     unknown = discover.project(tfidf(hash_texts(pl.Series(["zzz qqq"])))[0], corpus.columns, corpus.components)
     assert not unknown.any()  # no known word: no direction, not a division by zero
     assert discover.needs_refit(corpus, len(texts))  # 180 on 90: grown by more than half

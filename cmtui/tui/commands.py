@@ -21,7 +21,6 @@ class CmtuiCommands(Provider):
             for key, title in MODES.items() if key not in NEEDS_LABEL and key not in NEEDS_QUERY
         ]
         commands += [("Mode: Search", partial(app._mode_chosen, "search"), "messages matching words"),
-                     ("Discover", app.action_discover, "clusters of similar messages, labelled a group at a time"),
                      ("Validation", app.action_validation, "per-label figures and model rating"),
                      ("Datasets", app.action_datasets, "open, create or import into a dataset"),
                      ("Submit page", app.action_submit, "save the page and retrain"),
