@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from . import discover
 from .discover import Cluster, Corpus
-from .features import cache_dir
+from .features import cache_dir, clean_text
 from .private import protect_cache_file
 from .store import Store
 
@@ -67,28 +68,22 @@ class Discoverer:
         return self.directory / f"corpus-{self.bits}-{discover.DIMS}-v{CACHE_VERSION}.npz"
 
     def _load_corpus(self, x: Any) -> Corpus:
-        path = self._corpus_file()
-        corpus = None
         try:
-            with np.load(path) as data:
+            with np.load(self._corpus_file()) as data:
                 stored_mids = data["mids"]
-                known = np.isin(self.mids, stored_mids)
-                if known.all() or not discover.needs_refit(Corpus(data["columns"], data["components"],
-                                                                  data["vectors"], int(data["fitted_on"])),
-                                                           len(self.mids)):
-                    vectors = np.zeros((len(self.mids), data["components"].shape[1]), np.float32)
-                    position = np.searchsorted(stored_mids, self.mids[known])
-                    vectors[known] = data["vectors"][position].astype(np.float32)
-                    if (~known).any():
-                        vectors[~known] = discover.project(x[np.flatnonzero(~known)], data["columns"],
-                                                           data["components"])
-                    corpus = Corpus(data["columns"], data["components"], vectors, int(data["fitted_on"]))
-                    if (~known).any():
-                        self._write_corpus(corpus)
+                stored = Corpus(data["columns"], data["components"], data["vectors"], int(data["fitted_on"]))
         except (OSError, ValueError, KeyError):
-            corpus = None  # missing or damaged: fitted again
-        if corpus is None:
+            stored = None  # missing or damaged: fitted again
+        if stored is None or discover.needs_refit(stored, len(self.mids)):
             corpus = discover.fit_corpus(x, seed=self.seed)
+            self._write_corpus(corpus)
+            return corpus
+        known = np.isin(self.mids, stored_mids)
+        vectors = np.zeros((len(self.mids), stored.components.shape[1]), np.float32)
+        vectors[known] = stored.vectors[np.searchsorted(stored_mids, self.mids[known])].astype(np.float32)
+        corpus = Corpus(stored.columns, stored.components, vectors, stored.fitted_on)
+        if not known.all():  # messages imported since: projected with the stored components
+            vectors[~known] = discover.project(x[np.flatnonzero(~known)], stored.columns, stored.components)
             self._write_corpus(corpus)
         return corpus
 
@@ -231,6 +226,9 @@ class Discovering:
                                        covered, self._texts_of, clusters, progress)
 
     def _texts_of(self, mids: Sequence[int]) -> list[str]:
+        """The texts the features were built from (quoted replies and signatures out), so
+        a cluster's terms are words that drove it."""
         frame = self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids)
-        text = {int(m): f"{s or ''}\n{b or ''}" for m, s, b in frame.iter_rows()}
+        cleaned = frame.select("mid", clean_text(pl.col("subject"), pl.col("body")).alias("text"))
+        text = dict(zip(cleaned["mid"].to_list(), cleaned["text"].to_list(), strict=True))
         return [text.get(int(m), "") for m in mids]

@@ -166,6 +166,9 @@ async def test_discover_screen_selects_labels_and_submits_a_cluster(tmp_path: Pa
         await pilot.press("A")
         assert screen.chosen() == cluster.rows
         await pilot.press("up", "x")
+        await pilot.resize_terminal(120, 40)  # a resize keeps the cluster and what is selected
+        await pilot.pause(0.2)
+        assert screen.cluster is cluster and screen.chosen() == cluster.rows[1:]
         await pilot.press("l")
         await pilot.pause()
         assert isinstance(app.screen, LabelPickerScreen)
@@ -209,3 +212,28 @@ def test_snapshot_discover_screen(tmp_path: Path, snap_compare) -> None:  # type
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_the_representation_is_fitted_again_once_the_dataset_grew_by_half(tmp_path: Path) -> None:
+    from cmtui.discovering import Discoverer
+
+    session = Session.open(discover_store(tmp_path), "d", "ann")
+    first = Discoverer(session.store, "d", session.mids, session.bits, 0).corpus(session.x)
+    assert first.fitted_on == len(session.mids)
+    reopened = Discoverer(session.store, "d", session.mids, session.bits, 0)
+    assert np.allclose(reopened.corpus(session.x).vectors, first.vectors, atol=1e-2)  # from the cache
+    # a cache fitted when the dataset had a third of its messages, the rest projected since
+    stale = Discoverer(session.store, "d", session.mids, session.bits, 0)
+    stale._write_corpus(discover.Corpus(first.columns, first.components, first.vectors, len(session.mids) // 3))
+    assert Discoverer(session.store, "d", session.mids, session.bits, 0).corpus(session.x).fitted_on == len(
+        session.mids)
+
+
+def test_terms_are_read_from_the_text_the_features_see(tmp_path: Path) -> None:
+    body = "My windscreen cracked.\n> quotedword from the earlier mail\n-- \nsignatureword"
+    path = write(tmp_path / "q.csv", f'id,timestamp,subject,body\nq1,2024-01-01T10:00:00Z,Car,"{body}"\n')
+    db = tmp_path / "q.duckdb"
+    assert main(["import", str(path), "--dataset", "d", "--db", str(db)]) == 0
+    session = Session.open(Store(db), "d", "ann")
+    (text,) = session._texts_of([int(session.mids[0])])
+    assert "windscreen" in text and "quotedword" not in text and "signatureword" not in text

@@ -15,10 +15,10 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..queues import NEEDS_CLUSTER
-from ..session import Cluster, LabelImplied, Session, check_label_name
+from ..session import Cluster, LabelImplied, Session
 from ..textsafe import one_line
 from ..workspace import LabelNameError, StoreError
-from .screens import ConfirmScreen, LabelPickerScreen
+from .screens import LabelPickerScreen, confirm_new_label
 
 TERM_STYLE = "bold underline"  # readable without colour too
 STACK_BELOW = 100  # columns: narrower, the clusters sit above their messages
@@ -86,14 +86,13 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         self.call_after_refresh(self._refit)
 
     def _refit(self) -> None:
+        """Lines cut to the new width; the cluster, its selection and the focus stay."""
         if self.session.clusters() is not None:
-            keep = self.cluster
-            self.fill()
-            if keep is not None:
-                self.show_cluster(keep)
+            self.fill(self.cluster.id if self.cluster is not None else None, focus=False)
 
     # ---- the lists ------------------------------------------------------------------------
-    def fill(self) -> None:
+    def fill(self, keep: int | None = None, focus: bool = True) -> None:
+        """The cluster list; cluster ``keep`` stays highlighted (with its selection)."""
         current = self.session.clusters()
         options = self.query_one("#discover-clusters", OptionList)
         options.clear_options()
@@ -107,11 +106,16 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
             line.append(one_line(", ".join(cluster.terms), 100), style=TERM_STYLE)
             options.add_option(Option(_fit(line, options), id=str(cluster.id)))
         if shown:
-            options.highlighted = 0
-            self.show_cluster(shown[0])
+            index = next((i for i, c in enumerate(shown) if c.id == keep and c is self.cluster), 0)
+            options.highlighted = index
+            if shown[index] is self.cluster:
+                self.refresh_messages()
+            else:
+                self.show_cluster(shown[index])
         else:
             self.query_one("#discover-messages", OptionList).clear_options()
-        options.focus()
+        if focus:
+            options.focus()
 
     def _title(self, text: str) -> None:
         self.query_one("#discover-title", Static).update(Text(text))
@@ -202,12 +206,11 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         action, name = result
         if action == "create":
             try:
-                check_label_name(name)
+                question = confirm_new_label(name, self.session.labels, "and give it to the selected messages")
             except LabelNameError as exc:
                 self.notify(str(exc), severity="error", timeout=6)
                 return
-            self.app.push_screen(ConfirmScreen(f"Create the new label  {name}  and give it to the selected messages?",
-                                               {"y": f"create {name}"}), partial(self._create, name))
+            self.app.push_screen(question, partial(self._create, name))
         elif action in ("toggle", "choose", "positive", "negative"):
             self.apply(name, {"positive": 1, "negative": -1}.get(action))
         else:

@@ -4,7 +4,6 @@ with the handlers and the keys."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -16,7 +15,7 @@ from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
 from ..queues import MODES
-from ..session import Cancelled, LabelImplied, ModelState, Session, check_label_name
+from ..session import Cancelled, LabelImplied, ModelState, Session
 from ..taxonomy import LABEL_SEP, is_below, short_names
 from ..textsafe import one_line
 from ..workspace import LabelNameError, StoreError, Workspace
@@ -31,7 +30,7 @@ from .messages import (
     UndoDone,
     Written,
 )
-from .screens import AskScreen, ConfirmScreen, LabelPickerScreen
+from .screens import AskScreen, ConfirmScreen, LabelPickerScreen, confirm_new_label
 from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures
 
 
@@ -424,20 +423,13 @@ class LabelActions(PageView):
             self.change_taxonomy("describe", name, text)
 
     def _ask_create(self, name: str) -> None:
-        """Creating a label takes a second keystroke that sees the full path: a typo
-        would otherwise become a permanent label."""
         assert self.session is not None
         try:
-            check_label_name(name)
+            question = confirm_new_label(name, self.session.labels, "and assign it")
         except LabelNameError as exc:
             self.notify(str(exc), severity="error", timeout=6)
             return
-        similar = difflib.get_close_matches(name, self.session.labels, n=2, cutoff=0.75)
-        question = f"Create the new label  {name}  and assign it?"
-        if similar:
-            question += f"\nSimilar labels exist: {', '.join(similar)}"
-        self.push_screen(ConfirmScreen(question, {"y": f"create {name}"}),
-                         partial(self._if_yes, partial(self.change_taxonomy, "create", name)))
+        self.push_screen(question, partial(self._if_yes, partial(self.change_taxonomy, "create", name)))
 
     def _renamed(self, old: str, new: str | None) -> None:
         assert self.session is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..queues import MODES
-from ..session import AMBER_EXAMPLES, MIN_MAP_EXAMPLES, Session
+from ..session import AMBER_EXAMPLES, MIN_MAP_EXAMPLES, Session, check_label_name
 from ..textsafe import one_line
 from ..workspace import DatasetInfo, ImportFailed, StoreError, Workspace
 from .widgets import CursorTable
@@ -231,6 +233,17 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
+
+
+def confirm_new_label(name: str, existing: Sequence[str], then: str) -> ConfirmScreen:
+    """The second keystroke a new label takes, with the full path and any similar label in
+    view: a typo would otherwise become a permanent label. Raises ``LabelNameError``."""
+    check_label_name(name)
+    similar = difflib.get_close_matches(name, list(existing), n=2, cutoff=0.75)
+    question = f"Create the new label  {name}  {then}?"
+    if similar:
+        question += f"\nSimilar labels exist: {', '.join(similar)}"
+    return ConfirmScreen(question, {"y": f"create {name}"})
 
 
 class AskScreen(ModalScreen[str | None]):
