@@ -1,6 +1,7 @@
 """An oracle annotator: labels pages from a gold file's ``labels`` column through Session.
 
-It drives the same Session methods a person's keystrokes do: a random seed set, then each
+It drives the same Session methods a person's keystrokes do: a seed set (random, or with
+``start="discover"`` the messages nearest the centres of Discover's clusters), then each
 page from the chosen mode, labelled from gold, submitted, retrained.
 """
 
@@ -36,7 +37,8 @@ def load_gold(path: Path) -> tuple[Any, dict[str, list[str]]]:
 
 
 def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: int, pages: int,
-             page_size: int, seed: int, workdir: Path, log: Any = None) -> list[dict[str, Any]]:
+             page_size: int, seed: int, workdir: Path, log: Any = None,
+             start: str = "random") -> list[dict[str, Any]]:
     """Run the simulation; returns one row of figures per submitted page."""
     store = Store(workdir / "sim.duckdb")
     frame, gold = load_gold(gold_path)
@@ -58,12 +60,15 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
         test_x, _ = tfidf(counts, session.idf)
         test_names = [test_gold[i] for i in test_frame["id"].to_list()]
 
-    rng = np.random.default_rng(seed)
-    seed_mids = [int(m) for m in rng.permutation(session.mids)[:seed_size]]
+    if start == "discover":
+        seed_mids, seed_mode = discover_seed(session, seed_size), "discover"
+    else:
+        rng = np.random.default_rng(seed)
+        seed_mids, seed_mode = [int(m) for m in rng.permutation(session.mids)[:seed_size]], "shuffle"
     results = []
     for page_number in range(pages + 1):
         if page_number == 0:
-            mids, mode = seed_mids, "shuffle"
+            mids, mode = seed_mids, seed_mode
         else:
             mode = STRATEGY_MODE[strategy]
             arg = None
@@ -85,6 +90,17 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
         if log is not None:
             log(row)
     return results
+
+
+def discover_seed(session: Session, size: int) -> list[int]:
+    """The first ``size`` messages a person labelling Discover's clusters would see: the
+    most central message of every cluster, largest cluster first, then the second of each,
+    and so on (clusters made by the call the app's Discover screen makes)."""
+    clusters = session.discover().open()
+    picked: list[int] = []
+    for depth in range(max((len(c.rows) for c in clusters), default=0)):
+        picked += [c.rows[depth] for c in clusters if depth < len(c.rows)]
+    return picked[:size]
 
 
 def _epoch() -> Any:
@@ -139,7 +155,7 @@ def run_simulation(args: argparse.Namespace) -> int:
                 print("  ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr, flush=True)
 
         results = simulate(args.gold, args.test, args.strategy, args.seed_size, args.pages,
-                           args.page_size, args.seed, Path(tmp), log)
+                           args.page_size, args.seed, Path(tmp), log, args.start)
     if args.out:
         with args.out.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(results[0]))

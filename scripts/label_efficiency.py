@@ -3,7 +3,8 @@
 usage: python scripts/label_efficiency.py [--data ../shared/data] [--pages 25] [--seeds 0,1,2]
                                           [--out docs/label_efficiency.json] [--jobs 2]
                                           [--strategies low-confidence,shuffle] [--runs FILE]
-                                          [--no-baseline]
+                                          [--no-baseline] [--start random|discover]
+                                          [--compare OTHER_RUNS]
 
 Runs `cmtui simulate` (the same Session code a person drives) for Low confidence,
 Shuffle, Teach and Rebalance on every gold set in ``--data`` (one command for all of
@@ -15,6 +16,9 @@ Every simulation's rows are kept in ``--runs`` as they finish, so an interrupted
 resumes where it stopped. When Low confidence and Shuffle both ran, it also prints them
 paired by seed on the last page (difference, standard error, seeds won) and the coverage
 swing: the standard deviation of the page-to-page change of coverage under Shuffle.
+``--start discover`` seeds every run with the central messages of Discover's clusters
+instead of a random set; ``--compare`` pairs this runs file with another by seed, after
+the seed and on the last page (the cold-start table of docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ STRATEGIES = ["low-confidence", "shuffle", "teach", "rebalance"]
 REPORT_PAGES = [5, 10, 25]
 
 
-def _simulate(train: Path, test: Path, strategy: str, seed: int, pages: int) -> list[dict[str, float]]:
+def _simulate(train: Path, test: Path, strategy: str, seed: int, pages: int,
+              start: str = "random") -> list[dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        return simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp))
+        return simulate(train, test, strategy, 40, pages, 20, seed, Path(tmp), start=start)
 
 
 def _stored(done: dict[str, list[dict[str, float]]], key: str) -> list[dict[str, float]] | None:
@@ -62,14 +67,15 @@ def _stored(done: dict[str, list[dict[str, float]]], key: str) -> list[dict[str,
 
 
 def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
-        strategies: list[str] = STRATEGIES, baseline: bool = True) -> dict[str, dict[str, list[dict[str, float]]]]:
+        strategies: list[str] = STRATEGIES, baseline: bool = True,
+        start: str = "random") -> dict[str, dict[str, list[dict[str, float]]]]:
     """Every simulation's rows are saved to ``partial`` as they finish, and reused from it."""
     done: dict[str, list[dict[str, float]]] = json.loads(partial.read_text()) if partial.exists() else {}
     sets = {train.name.removesuffix("_train.csv"): train for train in sorted(data.glob("*_train.csv"))}
     todo = {f"{name}/{strategy}/{seed}/{pages}": (train, train.with_name(f"{name}_test.csv"), strategy, seed)
             for name, train in sets.items() for strategy in strategies for seed in seeds}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_simulate, *args, pages): key for key, args in todo.items()
+        futures = {pool.submit(_simulate, *args, pages, start): key for key, args in todo.items()
                    if _stored(done, key) is None}
         for future in as_completed(futures):
             key = futures[future]
@@ -102,7 +108,8 @@ def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
 def paired(done: dict[str, list[dict[str, float]]], sets: list[str], seeds: list[int], pages: int,
            other: dict[str, list[dict[str, float]]] | None = None) -> str:
     """Low confidence against Shuffle on the last page, paired by seed, and the coverage
-    swing under Shuffle; with ``other`` (another runs file), this code against that one."""
+    swing under Shuffle; with ``other`` (another runs file), this code against that one,
+    after the seed set and on the last page."""
     def rows(store: dict[str, list[dict[str, float]]], name: str, strategy: str) -> list[list[dict[str, float]]]:
         found = [_stored(store, f"{name}/{strategy}/{seed}/{pages}") for seed in seeds]
         return [r for r in found if r is not None]
@@ -122,10 +129,12 @@ def paired(done: dict[str, list[dict[str, float]]], sets: list[str], seeds: list
             if not a_runs or len(a_runs) != len(b_runs):
                 continue
             label = f"{first} vs {second}" if other is None else f"{first}: this vs other"
-            for key in ("coverage", "map_all"):
-                a = [r[pages][key] or 0.0 for r in a_runs]
-                b = [r[pages][key] or 0.0 for r in b_runs]
-                lines.append(f"| {name} | {label} {key} | {mean(a):.4f} | {mean(b):.4f} | {diff(a, b)} |")
+            for page in [pages] if other is None else [0, pages]:
+                for key in ("coverage", "map_all"):
+                    a = [r[page][key] or 0.0 for r in a_runs]
+                    b = [r[page][key] or 0.0 for r in b_runs]
+                    lines.append(f"| {name} | {label} {key}, page {page} | {mean(a):.4f} | {mean(b):.4f} "
+                                 f"| {diff(a, b)} |")
         for store, tag in ((done, "this"), (other, "other")):
             if store is None:
                 continue
@@ -194,12 +203,15 @@ def main() -> None:
                         help="every simulation's rows, kept and reused across runs")
     parser.add_argument("--no-baseline", action="store_true", help="skip the TF-IDF + LR baseline")
     parser.add_argument("--compare", type=Path, help="another runs file: print this code against it, paired")
+    parser.add_argument("--start", choices=["random", "discover"], default="random",
+                        help="the seed set of every run (keep each start in its own --runs file)")
     args = parser.parse_args()
     strategies = args.strategies.split(",")
     seeds = seed_list(args.seeds)
     if not any(args.data.glob("*_train.csv")):
         raise SystemExit(f"{args.data}: no gold sets here (NAME_train.csv beside NAME_test.csv)")
-    results = run(args.data, args.pages, seeds, args.runs, args.jobs, strategies, not args.no_baseline)
+    results = run(args.data, args.pages, seeds, args.runs, args.jobs, strategies, not args.no_baseline,
+                  args.start)
     args.out.write_text(json.dumps(results, indent=1))
     table = markdown(results, args.pages, strategies)
     args.out.with_suffix(".md").write_text(table)

@@ -237,3 +237,22 @@ def test_terms_are_read_from_the_text_the_features_see(tmp_path: Path) -> None:
     session = Session.open(Store(db), "d", "ann")
     (text,) = session._texts_of([int(session.mids[0])])
     assert "windscreen" in text and "quotedword" not in text and "signatureword" not in text
+
+
+def test_a_discover_start_seeds_every_group_where_a_random_one_misses_some(tmp_path: Path) -> None:
+    from cmtui.simulate import discover_seed
+
+    store = discover_store(tmp_path)
+    _texts, truth = fixture_texts(per_group=30, auto_replies=50)
+    session = Session.open(store, "d", "ann")
+    group_of = {int(mid): truth[int(rid[1:])] for mid, rid in zip(session.mids, session.ids, strict=True)}
+    seed = discover_seed(session, 40)
+    clusters = session.clusters().open()  # type: ignore[union-attr]
+    assert len(seed) == len(set(seed)) == 40
+    assert seed[:len(clusters)] == [c.rows[0] for c in clusters]  # the most central of each first
+    assert seed[len(clusters)] == next(c.rows[1] for c in clusters if len(c.rows) > 1)  # then the seconds
+    firsts = len(clusters)
+    assert {group_of[m] for m in seed[:firsts]} == set(truth)  # every group is in the seed
+    rng = np.random.default_rng(0)
+    random_hits = [len({group_of[int(m)] for m in rng.permutation(session.mids)[:firsts]}) for _ in range(20)]
+    assert min(random_hits) < len(set(truth))  # as many picked at random miss a group

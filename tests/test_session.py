@@ -220,6 +220,8 @@ def test_simulate_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert [r["labelled"] for r in rows] == [40, 60, 80]
     assert set(rows[0]) == {"labelled", "coverage", "map", "map_all", "macro_f1", "micro_f1", "seconds"}
     assert rows[-1]["coverage"] > rows[0]["coverage"]
+    assert main(["simulate", str(gold), "--pages", "1", "--start", "discover", "--json"]) == 0
+    assert [r["labelled"] for r in json.loads(capsys.readouterr().out)] == [40, 60]
 
 
 def test_features_are_cached_and_invalidated(tmp_path: Path) -> None:
