@@ -46,15 +46,12 @@ def import_file(store: Store, path: Path, dataset: str, *, source: str | None = 
 
 
 def ensure_sample(store: Store, annotator: str) -> str | None:
-    """Load the sample mailbox into a new, empty database: its messages unreviewed, and
-    its taxonomy (names only), so a new user can start labelling at once."""
+    """Load the sample mailbox into a new, empty database as a team meets a new mailbox:
+    its messages unreviewed and no taxonomy yet (Discover's clusters are where it starts)."""
     if not store.is_empty():
         return None
     from .sample import sample_path
 
-    path = sample_path()
-    import_file(store, path, SAMPLE_DATASET, source=SAMPLE_DATASET, annotator=annotator, with_labels=False)
-    names = sorted({n for labels in read_file(path).frame["labels"].to_list() for n in labels or []})
-    for name in names:
-        store.add_label(SAMPLE_DATASET, name)
+    import_file(store, sample_path(), SAMPLE_DATASET, source=SAMPLE_DATASET, annotator=annotator,
+                with_labels=False)
     return SAMPLE_DATASET

@@ -234,6 +234,7 @@ def test_first_run_loads_sample_once(db_path: Path) -> None:
     assert ensure_sample(store, "ann") == "sample"
     info = store.dataset_info("sample")
     assert info.messages >= 2000 and info.reviewed == 0  # labels are not imported
+    assert store.labels("sample") == []  # nor the taxonomy: a new mailbox starts in Discover
     assert ensure_sample(store, "ann") is None
     assert store.dataset_info("sample").messages == info.messages
 

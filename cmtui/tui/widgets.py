@@ -154,7 +154,10 @@ class CoverageMeter(Static):
         parts: list[Text] = []
         head = Text("Coverage " if wide else "Cov ", style="bold")
         if f.coverage is None:
-            head.append("-  " + ("loading the model" if f.loading else "no model yet: label and submit a page"))
+            hint = "no model yet: label and submit a page"
+            if not f.reviewed:  # where a new mailbox starts
+                hint = "no model yet: c Discover, or label and submit a page"
+            head.append("-  " + ("loading the model" if f.loading else hint))
         else:
             head.append(bar(f.coverage, 16 if wide else 8))
             head.append(f" {f.coverage * 100:.1f}%")
