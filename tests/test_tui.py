@@ -8,6 +8,7 @@ from textual.app import Notify
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import DataTable
+from textual.worker import WorkerCancelled
 
 from cmtui.cli import main
 from cmtui.store import Store
@@ -63,7 +64,10 @@ async def settle(app: CmtuiApp, pilot: Pilot, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:  # an exclusive worker replaced by a newer one: wait again
+            continue
         await pilot.pause(0.02)
         meter = app.query_one(CoverageMeter)
         if (app.session is not None and app.page_mids and not meter.training
