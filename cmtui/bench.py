@@ -3,7 +3,8 @@
 Every (size, profile) runs in a child process so that its peak memory is its own. The
 mailbox comes from the sample generator (20 labels; ``short`` ~500-character chats or
 ``long`` ~3,500-character emails with quoted replies and signatures) and goes through
-the same code a person uses: CSV import, Session.open, confirm/submit, retrain, ranking.
+the same code a person uses: CSV import, Session.open, Discover, confirm/submit, retrain,
+ranking.
 """
 
 from __future__ import annotations
@@ -83,11 +84,13 @@ def measure_session(db: Path, gold_path: Path, size: int, runs: int) -> dict[str
     gold: dict[str, list[str]] = json.loads(gold_path.read_text())
     Session.open(store, "bench", "bench").x  # noqa: B018 - builds the feature cache once
     open_times = [_open_time(db) for _ in range(runs)]
-    tui_times = [_tui_time(db) for _ in range(runs)]  # each in a process of its own
+    discover_times = [_first_discover(store) for _ in range(runs)]
+    tui_times, discover_open = zip(*(_tui_time(db) for _ in range(runs)), strict=True)  # a process each
     session = Session.open(store, "bench", "bench", seed=3)
     submit, validate, rescore = _page_loop(session, gold, size, runs)
     return {
-        "open_s": _median(open_times), "tui_open_s": _median(tui_times),
+        "open_s": _median(open_times), "tui_open_s": _median(list(tui_times)),
+        "discover_s": _median(discover_times), "discover_open_s": _median(list(discover_open)),
         "submit_to_next_page_s": submit, "validate_s": validate,
         "rescore_s": _median(rescore) if rescore else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -103,10 +106,25 @@ def _open_time(db: Path) -> float:
     return time.perf_counter() - outer
 
 
-def _tui_time(db: Path) -> float:
+def _first_discover(store: Any) -> float:
+    """The first clustering of a new mailbox (nothing reviewed, no representation cached),
+    the call the app's Discover worker makes."""
+    from .session import Session
+
+    session = Session.open(store, "bench", "bench")
+    session.discoverer.forget()
+    session.x  # noqa: B018 - the features are read before, as in the app
+    started = time.perf_counter()
+    session.discover()
+    return time.perf_counter() - started
+
+
+def _tui_time(db: Path) -> tuple[float, float]:
+    """Process start to the first page shown, and ``c`` to Discover's clusters shown."""
     out = subprocess.run([sys.executable, "-m", "cmtui.bench", "--tui", str(db)],
                          capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    first, discover = json.loads(out.stdout.strip().splitlines()[-1])
+    return first, discover
 
 
 def _page_loop(session: Any, gold: dict[str, list[str]], size: int,
@@ -146,11 +164,16 @@ def _page_loop(session: Any, gold: dict[str, list[str]], size: int,
     return submit, validate, rescore
 
 
-def _tui_open(store: Any) -> float:
+def _tui_open(store: Any) -> tuple[float, float]:
+    """Seconds to the first page, then from ``c`` to the cached clusters and the first
+    cluster's messages on the Discover screen."""
+    from textual.widgets import OptionList
+
     from .tui.app import CmtuiApp
+    from .tui.discover import DiscoverScreen
     from .workspace import Workspace
 
-    async def run() -> float:
+    async def run() -> tuple[float, float]:
         started = time.perf_counter()
         app = CmtuiApp(Workspace(store, "bench"), "bench")
         async with app.run_test(size=(120, 40)) as pilot:
@@ -158,8 +181,14 @@ def _tui_open(store: Any) -> float:
                 await pilot.pause(0.01)
             await pilot.pause()
             elapsed = time.perf_counter() - started
+            started = time.perf_counter()
+            await pilot.press("c")
+            while not (isinstance(app.screen, DiscoverScreen)
+                       and app.screen.query_one("#discover-messages", OptionList).option_count):
+                await pilot.pause(0.01)
+            discover = time.perf_counter() - started
             app.workers.cancel_all()
-        return elapsed
+        return elapsed, discover
 
     return asyncio.run(run())
 
@@ -191,7 +220,8 @@ def _row(r: dict[str, Any]) -> str:
     validate = " ".join(f"{k}:{v:.2f}s" for k, v in r["validate_s"].items())
     rescore = "-" if r["rescore_s"] is None else f"{r['rescore_s']:.2f}s"
     return (f"{r['messages']:>9,} {r['profile']:5}  import {r['import_per_s']:>7,}/s  open {r['open_s']:.2f}s  "
-            f"tui {r['tui_open_s']:.2f}s  submit→next [{submit}]  then validate [{validate}]  rescore {rescore}  "
+            f"tui {r['tui_open_s']:.2f}s  discover {r['discover_s']:.2f}s (open {r['discover_open_s']:.2f}s)  "
+            f"submit→next [{submit}]  then validate [{validate}]  rescore {rescore}  "
             f"peak {r['peak_rss_mb']} MB")
 
 
@@ -199,7 +229,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "--tui":
         from .store import Store
 
-        print(_tui_open(Store(sys.argv[2])))
+        print(json.dumps(_tui_open(Store(sys.argv[2]))))
     elif sys.argv[1] == "--session":
         print(json.dumps(measure_session(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]),
                                          int(sys.argv[5]))))

@@ -97,6 +97,15 @@ class Discoverer:
         tmp.replace(path)
         protect_cache_file(path)
 
+    def forget(self) -> None:
+        """Drop the representation and the clustering, cached and in memory: the next
+        Discover starts from nothing, as on a new mailbox."""
+        with self._lock:
+            self._corpus = None
+            self.current = None
+            for path in [self._corpus_file(), self._clusters_file()]:
+                path.unlink(missing_ok=True)
+
     # ---- clusters -----------------------------------------------------------------------
     def due(self) -> bool:
         """Whether the clustering should be made again: none yet, 5 pages submitted since,
