@@ -93,14 +93,22 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
 
 
 def discover_seed(session: Session, size: int) -> list[int]:
-    """The first ``size`` messages a person labelling Discover's clusters would see: the
-    most central message of every cluster, largest cluster first, then the second of each,
-    and so on (clusters made by the call the app's Discover screen makes)."""
+    """``size`` messages from the top of Discover's clusters (made by the call the app's
+    Discover screen makes), shared among the clusters in proportion to their sizes
+    (Sainte-Laguë: the next pick goes to the cluster with the largest size / (2 picks + 1)),
+    each cluster's most central messages first. Labelled messages then keep the label
+    shares of the mailbox, which the thresholds' caps rely on."""
     clusters = session.discover().open()
+    taken = [0] * len(clusters)
     picked: list[int] = []
-    for depth in range(max((len(c.rows) for c in clusters), default=0)):
-        picked += [c.rows[depth] for c in clusters if depth < len(c.rows)]
-    return picked[:size]
+    while len(picked) < size:
+        open_ = [i for i, c in enumerate(clusters) if taken[i] < len(c.rows)]
+        if not open_:
+            break
+        best = max(open_, key=lambda i: clusters[i].size / (2 * taken[i] + 1))
+        picked.append(clusters[best].rows[taken[best]])
+        taken[best] += 1
+    return picked
 
 
 def _epoch() -> Any:

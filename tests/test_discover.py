@@ -239,7 +239,7 @@ def test_terms_are_read_from_the_text_the_features_see(tmp_path: Path) -> None:
     assert "windscreen" in text and "quotedword" not in text and "signatureword" not in text
 
 
-def test_a_discover_start_seeds_every_group_where_a_random_one_misses_some(tmp_path: Path) -> None:
+def test_a_discover_start_seeds_every_group_in_proportion(tmp_path: Path) -> None:
     from cmtui.simulate import discover_seed
 
     store = discover_store(tmp_path)
@@ -247,12 +247,41 @@ def test_a_discover_start_seeds_every_group_where_a_random_one_misses_some(tmp_p
     session = Session.open(store, "d", "ann")
     group_of = {int(mid): truth[int(rid[1:])] for mid, rid in zip(session.mids, session.ids, strict=True)}
     seed = discover_seed(session, 40)
-    clusters = session.clusters().open()  # type: ignore[union-attr]
     assert len(seed) == len(set(seed)) == 40
-    assert seed[:len(clusters)] == [c.rows[0] for c in clusters]  # the most central of each first
-    assert seed[len(clusters)] == next(c.rows[1] for c in clusters if len(c.rows) > 1)  # then the seconds
-    firsts = len(clusters)
-    assert {group_of[m] for m in seed[:firsts]} == set(truth)  # every group is in the seed
+    clusters = session.clusters().open()  # type: ignore[union-attr]
+    taken = [sum(m in c.rows for m in seed) for c in clusters]
+    for cluster, count in zip(clusters, taken, strict=True):
+        assert count, cluster  # every cluster is in it (40 picks, fewer clusters)
+        assert [m for m in seed if m in cluster.rows] == cluster.rows[:count]  # its most central first
+    # shared by size: a cluster twice the size of another has at least as many picks
+    assert all(a >= b for (ca, a) in zip(clusters, taken, strict=True) for (cb, b) in zip(clusters, taken, strict=True)
+               if ca.size >= 2 * cb.size and len(ca.rows) > a)
+    assert {group_of[m] for m in seed} == set(truth)
     rng = np.random.default_rng(0)
-    random_hits = [len({group_of[int(m)] for m in rng.permutation(session.mids)[:firsts]}) for _ in range(20)]
+    random_hits = [len({group_of[int(m)] for m in rng.permutation(session.mids)[:len(clusters)]}) for _ in range(20)]
     assert min(random_hits) < len(set(truth))  # as many picked at random miss a group
+
+
+async def test_clusters_are_made_again_in_the_background_after_enough_pages(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmtui import discovering
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.workspace import Workspace
+    from tests.test_tui import make_store, notes, running, settle
+
+    monkeypatch.setattr(discovering, "REFRESH_PAGES", 1)
+    store = make_store(tmp_path, n=90, labelled=30)
+    Session.open(store, "d", "tester").discover()  # clustered once, before these pages
+    app = CmtuiApp(Workspace(store, "tester"), "d")
+    async with running(app, size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.session is not None
+        before = app.session.clusters()
+        assert before is not None and not app.session.discover_due()
+        await pilot.press("s", "y")  # one page: due again once the model is validated
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        await settle(app, pilot)
+        after = app.session.clusters()
+        assert after is not before and after is not None and after.pages == 0
+        assert any(n.startswith("Discover: ") and "new clusters" in n for n in notes(app))

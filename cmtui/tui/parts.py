@@ -128,9 +128,13 @@ class Workers(AppBase):
         """Cluster again in the background (after 5 pages or 10% new messages)."""
         assert self.session is not None
         try:
-            self.session.discover()
+            made = self.session.discover()
         except Exception as exc:  # Discover failing must not take the page down
             self.post_message(Failed(f"Discover failed: {exc}"))
+            return
+        what = "no label covers yet" if made.uncovered else "unreviewed"
+        self.call_from_thread(self.notify, f"Discover: {len(made.open())} new clusters of the messages "
+                              f"{what} (c)", timeout=6)
 
     @work(thread=True, group="write", exit_on_error=False)
     def write_confirm(self, mids: list[int], mode: str, labels: dict[int, dict[str, int | None]]) -> None:
