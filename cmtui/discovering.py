@@ -20,7 +20,7 @@ import polars as pl
 
 from . import discover
 from .discover import Cluster, Corpus
-from .features import cache_dir, clean_text
+from .features import cache_dir, clean_text, features_version
 from .private import protect_cache_file
 from .store import Store
 
@@ -65,7 +65,7 @@ class Discoverer:
             return self._corpus
 
     def _corpus_file(self) -> Path:
-        return self.directory / f"corpus-{self.bits}-{discover.DIMS}-v{CACHE_VERSION}.npz"
+        return self.directory / f"corpus-{features_version(self.bits)}-{discover.DIMS}-v{CACHE_VERSION}.npz"
 
     def _load_corpus(self, x: Any) -> Corpus:
         try:

@@ -105,6 +105,12 @@ def tfidf(counts: sp.csr_matrix, idf: np.ndarray | None = None) -> tuple[sp.csr_
     return sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape), idf
 
 
+def features_version(bits: int) -> str:
+    """Changes whenever the same text could hash to other columns: caches built on the
+    features (counts, Discover's representation) carry it in their names."""
+    return hashlib.sha1(f"{pl.__version__}|{bits}|{_TOKEN}|{_ACCENTED}|2".encode()).hexdigest()[:10]
+
+
 @dataclass
 class FeatureCache:
     """Hashed counts of a dataset's messages, stored beside the database.
@@ -117,8 +123,7 @@ class FeatureCache:
     bits: int = DEFAULT_BITS
 
     def _file(self) -> Path:
-        version = hashlib.sha1(f"{pl.__version__}|{self.bits}|{_TOKEN}|{_ACCENTED}|2".encode()).hexdigest()[:10]
-        return self.directory / f"features-{version}.npz"
+        return self.directory / f"features-{features_version(self.bits)}.npz"
 
     def load_or_build(self, meta: pl.DataFrame,
                       fetch_texts: Callable[[list[int]], pl.DataFrame]) -> sp.csr_matrix:

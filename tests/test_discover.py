@@ -229,6 +229,20 @@ def test_the_representation_is_fitted_again_once_the_dataset_grew_by_half(tmp_pa
         session.mids)
 
 
+def test_a_representation_of_other_features_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmtui import features
+    from cmtui.discovering import Discoverer
+
+    session = Session.open(discover_store(tmp_path), "d", "ann")
+    fitted = Discoverer(session.store, "d", session.mids, session.bits, 0).corpus(session.x)
+    # a cache from features of fewer messages, as if another tokenizer had made it
+    Discoverer(session.store, "d", session.mids, session.bits, 0)._write_corpus(
+        discover.Corpus(fitted.columns[:1], fitted.components[:1], fitted.vectors, len(session.mids)))
+    monkeypatch.setattr(features, "_ACCENTED", features._ACCENTED + "|x")  # the tokenizer changed
+    again = Discoverer(session.store, "d", session.mids, session.bits, 0).corpus(session.x)
+    assert len(again.columns) == len(fitted.columns)  # fitted anew, the other cache left unread
+
+
 def test_terms_are_read_from_the_text_the_features_see(tmp_path: Path) -> None:
     body = "My windscreen cracked.\n> quotedword from the earlier mail\n-- \nsignatureword"
     path = write(tmp_path / "q.csv", f'id,timestamp,subject,body\nq1,2024-01-01T10:00:00Z,Car,"{body}"\n')
