@@ -76,12 +76,18 @@ def fit_corpus(x: sp.csr_matrix, dims: int = DIMS, seed: int = 0) -> Corpus:
     return Corpus(columns, components, project(x, columns, components), n)
 
 
-def project(x: sp.csr_matrix, columns: np.ndarray, components: np.ndarray) -> np.ndarray:
-    """Rows of ``x`` in the representation: unit length, zero when no known column is used."""
-    vectors = np.asarray(x[:, columns] @ components, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1)
-    norms[norms == 0] = 1
-    return vectors / norms[:, None]
+def project(x: sp.csr_matrix, columns: np.ndarray, components: np.ndarray,
+            block: int = 8192) -> np.ndarray:
+    """Rows of ``x`` in the representation: unit length, zero when no known column is used.
+    A block of rows at a time: slicing the columns of every row at once copied the whole
+    matrix (115 MB at 100k short messages; 23 MB this way)."""
+    vectors = np.empty((x.shape[0], components.shape[1]), np.float32)
+    for start in range(0, x.shape[0], block):
+        part = np.asarray(x[start:start + block][:, columns] @ components, dtype=np.float32)
+        norms = np.linalg.norm(part, axis=1)
+        norms[norms == 0] = 1
+        vectors[start:start + block] = part / norms[:, None]
+    return vectors
 
 
 def needs_refit(corpus: Corpus, messages: int) -> bool:
@@ -112,7 +118,7 @@ def cluster_rows(vectors: np.ndarray, candidates: np.ndarray, k: int = CLUSTERS,
     """
     from sklearn.cluster import KMeans
 
-    points = vectors[candidates]
+    points = vectors if len(candidates) == len(vectors) else vectors[candidates]  # a copy only when needed
     _keys, first, inverse, counts = np.unique(row_keys(points), return_index=True, return_inverse=True,
                                               return_counts=True)
     order = np.argsort(first)  # the distinct points in the candidates' order, not the keys'
@@ -130,7 +136,7 @@ def cluster_rows(vectors: np.ndarray, candidates: np.ndarray, k: int = CLUSTERS,
     return model.predict(points), model.cluster_centers_.astype(np.float32), inverse
 
 
-def row_keys(points: np.ndarray, block: int = 65_536) -> np.ndarray:
+def row_keys(points: np.ndarray, block: int = 8192) -> np.ndarray:
     """A 64-bit key per row, equal for rows equal to 3 decimals: a random linear hash of
     the rounded values, wrapping modulo 2**64 (two different rows share a key with odds
     near 2**-64). Sorting these keys is ~20 times faster than ``np.unique(axis=0)`` on

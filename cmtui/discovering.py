@@ -52,17 +52,15 @@ class Discoverer:
         self.seed = seed
         self.directory = cache_dir(store.path, dataset)
         self._lock = threading.Lock()
-        self._corpus: Corpus | None = None
         self.current: Clusters | None = self._read()
 
     # ---- the corpus representation ------------------------------------------------------
     def corpus(self, x: Any) -> Corpus:
         """Every message's dense vector (``x``: the TF-IDF rows in ``mids`` order): read
-        from the cache, new messages projected, refitted once the dataset grew by half."""
+        from the cache, new messages projected, refitted once the dataset grew by half.
+        Not kept between clusterings: 400 MB at 1M messages, read again in ~0.3 s."""
         with self._lock:
-            if self._corpus is None:
-                self._corpus = self._load_corpus(x)
-            return self._corpus
+            return self._load_corpus(x)
 
     def _corpus_file(self) -> Path:
         return self.directory / f"corpus-{features_version(self.bits)}-{discover.DIMS}-v{CACHE_VERSION}.npz"
@@ -101,7 +99,6 @@ class Discoverer:
         """Drop the representation and the clustering, cached and in memory: the next
         Discover starts from nothing, as on a new mailbox."""
         with self._lock:
-            self._corpus = None
             self.current = None
             for path in [self._corpus_file(), self._clusters_file()]:
                 path.unlink(missing_ok=True)
