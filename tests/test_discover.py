@@ -299,3 +299,18 @@ async def test_clusters_are_made_again_in_the_background_after_enough_pages(tmp_
         after = app.session.clusters()
         assert after is not before and after is not None and after.pages == 0
         assert any(n.startswith("Discover: ") and "new clusters" in n for n in notes(app))
+
+
+async def test_the_clusters_messages_are_read_before_discover_opens(tmp_path: Path) -> None:
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.workspace import Workspace
+    from tests.test_tui import running, settle
+
+    store = discover_store(tmp_path)
+    made = Session.open(store, "d", "tester").discover(clusters=10)
+    shown = [m for cluster in made.open() for m in cluster.rows]
+    app = CmtuiApp(Workspace(store, "tester"), "d")
+    async with running(app, size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert app.session is not None
+        assert [r.mid for r in app.session.rows(shown, fetch=False)] == shown  # in memory, no query

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from functools import partial
 
 from rich.text import Text
@@ -283,6 +284,18 @@ class DiscoverActions:
         if fresh and self.session is not None and not self.session.reviewed:
             self.notify("Nothing reviewed yet: c opens Discover, clusters of similar messages to label "  # type: ignore[attr-defined]
                         "a group at a time", timeout=10)
+        self.prefetch_clusters()
+
+    @work(thread=True, exclusive=True, group="discover-texts", exit_on_error=False)
+    def prefetch_clusters(self) -> None:
+        """The shown messages of every open cluster, read before Discover is opened: at 1M
+        messages, reading a cluster's when it was shown put opening at 0.43-0.51 s."""
+        session = self.session
+        current = session.clusters() if session is not None else None
+        if session is None or current is None:
+            return
+        with suppress(StoreError):  # read again when a cluster is shown, where a failure is reported
+            session.rows([m for cluster in current.open() for m in cluster.rows])
 
     def submit_if_asked(self) -> None:
         if self._submit_after_load:

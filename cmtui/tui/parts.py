@@ -129,6 +129,7 @@ class Workers(AppBase):
         assert self.session is not None
         try:
             made = self.session.discover()
+            self.session.rows([m for cluster in made.open() for m in cluster.rows])  # ready before c
         except Exception as exc:  # Discover failing must not take the page down
             self.post_message(Failed(f"Discover failed: {exc}"))
             return
