@@ -23,7 +23,8 @@ descendants is assigned):
   a rider. (A taxonomy counts as faceted when labels of facets make at least half of all
   label uses: a few labels that happen never to meet do not make one.)
 * weight(L) = 0 for a rider, else its parent share. L is informative when
-  weight(L) >= 0.2 and it has at least 3 examples.
+  weight(L) >= 0.2 and it has at least 3 examples, and at least 3 reviewed messages
+  without it.
 
 On the six gold sets with every training label known this makes every leaf label with 3+
 examples informative (HWU64's 18 scenario parents, never used alone, are not); a faceted
@@ -225,10 +226,16 @@ def _shared_uses(labelled: Sequence[set[str]]) -> float:
     return shared / uses if uses else 0.0
 
 
-def informative_from(labels: Sequence[str], weights: dict[str, float], counts: np.ndarray) -> list[str]:
-    """Informative labels from their weights and example counts (per column of ``labels``)."""
+def informative_from(labels: Sequence[str], weights: dict[str, float], y: np.ndarray) -> list[str]:
+    """Informative labels from their weights and the reviews (``y``: reviewed messages x
+    ``labels``): enough examples with the label, and as many without it (a label on every
+    reviewed message, as after one Discover cluster, tells no message from another: its
+    threshold would flag the whole dataset)."""
+    counts = y.sum(axis=0)
+    without = y.shape[0] - counts
     return [name for j, name in enumerate(labels)
-            if weights[name] >= INFORMATIVE_WEIGHT and counts[j] >= INFORMATIVE_MIN_EXAMPLES]
+            if weights[name] >= INFORMATIVE_WEIGHT and counts[j] >= INFORMATIVE_MIN_EXAMPLES
+            and without[j] >= INFORMATIVE_MIN_EXAMPLES]
 
 
 def cap_by_share(probs: np.ndarray, thresholds: Sequence[float], shares: np.ndarray,

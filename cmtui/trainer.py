@@ -211,7 +211,7 @@ class Trainer:
         candidates = self._rescore_candidates(reviewed) if same_labels else None
         test_thresholds = list(last.test_thresholds) if same_labels else [0.5] * len(labels)
         informative = sorted(metrics.informative_from(
-            labels, metrics.informative_weights(labels, data.assigned), y.sum(axis=0)))
+            labels, metrics.informative_weights(labels, data.assigned), y))
         if candidates is None:
             probs = predict(model, self.x, self._trees_for(model))
             if kept:  # those pairs did not change: their scores stand
@@ -275,7 +275,7 @@ class Trainer:
         progress(0.8)
         probs = predict(production, self.x, self._trees_for(production))
         weights = metrics.informative_weights(labels, data.assigned)
-        informative = set(metrics.informative_from(labels, weights, y.sum(axis=0)))
+        informative = set(metrics.informative_from(labels, weights, y))
         reports = metrics.validate(labels, y[test], p_test, y[~test], weights, informative,
                                    (y, held_out, data.random))
         test_thresholds = [r.thresholds.balanced for r in reports]

@@ -314,3 +314,14 @@ async def test_the_clusters_messages_are_read_before_discover_opens(tmp_path: Pa
         await settle(app, pilot)
         assert app.session is not None
         assert [r.mid for r in app.session.rows(shown, fetch=False)] == shown  # in memory, no query
+
+
+def test_one_labelled_cluster_does_not_cover_the_whole_mailbox(tmp_path: Path) -> None:
+    session = Session.open(discover_store(tmp_path), "d", "ann")
+    first = next(c for c in session.discover(clusters=10).open() if len(c.rows) >= 3)
+    name = session.add_label("Group")
+    for mid in first.rows:
+        session.toggle(mid, name)
+    session.submit(first.rows, "discover", untouched=False)
+    state = session.retrain(persist=False)
+    assert state.informative == [] and state.report["coverage"] == 0  # nothing told apart yet

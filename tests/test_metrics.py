@@ -66,8 +66,8 @@ def test_informative_parent_only_and_rider() -> None:
 
 def informative(labels: list[str], rows: list[dict[str, None]]) -> list[str]:
     """The informative labels of ``rows`` by the rule the trainer applies."""
-    counts = metrics.label_matrix(labels, rows).sum(axis=0)
-    return metrics.informative_from(labels, metrics.informative_weights(labels, rows), counts)
+    return metrics.informative_from(labels, metrics.informative_weights(labels, rows),
+                                    metrics.label_matrix(labels, rows))
 
 
 def test_multi_intent_labels_stay_informative() -> None:
@@ -76,6 +76,13 @@ def test_multi_intent_labels_stay_informative() -> None:
     rows = [{"A": None, "B": None}] * 8 + [{"B": None, "C": None}] * 8 + [{"A": None, "C": None}] * 8
     rows += [{"A": None}, {"B": None}, {"C": None}]
     assert informative(labels, rows) == ["A", "B", "C"]
+
+
+def test_a_label_on_every_review_is_not_informative() -> None:
+    rows = [{"Policy": None, "Policy > Renewal": None}] * 12  # one Discover cluster, all kept
+    assert informative(["Policy", "Policy > Renewal"], rows) == []
+    rows += [{"Billing": None}] * 3  # three reviewed messages without it: it tells them apart
+    assert informative(["Billing", "Policy", "Policy > Renewal"], rows) == ["Billing", "Policy > Renewal"]
 
 
 def faceted_rows(hierarchical: bool, topic_share: float = 1.0, tone_share: float = 1.0,
