@@ -69,3 +69,24 @@ def test_trees_ablation_script_compares_prior_trees_and_gate(tmp_path: Path) -> 
     row = json.loads(out.strip().splitlines()[-1])
     assert row["set"] == "toy" and row["labelled"] == 150
     assert {"prior", "all_trees", "gated", "gated_vs_prior"} <= set(row)
+
+
+@pytest.mark.ci
+def test_label_efficiency_compares_a_discover_start_with_a_random_one(tmp_path: Path) -> None:
+    data = tiny_gold(tmp_path / "gold")
+    common = ("scripts/label_efficiency.py", "--data", str(data), "--pages", "1", "--seeds", "0-1", "--no-baseline",
+              "--strategies", "low-confidence", "--out", str(tmp_path / "le.json"))
+    run(*common, "--runs", str(tmp_path / "random.json"))
+    out = run(*common, "--runs", str(tmp_path / "discover.json"), "--start", "discover",
+              "--compare", str(tmp_path / "random.json"))
+    assert "low-confidence: this vs other coverage, page 0" in out  # after the seed
+    assert "low-confidence: this vs other map_all, page 1" in out  # and on the last page
+
+
+@pytest.mark.ci
+def test_corpus_features_script_pairs_the_model_with_and_without_the_representation(tmp_path: Path) -> None:
+    data = tiny_gold(tmp_path / "gold")
+    out = run("scripts/corpus_features.py", "--data", str(data), "--sizes", "60", "--seeds", "0-1",
+              "--weights", "1", "--jobs", "1")
+    rows = [line for line in out.splitlines() if line.startswith("| toy |")]
+    assert len(rows) == 1 and rows[0].split("|")[2].strip() == "60" and "/2 |" in rows[0]
