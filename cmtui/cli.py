@@ -126,8 +126,9 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", default="low-confidence",
                    choices=["low-confidence", "shuffle", "teach", "rebalance"])
     p.add_argument("--seed-size", type=int, default=40)
-    p.add_argument("--start", choices=["random", "discover"], default="random",
-                   help="the seed set: random messages, or the central messages of Discover's clusters")
+    p.add_argument("--start", choices=["random", "discover", "stratified"], default="random",
+                   help="the seed set: random messages, the central messages of Discover's clusters, "
+                        "or random messages drawn from every cluster by size")
     p.add_argument("--pages", type=int, default=25)
     p.add_argument("--page-size", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)

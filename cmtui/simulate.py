@@ -62,6 +62,8 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
 
     if start == "discover":
         seed_mids, seed_mode = discover_seed(session, seed_size), "discover"
+    elif start == "stratified":
+        seed_mids, seed_mode = stratified_seed(session, seed_size, seed), "shuffle"
     else:
         rng = np.random.default_rng(seed)
         seed_mids, seed_mode = [int(m) for m in rng.permutation(session.mids)[:seed_size]], "shuffle"
@@ -107,6 +109,28 @@ def discover_seed(session: Session, size: int) -> list[int]:
             break
         best = max(open_, key=lambda i: clusters[i].size / (2 * taken[i] + 1))
         picked.append(clusters[best].rows[taken[best]])
+        taken[best] += 1
+    return picked
+
+
+def stratified_seed(session: Session, size: int, seed: int) -> list[int]:
+    """``size`` random messages drawn from Discover's k-means clusters in proportion to
+    their sizes (Sainte-Laguë): a stratified random sample, so it keeps a random seed's
+    label shares (its reviews count as Shuffle's) and covers every large cluster."""
+    from .discover import CLUSTERS, cluster_rows
+
+    rows = np.arange(len(session.mids))
+    members, _centres, _inverse = cluster_rows(session.discoverer.corpus(session.x).vectors, rows,
+                                               CLUSTERS, seed)
+    rng = np.random.default_rng(seed)
+    pools = [list(rng.permutation(np.flatnonzero(members == c))) for c in range(int(members.max()) + 1)]
+    sizes = [len(pool) for pool in pools]
+    taken = [0] * len(pools)
+    picked: list[int] = []
+    while len(picked) < min(size, len(rows)):
+        best = max((i for i in range(len(pools)) if taken[i] < sizes[i]),
+                   key=lambda i: sizes[i] / (2 * taken[i] + 1))
+        picked.append(int(session.mids[pools[best][taken[best]]]))
         taken[best] += 1
     return picked
 

@@ -203,7 +203,7 @@ def main() -> None:
                         help="every simulation's rows, kept and reused across runs")
     parser.add_argument("--no-baseline", action="store_true", help="skip the TF-IDF + LR baseline")
     parser.add_argument("--compare", type=Path, help="another runs file: print this code against it, paired")
-    parser.add_argument("--start", choices=["random", "discover"], default="random",
+    parser.add_argument("--start", choices=["random", "discover", "stratified"], default="random",
                         help="the seed set of every run (keep each start in its own --runs file)")
     args = parser.parse_args()
     strategies = args.strategies.split(",")

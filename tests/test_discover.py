@@ -325,3 +325,18 @@ def test_one_labelled_cluster_does_not_cover_the_whole_mailbox(tmp_path: Path) -
     session.submit(first.rows, "discover", untouched=False)
     state = session.retrain(persist=False)
     assert state.informative == [] and state.report["coverage"] == 0  # nothing told apart yet
+
+
+def test_a_stratified_start_draws_from_every_group_by_size(tmp_path: Path) -> None:
+    from cmtui.simulate import stratified_seed
+
+    store = discover_store(tmp_path)
+    _texts, truth = fixture_texts(per_group=30, auto_replies=50)
+    session = Session.open(store, "d", "ann")
+    group_of = {int(mid): truth[int(rid[1:])] for mid, rid in zip(session.mids, session.ids, strict=True)}
+    seeds = [stratified_seed(session, 40, seed) for seed in (0, 1)]
+    assert all(len(s) == len(set(s)) == 40 for s in seeds) and seeds[0] != seeds[1]  # random within clusters
+    for seed in seeds:
+        groups = [group_of[m] for m in seed]
+        assert set(groups) == set(truth)  # every group
+        assert groups.count("auto") >= 4  # the repeated reply is 50 of 320: its share, not one pick
