@@ -167,8 +167,6 @@ def _page_loop(session: Any, gold: dict[str, list[str]], size: int,
 def _tui_open(store: Any) -> tuple[float, float]:
     """Seconds to the first page, then from ``c`` to the cached clusters and the first
     cluster's messages on the Discover screen."""
-    from textual.widgets import OptionList
-
     from .tui.app import CmtuiApp
     from .tui.discover import DiscoverScreen
     from .workspace import Workspace
@@ -183,8 +181,7 @@ def _tui_open(store: Any) -> tuple[float, float]:
             elapsed = time.perf_counter() - started
             started = time.perf_counter()
             await pilot.press("c")
-            while not (isinstance(app.screen, DiscoverScreen)
-                       and app.screen.query_one("#discover-messages", OptionList).option_count):
+            while not (isinstance(app.screen, DiscoverScreen) and app.screen.showing_messages()):
                 await pilot.pause(0.01)
             discover = time.perf_counter() - started
             app.workers.cancel_all()

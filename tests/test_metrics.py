@@ -133,7 +133,7 @@ def test_sparse_topics_beside_a_genre_stay_informative() -> None:
 
 
 def test_parent_used_alone_is_informative_and_few_examples_are_not() -> None:
-    rows = [{"Claims": None}] * 4 + [{"Claims > Motor": None}] * 2
+    rows = [{"Claims": None}] * 4 + [{"Claims > Motor": None}] * 2 + [{"Billing": None}] * 3
     assert "Claims" in informative(LABELS, rows)
     assert "Claims > Motor" not in informative(LABELS, rows)  # 2 < 3 examples
 

@@ -170,6 +170,10 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         if messages.option_count:
             messages.highlighted = min(keep or 0, messages.option_count - 1)
 
+    def showing_messages(self) -> bool:
+        """Whether a cluster's messages are on screen (what the bench waits for)."""
+        return bool(self.query_one("#discover-messages", OptionList).option_count)
+
     def _highlighted_mid(self) -> int | None:
         messages = self.query_one("#discover-messages", OptionList)
         if messages.highlighted is None or not messages.option_count:
