@@ -340,3 +340,27 @@ def test_a_stratified_start_draws_from_every_group_by_size(tmp_path: Path) -> No
         groups = [group_of[m] for m in seed]
         assert set(groups) == set(truth)  # every group
         assert groups.count("auto") >= 4  # the repeated reply is 50 of 320: its share, not one pick
+
+
+async def test_an_open_discover_screen_follows_a_background_clustering(tmp_path: Path) -> None:
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.tui.discover import DiscoverScreen
+    from cmtui.workspace import Workspace
+    from tests.test_tui import running, settle
+
+    store = discover_store(tmp_path)
+    Session.open(store, "d", "tester").discover(clusters=10)
+    app = CmtuiApp(Workspace(store, "tester"), "d")
+    async with running(app, size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DiscoverScreen) and app.session is not None
+        before = app.session.clusters()
+        app.refresh_clusters()  # what a validation starts once clusters are due
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        after = app.session.clusters()
+        assert after is not before and after is not None
+        assert any(screen.cluster is c for c in after.clusters)  # the new clustering is shown

@@ -118,6 +118,13 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         if focus:
             options.focus()
 
+    def background_progress(self, fraction: float | None) -> None:
+        """The app's background re-clustering: its progress, then (``None``) its clusters."""
+        if fraction is None:
+            self.fill(self.cluster.id if self.cluster is not None else None, focus=False)
+        else:
+            self._title(f"Discover: clustering again in the background… {fraction:.0%}")
+
     def _title(self, text: str) -> None:
         self.query_one("#discover-title", Static).update(Text(text))
 
@@ -300,6 +307,12 @@ class DiscoverActions:
             return
         with suppress(StoreError):  # read again when a cluster is shown, where a failure is reported
             session.rows([m for cluster in current.open() for m in cluster.rows])
+
+    def discover_progress(self, fraction: float | None) -> None:
+        """The background re-clustering, shown on an open Discover screen (None: done)."""
+        screen = self.screen  # type: ignore[attr-defined]
+        if isinstance(screen, DiscoverScreen):
+            screen.background_progress(fraction)
 
     def submit_if_asked(self) -> None:
         if self._submit_after_load:

@@ -127,12 +127,18 @@ class Workers(AppBase):
     def refresh_clusters(self) -> None:
         """Cluster again in the background (after 5 pages or 10% new messages)."""
         assert self.session is not None
+
+        def progress(fraction: float) -> None:
+            self.call_from_thread(self.discover_progress, fraction)  # type: ignore[attr-defined]
+
         try:
-            made = self.session.discover()
+            made = self.session.discover(progress=progress)
             self.session.rows([m for cluster in made.open() for m in cluster.rows])  # ready before c
         except Exception as exc:  # Discover failing must not take the page down
             self.post_message(Failed(f"Discover failed: {exc}"))
             return
+        finally:
+            self.call_from_thread(self.discover_progress, None)  # type: ignore[attr-defined]
         what = "no label covers yet" if made.uncovered else "unreviewed"
         self.call_from_thread(self.notify, f"Discover: {len(made.open())} new clusters of the messages "
                               f"{what} (c)", timeout=6)
