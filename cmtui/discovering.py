@@ -21,7 +21,7 @@ import polars as pl
 from . import discover
 from .discover import Cluster, Corpus
 from .features import cache_dir, clean_text, features_version
-from .private import protect_cache_file
+from .private import write_cache_file
 from .store import Store
 
 REFRESH_PAGES = 5
@@ -86,14 +86,10 @@ class Discoverer:
         return corpus
 
     def _write_corpus(self, corpus: Corpus) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._corpus_file()
-        tmp = path.with_name(path.name + ".part.npz")
         order = np.argsort(self.mids)
-        np.savez(tmp, mids=self.mids[order], vectors=corpus.vectors[order].astype(np.float16),
-                 columns=corpus.columns, components=corpus.components, fitted_on=corpus.fitted_on)
-        tmp.replace(path)
-        protect_cache_file(path)
+        write_cache_file(self._corpus_file(), lambda tmp: np.savez(
+            tmp, mids=self.mids[order], vectors=corpus.vectors[order].astype(np.float16),
+            columns=corpus.columns, components=corpus.components, fitted_on=corpus.fitted_on))
 
     def forget(self) -> None:
         """Drop the representation and the clustering, cached and in memory: the next
@@ -180,15 +176,10 @@ class Discoverer:
         current = self.current
         if current is None:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._clusters_file()
         body = {"version": CACHE_VERSION, "candidates": current.candidates, "messages": current.messages,
                 "pages": current.pages, "uncovered": current.uncovered,
                 "clusters": [c.to_dict() for c in current.clusters]}
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(body))
-        tmp.replace(path)
-        protect_cache_file(path)
+        write_cache_file(self._clusters_file(), lambda tmp: tmp.write_text(json.dumps(body)))
 
     def _read(self) -> Clusters | None:
         try:

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from .private import protect_cache_file
+from .private import write_cache_file
 
 DEFAULT_BITS = 18
 _UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
@@ -179,13 +179,9 @@ class FeatureCache:
             return None  # a damaged cache is rebuilt, never trusted
 
     def _write(self, mids: np.ndarray, stamps: np.ndarray, matrix: sp.csr_matrix) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._file()
-        tmp = path.with_name(path.name + ".part.npz")
-        np.savez(tmp, mids=mids, stamps=stamps, data=matrix.data, indices=matrix.indices,
-                 indptr=matrix.indptr, shape=np.array(matrix.shape))
-        tmp.replace(path)
-        protect_cache_file(path)
+        write_cache_file(self._file(), lambda tmp: np.savez(
+            tmp, mids=mids, stamps=stamps, data=matrix.data, indices=matrix.indices,
+            indptr=matrix.indptr, shape=np.array(matrix.shape)))
 
 
 def cache_dir(db_path: Path, dataset: str) -> Path:

@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .features import TreeInputs, cache_dir
-from .private import protect_cache_file
+from .private import write_cache_file
 
 PREDICT_BLOCK = 65_536  # rows scored at a time
 SHRINK = 0.5  # how far one label's own held-out gain moves it from the pooled gain
@@ -478,13 +478,9 @@ def predictions_path(db_path: Path, dataset: str) -> Path:
 
 def save_predictions(db_path: Path, dataset: str, mids: np.ndarray, labels: Sequence[str],
                      probs: np.ndarray, version: int) -> None:
-    path = predictions_path(db_path, dataset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("predictions.part.npz")
-    np.savez(tmp, mids=mids, probs=probs.astype(np.float16), version=np.array(version),
-             labels=np.array(json.dumps(list(labels))))
-    tmp.replace(path)
-    protect_cache_file(path)
+    write_cache_file(predictions_path(db_path, dataset), lambda tmp: np.savez(
+        tmp, mids=mids, probs=probs.astype(np.float16), version=np.array(version),
+        labels=np.array(json.dumps(list(labels)))))
 
 
 def load_predictions(db_path: Path, dataset: str) -> tuple[list[int], list[str], np.ndarray] | None:

@@ -21,7 +21,7 @@ import grp
 import os
 import pwd
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
@@ -95,6 +95,17 @@ def protect_cache_file(path: Path) -> None:
         protect(parent, db_path)
         if parent == root:
             break
+
+
+def write_cache_file(path: Path, write: Callable[[Path], object]) -> None:
+    """A file in ``<db>.cache`` written whole or not at all: ``write`` fills a temporary
+    beside it (its name ends like ``path``'s, as ``np.savez`` wants), renamed over
+    ``path``, which then gets the database's modes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.part{path.suffix}")
+    write(tmp)
+    tmp.replace(path)
+    protect_cache_file(path)
 
 
 def _walk(path: Path) -> Iterator[Path]:
