@@ -13,6 +13,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,41 +97,38 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
 
 def discover_seed(session: Session, size: int) -> list[int]:
     """``size`` messages from the top of Discover's clusters (made by the call the app's
-    Discover screen makes), shared among the clusters in proportion to their sizes
-    (Sainte-Laguë: the next pick goes to the cluster with the largest size / (2 picks + 1)),
-    each cluster's most central messages first. Labelled messages then keep the label
-    shares of the mailbox, which the thresholds' caps rely on."""
+    Discover screen makes), shared among the clusters by their sizes, each cluster's most
+    central messages first. Labelled messages then keep the label shares of the mailbox,
+    which the thresholds' caps rely on."""
     clusters = session.discover().open()
-    taken = [0] * len(clusters)
-    picked: list[int] = []
-    while len(picked) < size:
-        open_ = [i for i, c in enumerate(clusters) if taken[i] < len(c.rows)]
-        if not open_:
-            break
-        best = max(open_, key=lambda i: clusters[i].size / (2 * taken[i] + 1))
-        picked.append(clusters[best].rows[taken[best]])
-        taken[best] += 1
-    return picked
+    return shared_by_size([c.rows for c in clusters], [c.size for c in clusters], size)
 
 
 def stratified_seed(session: Session, size: int, seed: int) -> list[int]:
     """``size`` random messages drawn from Discover's k-means clusters in proportion to
-    their sizes (Sainte-Laguë): a stratified random sample, so it keeps a random seed's
-    label shares (its reviews count as Shuffle's) and covers every large cluster."""
+    their sizes: a stratified random sample, so it keeps a random seed's label shares
+    (its reviews count as Shuffle's) and covers every large cluster."""
     from .discover import CLUSTERS, cluster_rows
 
-    rows = np.arange(len(session.mids))
-    members, _centres, _inverse = cluster_rows(session.discoverer.corpus(session.x).vectors, rows,
-                                               CLUSTERS, seed)
+    members, _centres, _inverse = cluster_rows(session.discoverer.corpus(session.x).vectors,
+                                               np.arange(len(session.mids)), CLUSTERS, seed)
     rng = np.random.default_rng(seed)
-    pools = [list(rng.permutation(np.flatnonzero(members == c))) for c in range(int(members.max()) + 1)]
-    sizes = [len(pool) for pool in pools]
+    pools = [[int(session.mids[r]) for r in rng.permutation(np.flatnonzero(members == c))]
+             for c in range(int(members.max()) + 1)]
+    return shared_by_size(pools, [len(pool) for pool in pools], size)
+
+
+def shared_by_size(pools: Sequence[Sequence[int]], sizes: Sequence[int], count: int) -> list[int]:
+    """``count`` items from the front of ``pools``, shared by ``sizes`` (Sainte-Laguë: the
+    next goes to the pool with the largest size / (2 taken + 1) that has one left)."""
     taken = [0] * len(pools)
     picked: list[int] = []
-    while len(picked) < min(size, len(rows)):
-        best = max((i for i in range(len(pools)) if taken[i] < sizes[i]),
-                   key=lambda i: sizes[i] / (2 * taken[i] + 1))
-        picked.append(int(session.mids[pools[best][taken[best]]]))
+    while len(picked) < count:
+        open_ = [i for i, pool in enumerate(pools) if taken[i] < len(pool)]
+        if not open_:
+            break
+        best = max(open_, key=lambda i: sizes[i] / (2 * taken[i] + 1))
+        picked.append(pools[best][taken[best]])
         taken[best] += 1
     return picked
 
