@@ -42,6 +42,10 @@ class Clusters:
     def open(self) -> list[Cluster]:
         return [c for c in self.clusters if not c.handled]
 
+    def shown_mids(self) -> list[int]:
+        """The messages the open clusters show, cluster after cluster."""
+        return [m for cluster in self.open() for m in cluster.rows]
+
 
 class Discoverer:
     def __init__(self, store: Store, dataset: str, mids: np.ndarray, bits: int, seed: int) -> None:
@@ -51,7 +55,7 @@ class Discoverer:
         self.bits = bits
         self.seed = seed
         self.directory = cache_dir(store.path, dataset)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one clustering at a time, and its representation read once
         self.current: Clusters | None = self._read()
 
     # ---- the corpus representation ------------------------------------------------------
@@ -114,6 +118,12 @@ class Discoverer:
                 progress: discover.Progress = lambda _f: None) -> Clusters:
         """Cluster the unreviewed messages (``reviewed``: a row mask), or, once a model
         covers some (``covered``: a row mask), the unreviewed ones it does not cover."""
+        with self._lock:
+            return self._refresh(x, reviewed, covered, text_of, clusters, progress)
+
+    def _refresh(self, x: Any, reviewed: np.ndarray, covered: np.ndarray | None,
+                 text_of: Callable[[Sequence[int]], list[str]], clusters: int,
+                 progress: discover.Progress) -> Clusters:
         corpus = self.corpus(x)
         progress(0.3)
         candidates = ~reviewed

@@ -16,7 +16,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..queues import NEEDS_CLUSTER
-from ..session import Cluster, LabelImplied, Session
+from ..session import Cluster, Clusters, LabelImplied, Session
 from ..textsafe import one_line
 from ..workspace import LabelNameError, StoreError
 from .screens import LabelPickerScreen, confirm_new_label
@@ -98,6 +98,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         options = self.query_one("#discover-clusters", OptionList)
         options.clear_options()
         if current is None:
+            self._title("Discover: no clusters yet (r clusters the messages)")
             return
         shown = current.open()
         what = "not covered by a label" if current.uncovered else "unreviewed"
@@ -118,12 +119,12 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         if focus:
             options.focus()
 
-    def background_progress(self, fraction: float | None) -> None:
-        """The app's background re-clustering: its progress, then (``None``) its clusters."""
+    def clustering(self, fraction: float | None) -> None:
+        """The app's clustering worker: its progress, then (``None``) its clusters."""
         if fraction is None:
             self.fill(self.cluster.id if self.cluster is not None else None, focus=False)
         else:
-            self._title(f"Discover: clustering again in the background… {fraction:.0%}")
+            self._title(f"Discover: clustering the messages… {fraction:.0%}")
 
     def _title(self, text: str) -> None:
         self.query_one("#discover-title", Static).update(Text(text))
@@ -265,20 +266,10 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
             self.dismiss(("submit", self.cluster.id))
 
     def action_refresh(self) -> None:
-        self._title("Discover: clustering the messages…")
-        self._cluster()
-
-    @work(thread=True, exclusive=True, group="discover")
-    def _cluster(self) -> None:
-        def progress(fraction: float) -> None:
-            self.app.call_from_thread(self._title, f"Discover: clustering the messages… {fraction:.0%}")
-
-        try:
-            self.session.discover(progress=progress)
-        except (StoreError, ValueError, MemoryError) as exc:
-            self.app.call_from_thread(self._title, f"Discover failed: {exc}")
-            return
-        self.app.call_from_thread(self.fill)
+        """Through the app's clustering worker, the one the background re-clustering uses:
+        two at once would both write the clusters."""
+        self.clustering(0.0)
+        self.app.refresh_clusters()  # type: ignore[attr-defined]
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
@@ -306,13 +297,24 @@ class DiscoverActions:
         if session is None or current is None:
             return
         with suppress(StoreError):  # read again when a cluster is shown, where a failure is reported
-            session.rows([m for cluster in current.open() for m in cluster.rows])
+            session.rows(current.shown_mids())
 
-    def discover_progress(self, fraction: float | None) -> None:
-        """The background re-clustering, shown on an open Discover screen (None: done)."""
+    def discover_progress(self, fraction: float) -> None:
+        """The clustering worker's progress, on an open Discover screen."""
         screen = self.screen  # type: ignore[attr-defined]
         if isinstance(screen, DiscoverScreen):
-            screen.background_progress(fraction)
+            screen.clustering(fraction)
+
+    def clusters_made(self, made: Clusters | None) -> None:
+        """The clustering worker is done (``None``: it failed, and said so): an open
+        Discover screen shows the clusters; elsewhere a notice says they are ready."""
+        screen = self.screen  # type: ignore[attr-defined]
+        if isinstance(screen, DiscoverScreen):
+            screen.clustering(None)
+        elif made is not None:
+            what = "no label covers yet" if made.uncovered else "unreviewed"
+            self.notify(f"Discover: {len(made.open())} new clusters of the messages {what} (c)",  # type: ignore[attr-defined]
+                        timeout=6)
 
     def submit_if_asked(self) -> None:
         if self._submit_after_load:

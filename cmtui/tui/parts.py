@@ -125,23 +125,21 @@ class Workers(AppBase):
 
     @work(thread=True, exclusive=True, group="discover", exit_on_error=False)
     def refresh_clusters(self) -> None:
-        """Cluster again in the background (after 5 pages or 10% new messages)."""
+        """Cluster again in the background: after 5 pages or 10% new messages, or from
+        Discover's r. An open Discover screen shows the progress, then the clusters."""
         assert self.session is not None
 
         def progress(fraction: float) -> None:
             self.call_from_thread(self.discover_progress, fraction)  # type: ignore[attr-defined]
 
+        made = None
         try:
             made = self.session.discover(progress=progress)
-            self.session.rows([m for cluster in made.open() for m in cluster.rows])  # ready before c
+            self.session.rows(made.shown_mids())  # ready before c
         except Exception as exc:  # Discover failing must not take the page down
             self.post_message(Failed(f"Discover failed: {exc}"))
-            return
         finally:
-            self.call_from_thread(self.discover_progress, None)  # type: ignore[attr-defined]
-        what = "no label covers yet" if made.uncovered else "unreviewed"
-        self.call_from_thread(self.notify, f"Discover: {len(made.open())} new clusters of the messages "
-                              f"{what} (c)", timeout=6)
+            self.call_from_thread(self.clusters_made, made)  # type: ignore[attr-defined]
 
     @work(thread=True, group="write", exit_on_error=False)
     def write_confirm(self, mids: list[int], mode: str, labels: dict[int, dict[str, int | None]]) -> None:
