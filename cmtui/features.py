@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,7 @@ _SIGNATURE = r"(?ms)^-- ?\n.*"
 _QUOTED_LINE = r"(?m)^\s*>[^\n]*$"
 CHUNK = 10_000  # messages fetched from the database at a time
 HASH_CHUNK = 2_000  # messages hashed at a time: bounds the memory of exploded tokens
+HASH_THREADS = 2
 MAX_PROPERTIES = 24  # user properties given to the trees (the first ones, by name)
 MAX_CATEGORIES = 32  # values of a text property kept as categories; the rarer ones are "other"
 MIN_CATEGORY_COUNT = 3
@@ -47,27 +50,28 @@ def clean_text(subject: pl.Expr, body: pl.Expr) -> pl.Expr:
 
 def hash_texts(texts: pl.Series, bits: int = DEFAULT_BITS) -> sp.csr_matrix:
     """Term counts of unigrams and bigrams hashed into ``2**bits`` columns (CSR, float32)."""
-    parts = [_hash_chunk(texts.slice(start, HASH_CHUNK), bits) for start in range(0, len(texts), HASH_CHUNK)]
+    starts = range(0, len(texts), HASH_CHUNK)
+    # polars and scipy release the GIL: two chunks at a time take half as long on two cores
+    with ThreadPoolExecutor(min(HASH_THREADS, os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(lambda start: _hash_chunk(texts.slice(start, HASH_CHUNK), bits), starts))
     if not parts:
         return sp.csr_matrix((0, 1 << bits), dtype=np.float32)
     return sp.vstack(parts, format="csr")
 
 
 def _hash_chunk(texts: pl.Series, bits: int) -> sp.csr_matrix:
-    n = len(texts)
-    mask = (1 << bits) - 1
-    tokens = (pl.DataFrame({"tok": words(texts)}).with_row_index("row")
-              .explode("tok").drop_nulls("tok"))
-    bigrams = tokens.select(
-        "row", (pl.col("tok") + " " + pl.col("tok").shift(-1).over("row")).alias("tok")
-    ).drop_nulls("tok")
-    grams = pl.concat([tokens, bigrams])
-    counts = (grams.select("row", (pl.col("tok").hash(seed=42) & mask).cast(pl.Int32).alias("col"))
-              .group_by("row", "col").len().sort("row", "col"))
-    rows = counts["row"].to_numpy()
-    cols = counts["col"].to_numpy()
-    vals = counts["len"].to_numpy().astype(np.float32)
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n, 1 << bits), dtype=np.float32)
+    """Counts of one chunk: each token and each pair of neighbouring tokens of a text,
+    hashed; scipy sums the repeated (row, column) pairs (a polars group-by took twice as
+    long for the whole chunk)."""
+    tokens = pl.DataFrame({"tok": words(texts)}).with_row_index("row").explode("tok").drop_nulls("tok")
+    row, tok = tokens["row"], tokens["tok"]
+    same = row == row.shift(-1)  # the next token is of the same text: a bigram
+    bigrams = (tok + " " + tok.shift(-1)).filter(same)
+    rows = np.concatenate([row.to_numpy(), row.filter(same).to_numpy()])
+    cols = (pl.concat([tok, bigrams]).hash(seed=42).to_numpy() & ((1 << bits) - 1)).astype(np.int32)
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(texts), 1 << bits))
+    matrix.sum_duplicates()
+    return matrix
 
 
 def words(texts: pl.Series) -> pl.Series:
@@ -209,46 +213,85 @@ class TreeInputs:
         return TreeInputs(np.zeros((n, 0), np.float32))
 
 
-def tree_inputs(frame: pl.DataFrame) -> TreeInputs:
-    """Tree inputs from (sender, thread_id, properties as JSON text), one row per message.
+@dataclass
+class TreeColumn:
+    """How one tree input is read from a message: ``kind`` is ``domain`` (the sender's
+    domain, a category), ``thread`` (messages on its thread), ``number`` or ``category``
+    (a user property); ``codes`` maps a category's kept values to their codes, every
+    other value taking ``len(codes)``."""
 
-    Columns: ``sender domain`` (category), ``thread length`` (messages in the dataset on
-    the same thread, 1 without one), then each user property: a number when every value
-    is one, else a category of its ``MAX_CATEGORIES`` most frequent values.
+    name: str
+    kind: str
+    codes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def categorical(self) -> bool:
+        return self.kind in ("domain", "category")
+
+
+def fit_tree_spec(frame: pl.DataFrame) -> list[TreeColumn]:
+    """The tree inputs of a dataset, from (sender, thread_id, properties as JSON text).
+
+    Columns: ``sender domain`` (category), ``thread length`` (messages on the same thread,
+    1 without one), then each user property (the first ``MAX_PROPERTIES`` by name): a
+    number when every value is one, else a category of its ``MAX_CATEGORIES`` most
+    frequent values. Kept with a model version, so new messages are read the same way.
     """
-    columns: list[np.ndarray] = []
-    names: list[str] = []
-    categorical: list[int] = []
-
-    def add(name: str, values: np.ndarray, is_category: bool) -> None:
-        if is_category:
-            categorical.append(len(columns))
-        columns.append(values.astype(np.float32))
-        names.append(name)
-
+    spec: list[TreeColumn] = []
     if "sender" in frame.columns:
-        domain = frame["sender"].str.to_lowercase().str.extract(r"@([^\s>]+)\s*>?$", 1)
-        add("sender domain", _category_codes(domain), True)
+        spec.append(TreeColumn("sender domain", "domain", _category_map(_domains(frame["sender"]))))
     if "thread_id" in frame.columns:
-        length = frame.select(pl.when(pl.col("thread_id").is_null() | (pl.col("thread_id") == "")).then(1)
-                              .otherwise(pl.len().over("thread_id")).alias("n"))["n"]
-        add("thread length", length.to_numpy(), False)
+        spec.append(TreeColumn("thread length", "thread"))
     if "properties" in frame.columns and frame["properties"].null_count() < frame.height:
         for name, values in _parse_properties(frame["properties"].to_list()):
             numbers = [_number(v) for v in values]
             present = [v is not None for v in values]
             if any(present) and all((n is not None) == p for n, p in zip(numbers, present, strict=True)):
-                add(name, np.array([np.nan if n is None else n for n in numbers]), False)  # every value a number
+                spec.append(TreeColumn(name, "number"))  # every value a number
             else:
-                add(name, _category_codes(pl.Series([None if v is None else str(v) for v in values],
-                                                    dtype=pl.String)), True)
-    if not columns:
+                spec.append(TreeColumn(name, "category", _category_map(_as_text(values))))
+    return spec
+
+
+def apply_tree_spec(spec: list[TreeColumn], frame: pl.DataFrame) -> TreeInputs:
+    """``frame``'s tree inputs as ``spec`` reads them (NaN where a value is missing, or a
+    number property holds something else)."""
+    if not spec:
         return TreeInputs.none(frame.height)
-    return TreeInputs(np.column_stack(columns), names, categorical)
+    wanted = [c.name for c in spec if c.kind in ("number", "category")]
+    properties = dict(_parse_properties(frame["properties"].to_list(), wanted)) if wanted else {}
+    columns = []
+    for column in spec:
+        if column.kind == "domain":
+            values = _codes(column.codes, _domains(frame["sender"]).to_list())
+        elif column.kind == "thread":
+            values = frame.select(pl.when(pl.col("thread_id").is_null() | (pl.col("thread_id") == "")).then(1)
+                                  .otherwise(pl.len().over("thread_id")).alias("n"))["n"].to_numpy()
+        elif column.kind == "number":
+            values = np.array([np.nan if n is None else n for n in map(_number, properties[column.name])])
+        else:
+            values = _codes(column.codes, _as_text(properties[column.name]).to_list())
+        columns.append(np.asarray(values, dtype=np.float32))
+    return TreeInputs(np.column_stack(columns), [c.name for c in spec],
+                      [i for i, c in enumerate(spec) if c.categorical])
 
 
-def _parse_properties(texts: list[str | None]) -> list[tuple[str, list[object]]]:
-    """Each user property (by name, the first ``MAX_PROPERTIES``) with its value per message."""
+def tree_inputs(frame: pl.DataFrame) -> TreeInputs:
+    """Tree inputs of ``frame``, read by the spec fitted on it (``fit_tree_spec``)."""
+    return apply_tree_spec(fit_tree_spec(frame), frame)
+
+
+def _domains(senders: pl.Series) -> pl.Series:
+    return senders.str.to_lowercase().str.extract(r"@([^\s>]+)\s*>?$", 1)
+
+
+def _as_text(values: list[object]) -> pl.Series:
+    return pl.Series([None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+def _parse_properties(texts: list[str | None], keys: list[str] | None = None) -> list[tuple[str, list[object]]]:
+    """Each user property (``keys``, or by name the first ``MAX_PROPERTIES``) with its
+    value per message."""
     parsed = []
     for text in texts:
         try:
@@ -256,7 +299,8 @@ def _parse_properties(texts: list[str | None]) -> list[tuple[str, list[object]]]
         except ValueError:
             value = {}
         parsed.append(value if isinstance(value, dict) else {})
-    keys = sorted({key for row in parsed for key in row})[:MAX_PROPERTIES]
+    if keys is None:
+        keys = sorted({key for row in parsed for key in row})[:MAX_PROPERTIES]
     return [(key, [row.get(key) for row in parsed]) for key in keys]
 
 
@@ -266,11 +310,14 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
-def _category_codes(values: pl.Series) -> np.ndarray:
-    """Codes 0.. for the most frequent values (seen at least ``MIN_CATEGORY_COUNT`` times),
-    one more code for all the rarer ones, NaN for missing."""
+def _category_map(values: pl.Series) -> dict[str, float]:
+    """Codes 0.. for the most frequent values (seen at least ``MIN_CATEGORY_COUNT`` times)."""
     counts = values.drop_nulls().value_counts(sort=True)
     kept = [v for v, n in counts.iter_rows() if n >= MIN_CATEGORY_COUNT][:MAX_CATEGORIES]
-    code = {v: float(i) for i, v in enumerate(kept)}
-    other = float(len(kept))
-    return np.array([np.nan if v is None else code.get(v, other) for v in values.to_list()], dtype=np.float32)
+    return {v: float(i) for i, v in enumerate(kept)}
+
+
+def _codes(code: dict[str, float], values: list[str | None]) -> np.ndarray:
+    """Each value's code, one more code for all the rarer ones, NaN for missing."""
+    other = float(len(code))
+    return np.array([np.nan if v is None else code.get(v, other) for v in values], dtype=np.float32)

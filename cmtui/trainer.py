@@ -30,8 +30,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from . import metrics
-from .features import FeatureCache, TreeInputs, cache_dir, tfidf, tree_inputs
+from . import metrics, versions
+from .features import (
+    FeatureCache,
+    TreeColumn,
+    TreeInputs,
+    apply_tree_spec,
+    cache_dir,
+    fit_tree_spec,
+    tfidf,
+)
 from .model import (
     ModelParams,
     TrainedModel,
@@ -147,6 +155,7 @@ class Trainer:
         self._features_lock = threading.Lock()
         self._features: tuple[Any, np.ndarray] | None = None
         self._tree_inputs: TreeInputs | None = None
+        self._tree_spec: list[TreeColumn] = []
         # each fold's model (fitted on every review outside it); fold 0's is the validation model
         self._fold_models: dict[int, FoldModel] = {}
         # the boosters' scores for every message, kept while the same boosters serve
@@ -178,9 +187,16 @@ class Trainer:
         """Every message's tree inputs (properties, sender domain, thread length), read once."""
         with self._features_lock:
             if self._tree_inputs is None:
-                self._tree_inputs = tree_inputs(
-                    self.store.messages_frame(self.dataset, "mid, sender, thread_id, properties"))
+                frame = self.store.messages_frame(self.dataset, "mid, sender, thread_id, properties")
+                self._tree_spec = fit_tree_spec(frame)
+                self._tree_inputs = apply_tree_spec(self._tree_spec, frame)
             return self._tree_inputs
+
+    @property
+    def tree_spec(self) -> list[TreeColumn]:
+        """How the tree inputs are read from a message (kept with a model version)."""
+        _ = self.tree_inputs
+        return self._tree_spec
 
     def _set(self, state: ModelState, coverage: float | None = None) -> None:
         with self._lock:
@@ -291,9 +307,7 @@ class Trainer:
                            covered, likeness, report, self.state.version, time.perf_counter() - started,
                            rows[test], p_test, [labels[j] for j in kept])
         if persist and len(rows):
-            state.version = self.store.save_model_run(
-                self.dataset, len(rows),
-                {k: report[k] for k in ("coverage", "map", "rating", "rating_band", "informative_labels")})
+            state.version = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits)
             save_predictions(self.store.path, self.dataset, self.mids, labels, probs, state.version)
         progress(1.0)
         self._set(state, coverage_value)

@@ -92,6 +92,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events ADD COLUMN os_user VARCHAR;
     ALTER TABLE reviews ADD COLUMN os_user VARCHAR;
     """,
+    # 4: pinned and tagged model versions; streams and the exceptions their consumers mark
+    """
+    ALTER TABLE model_runs ADD COLUMN pinned BOOLEAN DEFAULT false;
+    ALTER TABLE model_runs ADD COLUMN tag VARCHAR;
+    CREATE TABLE streams(name VARCHAR NOT NULL, dataset VARCHAR NOT NULL, version INTEGER NOT NULL,
+                         filters VARCHAR NOT NULL, cursor BIGINT NOT NULL, created TIMESTAMP NOT NULL);
+    CREATE TABLE stream_exceptions(stream VARCHAR NOT NULL, dataset VARCHAR NOT NULL, mid BIGINT NOT NULL,
+                                   kind VARCHAR NOT NULL, at_ts TIMESTAMP NOT NULL, os_user VARCHAR);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

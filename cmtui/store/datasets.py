@@ -112,7 +112,7 @@ class DatasetsStore(StoreBase):
         """Remove a dataset, its taxonomy and annotations; its sources and messages stay."""
         with self.transaction() as con:
             for table in ("annotations", "reviews", "labels", "leases", "model_runs",
-                          "session_state", "dataset_sources"):
+                          "session_state", "dataset_sources", "streams", "stream_exceptions"):
                 con.execute(f"DELETE FROM {table} WHERE dataset=?", [dataset])
             con.execute("DELETE FROM datasets WHERE name=?", [dataset])
             self._event(con, None, None, "delete-dataset", None, {"dataset": dataset})

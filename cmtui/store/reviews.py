@@ -194,21 +194,7 @@ class ReviewsStore(StoreBase):
                                [dataset, annotator, now()]).fetchall()
         return {r[0] for r in rows}
 
-    # ---- model runs and session state ---------------------------------------------------
-    def save_model_run(self, dataset: str, reviewed: int, metrics: dict[str, Any]) -> int:
-        with self.transaction() as con:
-            version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM model_runs WHERE dataset=?",
-                                  [dataset]).fetchone()[0]  # type: ignore[index]
-            con.execute("INSERT INTO model_runs VALUES (?, ?, ?, ?, ?)",
-                        [dataset, version, now(), reviewed, json.dumps(metrics, default=str)])
-        return int(version)
-
-    def model_runs(self, dataset: str) -> list[tuple[int, datetime, int, dict[str, Any]]]:
-        with self.transaction() as con:
-            rows = con.execute("SELECT version, at_ts, reviewed, metrics FROM model_runs WHERE dataset=? "
-                               "ORDER BY version", [dataset]).fetchall()
-        return [(r[0], r[1], r[2], json.loads(r[3] or "{}")) for r in rows]
-
+    # ---- where each annotator is ---------------------------------------------------
     def save_session_state(self, dataset: str, annotator: str, mode: str, arg: str | None,
                            page: Sequence[int], drafts: dict[int, dict[str, int | None]] | None = None,
                            cursor: int = 0) -> None:
