@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_use
 from .config import default_annotator, default_db_path
 from .imports import ensure_sample, import_file
 from .ingest import ImportFailed
 from .private import InsecureFile
 from .store import LabelNameError, Store, StoreError
 from .textsafe import one_line
+from .versions import ArtifactError
 
 
 class CliError(Exception):
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     _data_commands(sub, common)
     _tool_commands(sub, common)
+    cli_use.add_commands(sub, common)
     return parser
 
 
@@ -150,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"cmtui: {exc}", file=sys.stderr)
         return exc.code
-    except (StoreError, InsecureFile) as exc:
+    except (StoreError, InsecureFile, ArtifactError) as exc:
         print(f"cmtui: {exc}", file=sys.stderr)
         return 2
     except ImportFailed as exc:  # FILE:LINE: column: what is wrong, one line each
@@ -325,7 +327,8 @@ def _bench(ctx: Context) -> int:
 HANDLERS: dict[str, Callable[[Context], int]] = {
     "tui": _tui, "import": _import, "datasets": _datasets, "delete-dataset": _delete_dataset,
     "delete-message": _delete_message, "export": _export, "stats": _stats, "simulate": _simulate,
-    "discover": _discover,
+    "discover": _discover, "models": cli_use.models_command, "predict": cli_use.predict_command,
+    "stream": cli_use.stream_command,
     "bench": _bench, "undo": _undo,
     "labels": lambda ctx: _labels_command(ctx.store, ctx.dataset(), ctx.annotator, ctx.args),
     "db": lambda ctx: _db_command(ctx.args.path or ctx.db, ctx.args.action, ctx.args.group),

@@ -264,6 +264,8 @@ def apply_tree_spec(spec: list[TreeColumn], frame: pl.DataFrame) -> TreeInputs:
     for column in spec:
         if column.kind == "domain":
             values = _codes(column.codes, _domains(frame["sender"]).to_list())
+        elif column.kind == "thread" and "thread_length" in frame.columns:  # counted by the caller
+            values = frame["thread_length"].to_numpy()
         elif column.kind == "thread":
             values = frame.select(pl.when(pl.col("thread_id").is_null() | (pl.col("thread_id") == "")).then(1)
                                   .otherwise(pl.len().over("thread_id")).alias("n"))["n"].to_numpy()

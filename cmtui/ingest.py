@@ -46,9 +46,10 @@ _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 class ImportFailed(Exception):
     """The file is refused; ``lines`` are the user-facing error lines."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], faults: list[tuple[int, str, str]] | None = None) -> None:
         super().__init__("\n".join(lines))
         self.lines = lines
+        self.faults = faults or []  # (line, column, what) of every fault found, listed or not
 
 
 @dataclass
@@ -81,7 +82,7 @@ class _Errors:
         more = len(self.items) - MAX_REPORTED + self.unlisted
         if more > 0:
             lines.append(f"{self.path}: ... and {more} more errors")
-        raise ImportFailed(lines)
+        raise ImportFailed(lines, list(self.items))
 
 
 Progress = Callable[[str, float], None]
@@ -116,8 +117,10 @@ def decode(path: Path, raw: bytes) -> str:
 
 
 # ---- parsing ----------------------------------------------------------------------------
-def read_file(path: str | Path, progress: Progress = _no_progress) -> ParsedFile:
-    """Read and validate a CSV/TSV/JSONL file of messages, or raise ImportFailed."""
+def read_file(path: str | Path, progress: Progress = _no_progress,
+              skip_lines: frozenset[int] = frozenset()) -> ParsedFile:
+    """Read and validate a CSV/TSV/JSONL file of messages, or raise ImportFailed.
+    ``skip_lines``: records starting on these lines are left out (rejected ones)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -131,17 +134,22 @@ def read_file(path: str | Path, progress: Progress = _no_progress) -> ParsedFile
         raw = path.read_bytes()
     except OSError as exc:  # a folder, no permission
         raise ImportFailed([f"{path}: cannot read: {exc.strerror}"]) from None
-    text = decode(path, raw)
+    return read_text(path, decode(path, raw), progress, skip_lines)
+
+
+def read_text(path: Path, text: str, progress: Progress = _no_progress,
+              skip_lines: frozenset[int] = frozenset()) -> ParsedFile:
+    """``read_file`` on text already read (``path`` names it in errors)."""
     stripped = text.lstrip()
     if path.suffix.lower() in (".jsonl", ".ndjson") or stripped.startswith("{"):
-        headers, rows, lines = _parse_jsonl(path, text)
+        headers, rows, lines = _parse_jsonl(path, text, skip_lines)
     else:
-        headers, rows, lines = _parse_csv(path, text)
+        headers, rows, lines = _parse_csv(path, text, skip_lines)
     progress("validating", 0.4)
     return _validate(path, headers, rows, lines, progress)
 
 
-def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[int]]:
+def _parse_csv(path: Path, text: str, skip_lines: frozenset[int]) -> tuple[list[str], list[list[str]], list[int]]:
     errors = _Errors(str(path))
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
@@ -160,7 +168,7 @@ def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[
         start = reader.line_num + 1
         width = len(header)
         for record in reader:
-            if not record:  # a blank line
+            if not record or start in skip_lines:  # a blank line, or a rejected record
                 start = reader.line_num + 1
                 continue
             if len(record) != width:
@@ -180,13 +188,13 @@ def _parse_csv(path: Path, text: str) -> tuple[list[str], list[list[str]], list[
     return header, rows, lines
 
 
-def _parse_jsonl(path: Path, text: str) -> tuple[list[str], list[list[str]], list[int]]:
+def _parse_jsonl(path: Path, text: str, skip_lines: frozenset[int]) -> tuple[list[str], list[list[str]], list[int]]:
     errors = _Errors(str(path))
     records: list[tuple[int, dict[str, Any]]] = []
     headers: list[str] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        if not line.strip() or number in skip_lines:
             continue
         try:
             obj = json.loads(line)

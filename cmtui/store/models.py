@@ -135,6 +135,12 @@ class ModelsStore(StoreBase):
                 if columns == "*" else columns)
         return self.query_frame(f"SELECT {cols} FROM messages m WHERE {where} ORDER BY m.mid LIMIT {int(limit)}")
 
+    def stream_pending(self, info: StreamInfo) -> int:
+        """Messages of the stream after its cursor."""
+        with self.transaction() as con:
+            return int(con.execute(f"SELECT count(*) FROM messages m WHERE {self._stream_where(info)} "
+                                   f"AND m.mid > {int(info.cursor)}").fetchone()[0])  # type: ignore[index]
+
     def stream_bounds(self, info: StreamInfo, since: datetime | None = None) -> tuple[int, int]:
         """(last sequence id of the stream, the last one before ``since``)."""
         where = self._stream_where(info)

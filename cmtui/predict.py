@@ -1,0 +1,260 @@
+"""Scoring files with a model version: ``cmtui predict``.
+
+Input is the import format: CSV, TSV or JSONL (validated as on import, every fault as
+``FILE:LINE: column: what``), ``-`` for JSONL on stdin, or Parquet (columns named as in
+the import format, ``id`` and ``body`` required; other columns are user properties, with
+their Parquet types). Messages are scored ``CHUNK`` rows at a time, so memory is bounded
+by the chunk, not the file (a CSV or JSONL file is read whole, as on import: at most
+128 MiB; Parquet files are read a chunk at a time).
+
+Per message the output holds its ``id`` and every label whose probability reaches the
+label's high-recall threshold: ``name``, ``probability`` and the three flags
+``high_recall``, ``balanced`` and ``high_precision`` (the version's thresholds).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from .ingest import HEADER_ALIASES, ImportFailed, read_file, read_text
+from .store import Store, StoreError
+from .versions import KEEP_LAST, ArtifactError, ScoringModel, load_artifact, version_dir
+
+CHUNK = 50_000  # messages scored at a time
+MESSAGE_COLUMNS = ("id", "subject", "sender", "thread_id", "body", "properties")
+OUT_FORMATS = (".jsonl", ".csv", ".parquet")
+
+
+def load_model(store: Store | None, dataset: str | None, ref: str) -> ScoringModel:
+    """A model by artifact directory, or by version number or tag of ``dataset``."""
+    path = Path(ref)
+    if path.is_dir() or store is None or dataset is None or "/" in ref:
+        return load_artifact(path)
+    version = store.resolve_version(dataset, ref)
+    directory = version_dir(store.path, dataset, version)
+    if not directory.is_dir():
+        raise ArtifactError(f"version {version} of dataset {dataset!r}: its files were pruned (pinned versions "
+                            f"and the last {KEEP_LAST} keep them; `cmtui models pin` keeps one)")
+    return load_artifact(directory)
+
+
+@dataclass
+class Rejects:
+    """Faulty input rows, kept when ``--skip-bad`` goes on without them."""
+
+    faults: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, path: str, line: int, column: str, what: str) -> None:
+        self.faults.append({"file": path, "line": line, "column": column, "error": what})
+
+
+# ---- reading --------------------------------------------------------------------------
+def read_chunks(path: Path, skip_bad: bool, rejects: Rejects) -> Iterator[pl.DataFrame]:
+    """The messages of one input as frames of ``MESSAGE_COLUMNS`` plus ``thread_length``
+    (counted over the whole input), ``CHUNK`` rows each."""
+    if path.suffix.lower() == ".parquet":
+        yield from _parquet_chunks(path, skip_bad, rejects)
+        return
+    frame = _validated(path, skip_bad, rejects).select(*MESSAGE_COLUMNS)
+    frame = frame.with_columns(_thread_length(pl.col("thread_id")))
+    for start in range(0, frame.height, CHUNK):
+        yield frame.slice(start, CHUNK)
+
+
+def _validated(path: Path, skip_bad: bool, rejects: Rejects) -> pl.DataFrame:
+    """A CSV/JSONL input validated as on import; with ``skip_bad`` its faulty records are
+    left out (and reported), faults of the whole file (its header) still stop it."""
+    text = sys.stdin.read() if str(path) == "-" else None
+    label = Path("<stdin>.jsonl") if text is not None else path
+    skip: frozenset[int] = frozenset()
+    for _attempt in range(100):  # each pass finds up to a thousand more faulty rows
+        try:
+            parsed = read_text(label, text, skip_lines=skip) if text is not None else read_file(path, skip_lines=skip)
+            return parsed.frame
+        except ImportFailed as exc:
+            fatal = not exc.faults or any(line <= 1 for line, _, _ in exc.faults)
+            if not skip_bad or fatal:
+                raise
+            for line, column, what in exc.faults:
+                rejects.add(str(label), line, column, what)
+            skip = skip | {line for line, _, _ in exc.faults}
+    raise ImportFailed([f"{label}: too many faulty rows to skip"])
+
+
+def _thread_length(thread: pl.Expr) -> pl.Expr:
+    return (pl.when(thread.is_null() | (thread == "")).then(1).otherwise(pl.len().over(thread))
+            .alias("thread_length"))
+
+
+def _parquet_chunks(path: Path, skip_bad: bool, rejects: Rejects) -> Iterator[pl.DataFrame]:
+    try:
+        scan = pl.scan_parquet(path)
+        names = scan.collect_schema().names()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ImportFailed([f"{path}: cannot read as Parquet: {str(exc).splitlines()[0]}"]) from None
+    mapping = {n: HEADER_ALIASES.get(n.strip().lower().replace(" ", "_").replace("-", "_")) for n in names}
+    missing = [c for c in ("id", "body") if c not in mapping.values()]
+    if missing:
+        raise ImportFailed([f"{path}:1: {missing[0]}: required column is missing; columns are: {', '.join(names)}"])
+    renamed = {n: m for n, m in mapping.items() if m in MESSAGE_COLUMNS}
+    properties = [n for n, m in mapping.items() if m is None]
+    scan = scan.rename(renamed).with_row_index("_row", offset=1)
+    counts = (scan.filter(pl.col("thread_id").is_not_null() & (pl.col("thread_id") != "")).group_by("thread_id")
+              .len().collect() if "thread_id" in renamed.values() else None)
+    total = scan.select(pl.len()).collect().item()
+    for start in range(0, total, CHUNK):
+        chunk = scan.slice(start, CHUNK).collect()
+        chunk = _message_frame(chunk, properties)
+        bad = chunk.filter(pl.col("id").is_null() | (pl.col("id").str.strip_chars() == "")
+                           | pl.col("body").is_null() | (pl.col("body").str.strip_chars() == ""))
+        for row, ident in bad.select("_row", "id").iter_rows():
+            what = ("body", "message text is empty") if ident else ("id", "id is empty")
+            if not skip_bad:
+                raise ImportFailed([f"{path}:{row}: {what[0]}: {what[1]} (row {row} of the Parquet file)"])
+            rejects.add(str(path), row, *what)
+        chunk = chunk.join(bad.select("_row"), on="_row", how="anti") if bad.height else chunk
+        if counts is not None:
+            chunk = chunk.join(counts, on="thread_id", how="left").with_columns(
+                pl.col("len").fill_null(1).alias("thread_length")).drop("len")
+        else:
+            chunk = chunk.with_columns(pl.lit(1).alias("thread_length"))
+        yield chunk.select(*MESSAGE_COLUMNS, "thread_length")
+
+
+def _message_frame(chunk: pl.DataFrame, properties: list[str]) -> pl.DataFrame:
+    """A Parquet chunk with every message column (text), its other columns as JSON properties."""
+    columns = [pl.col(c).cast(pl.String) if c in chunk.columns else pl.lit(None, pl.String).alias(c)
+               for c in MESSAGE_COLUMNS if c != "properties"]
+    props = (pl.struct(properties).struct.json_encode() if properties else pl.lit(None, pl.String)).alias("properties")
+    return chunk.select("_row", *columns, props)
+
+
+# ---- scoring and writing ----------------------------------------------------------------
+def predictions_frame(scoring: ScoringModel, chunk: pl.DataFrame) -> pl.DataFrame:
+    """``id`` and the ``labels`` (list of name, probability and the three flags) of a chunk."""
+    probs = scoring.probabilities(chunk)
+    return prediction_rows(scoring, chunk["id"], probs)
+
+
+def prediction_rows(scoring: ScoringModel, ids: pl.Series, probs: np.ndarray) -> pl.DataFrame:
+    """Per message, every label at or above its high-recall threshold (vectorised: no
+    Python loop over messages)."""
+    t = scoring.thresholds.astype(np.float32)
+    rows, cols = np.nonzero(probs >= t[:, 0])
+    p = probs[rows, cols]
+    hits = pl.DataFrame({
+        "row": rows.astype(np.int64),
+        "name": pl.Series(scoring.labels, dtype=pl.String).gather(cols),
+        "probability": np.round(p.astype(np.float64), 4),
+        "high_recall": np.ones(len(rows), bool),
+        "balanced": p >= t[cols, 1],
+        "high_precision": p >= t[cols, 2],
+    })
+    grouped = (hits.group_by("row", maintain_order=True)
+               .agg(pl.struct("name", "probability", "high_recall", "balanced", "high_precision").alias("labels")))
+    base = pl.DataFrame({"row": np.arange(len(ids), dtype=np.int64), "id": ids})
+    empty = pl.lit([], dtype=grouped.schema["labels"]) if grouped.height else None
+    out = base.join(grouped, on="row", how="left").sort("row")
+    if empty is not None:
+        out = out.with_columns(pl.col("labels").fill_null(empty))
+    return out.drop("row")
+
+
+class Writer:
+    """Output written a chunk at a time, into a file beside the destination renamed at the
+    end (nothing half-written); ``-`` is JSONL on stdout."""
+
+    def __init__(self, out: Path | None) -> None:
+        self.out = out
+        self.parts = Path(tempfile.mkdtemp(prefix="cmtui-predict-")) if out is not None else None
+        self.count = 0
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if self.out is None:
+            sys.stdout.write(_ndjson(frame))
+            sys.stdout.flush()
+        else:
+            assert self.parts is not None
+            frame.write_parquet(self.parts / f"{self.count:08d}.parquet")
+        self.count += 1
+
+    def finish(self) -> None:
+        if self.out is None or self.parts is None:
+            return
+        tmp = self.out.with_name(self.out.name + ".part")
+        try:
+            lazy = pl.scan_parquet(self.parts / "*.parquet") if self.count else None
+            suffix = self.out.suffix.lower()
+            if lazy is None:
+                tmp.write_text("")
+            elif suffix == ".parquet":
+                lazy.sink_parquet(tmp)
+            elif suffix == ".jsonl":
+                with tmp.open("w") as fh:
+                    for part in sorted(self.parts.glob("*.parquet")):
+                        fh.write(_ndjson(pl.read_parquet(part)))
+            else:
+                with tmp.open("w") as fh:
+                    for i, part in enumerate(sorted(self.parts.glob("*.parquet"))):
+                        fh.write(_csv(pl.read_parquet(part), header=i == 0))
+            tmp.replace(self.out)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self.parts is not None:
+            shutil.rmtree(self.parts, ignore_errors=True)
+
+
+def _ndjson(frame: pl.DataFrame) -> str:
+    return frame.write_ndjson() if frame.height else ""
+
+
+def _csv(frame: pl.DataFrame, header: bool) -> str:
+    """One row per message: id, then the labels at each operating point (``;``-joined),
+    the probabilities as ``name=p``."""
+    def at(flag: str) -> pl.Expr:
+        return pl.col("labels").list.eval(pl.element().filter(pl.element().struct.field(flag))
+                                          .struct.field("name")).list.join(";")
+
+    flat = frame.select(
+        "id",
+        pl.col("labels").list.eval(pl.format("{}={}", pl.element().struct.field("name"),
+                                             pl.element().struct.field("probability"))).list.join(";")
+        .alias("predicted"),
+        at("high_recall").alias("high_recall"), at("balanced").alias("balanced"),
+        at("high_precision").alias("high_precision"),
+    )
+    return flat.write_csv(include_header=header, quote_style="non_numeric")
+
+
+def run_predict(scoring: ScoringModel, inputs: list[Path], out: Path | None, skip_bad: bool,
+                reject_path: Path | None, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, Rejects]:
+    """Score every input into ``out`` (None: stdout). Returns (messages scored, rejects)."""
+    if out is not None and out.suffix.lower() not in OUT_FORMATS:
+        raise StoreError(f"{out}: use a .jsonl, .csv or .parquet file name (or - for JSONL on stdout)")
+    rejects = Rejects()
+    writer = Writer(out)
+    scored = 0
+    try:
+        for path in inputs:
+            for chunk in read_chunks(path, skip_bad, rejects):
+                writer.write(predictions_frame(scoring, chunk))
+                scored += chunk.height
+                progress(scored)
+        writer.finish()
+    except BaseException:
+        writer.discard()
+        raise
+    if rejects.faults and reject_path is not None:
+        reject_path.write_text("".join(json.dumps(f) + "\n" for f in rejects.faults))
+    return scored, rejects
