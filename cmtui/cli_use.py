@@ -200,17 +200,17 @@ def predict_command(ctx: Context) -> int:
     for path in args.files:
         if str(path) != "-" and not path.exists():
             raise CliError(f"{path}: no such file")
+    out = None if args.out == "-" else Path(args.out)
+    rejects_path = args.rejects or (out.with_name(out.name + ".rejects.jsonl") if out else Path("rejects.jsonl"))
     if args.cluster:
         from .cluster import predict_on_cluster
 
-        out = None if args.out == "-" else Path(args.out)
-        scored = predict_on_cluster(args.cluster, Path(args.model) if dataset is None else _model_dir(ctx, dataset),
-                                    args.files, out)
-        print(f"{scored} messages scored on {args.cluster}", file=sys.stderr)
-        return 0
-    out = None if args.out == "-" else Path(args.out)
-    rejects_path = args.rejects or (out.with_name(out.name + ".rejects.jsonl") if out else Path("rejects.jsonl"))
-    scored, rejects = run_predict(scoring, list(args.files), out, args.skip_bad, rejects_path)
+        model_dir = Path(args.model) if dataset is None else _model_dir(ctx, dataset)
+        scored, rejects = predict_on_cluster(args.cluster, model_dir, list(args.files), out, args.skip_bad)
+    else:
+        scored, rejects = run_predict(scoring, list(args.files), out, args.skip_bad)
+    if rejects.faults:
+        rejects_path.write_text("".join(json.dumps(f) + "\n" for f in rejects.faults))
     where = "stdout" if out is None else str(out)
     skipped = f"; {len(rejects.faults)} faulty rows skipped (listed in {rejects_path})" if rejects.faults else ""
     print(f"{scored} messages scored with version {scoring.info.get('version')} into {where}{skipped}",

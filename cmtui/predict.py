@@ -14,7 +14,6 @@ label's high-recall threshold: ``name``, ``probability`` and the three flags
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -95,7 +94,19 @@ def _thread_length(thread: pl.Expr) -> pl.Expr:
             .alias("thread_length"))
 
 
-def _parquet_chunks(path: Path, skip_bad: bool, rejects: Rejects) -> Iterator[pl.DataFrame]:
+@dataclass
+class ParquetPlan:
+    """How a Parquet input is read: its columns as message columns and properties, the
+    size of each thread over the whole file, and its row count."""
+
+    path: Path
+    renamed: dict[str, str]
+    properties: list[str]
+    thread_sizes: pl.DataFrame | None
+    total: int
+
+
+def parquet_plan(path: Path) -> ParquetPlan:
     try:
         scan = pl.scan_parquet(path)
         names = scan.collect_schema().names()
@@ -106,28 +117,45 @@ def _parquet_chunks(path: Path, skip_bad: bool, rejects: Rejects) -> Iterator[pl
     if missing:
         raise ImportFailed([f"{path}:1: {missing[0]}: required column is missing; columns are: {', '.join(names)}"])
     renamed = {n: m for n, m in mapping.items() if m in MESSAGE_COLUMNS}
-    properties = [n for n, m in mapping.items() if m is None]
-    scan = scan.rename(renamed).with_row_index("_row", offset=1)
-    counts = (scan.filter(pl.col("thread_id").is_not_null() & (pl.col("thread_id") != "")).group_by("thread_id")
-              .len().collect() if "thread_id" in renamed.values() else None)
+    thread = next((n for n, m in renamed.items() if m == "thread_id"), None)
+    sizes = (scan.select(pl.col(thread).cast(pl.String).alias("thread_id"))
+             .filter(pl.col("thread_id").is_not_null() & (pl.col("thread_id") != ""))
+             .group_by("thread_id").len().collect() if thread else None)
     total = scan.select(pl.len()).collect().item()
-    for start in range(0, total, CHUNK):
-        chunk = scan.slice(start, CHUNK).collect()
-        chunk = _message_frame(chunk, properties)
-        bad = chunk.filter(pl.col("id").is_null() | (pl.col("id").str.strip_chars() == "")
-                           | pl.col("body").is_null() | (pl.col("body").str.strip_chars() == ""))
-        for row, ident in bad.select("_row", "id").iter_rows():
-            what = ("body", "message text is empty") if ident else ("id", "id is empty")
-            if not skip_bad:
-                raise ImportFailed([f"{path}:{row}: {what[0]}: {what[1]} (row {row} of the Parquet file)"])
-            rejects.add(str(path), row, *what)
-        chunk = chunk.join(bad.select("_row"), on="_row", how="anti") if bad.height else chunk
-        if counts is not None:
-            chunk = chunk.join(counts, on="thread_id", how="left").with_columns(
-                pl.col("len").fill_null(1).alias("thread_length")).drop("len")
-        else:
-            chunk = chunk.with_columns(pl.lit(1).alias("thread_length"))
-        yield chunk.select(*MESSAGE_COLUMNS, "thread_length")
+    return ParquetPlan(path, renamed, [n for n, m in mapping.items() if m is None], sizes, total)
+
+
+def parquet_chunk(plan: ParquetPlan, start: int, size: int,
+                  skip_bad: bool) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
+    """Rows ``start`` to ``start + size`` of a Parquet input as a message frame, and the
+    faulty rows left out (with ``skip_bad``; else the first is an ``ImportFailed``)."""
+    scan = pl.scan_parquet(plan.path).rename(plan.renamed).with_row_index("_row", offset=1)
+    chunk = _message_frame(scan.slice(start, size).collect(), plan.properties)
+    bad = chunk.filter(pl.col("id").is_null() | (pl.col("id").str.strip_chars() == "")
+                       | pl.col("body").is_null() | (pl.col("body").str.strip_chars() == ""))
+    faults = []
+    for row, ident in bad.select("_row", "id").iter_rows():
+        column, what = ("body", "message text is empty") if ident else ("id", "id is empty")
+        if not skip_bad:
+            raise ImportFailed([f"{plan.path}:{row}: {column}: {what} (row {row} of the Parquet file)"])
+        faults.append((int(row), column, what))
+    if bad.height:
+        chunk = chunk.join(bad.select("_row"), on="_row", how="anti")
+    if plan.thread_sizes is not None:
+        chunk = chunk.join(plan.thread_sizes, on="thread_id", how="left").with_columns(
+            pl.col("len").fill_null(1).alias("thread_length")).drop("len")
+    else:
+        chunk = chunk.with_columns(pl.lit(1).alias("thread_length"))
+    return chunk.select(*MESSAGE_COLUMNS, "thread_length"), faults
+
+
+def _parquet_chunks(path: Path, skip_bad: bool, rejects: Rejects) -> Iterator[pl.DataFrame]:
+    plan = parquet_plan(path)
+    for start in range(0, plan.total, CHUNK):
+        chunk, faults = parquet_chunk(plan, start, CHUNK, skip_bad)
+        for line, column, what in faults:
+            rejects.add(str(path), line, column, what)
+        yield chunk
 
 
 def _message_frame(chunk: pl.DataFrame, properties: list[str]) -> pl.DataFrame:
@@ -237,8 +265,7 @@ def _csv(frame: pl.DataFrame, header: bool) -> str:
     return flat.write_csv(include_header=header, quote_style="non_numeric")
 
 
-def run_predict(scoring: ScoringModel, inputs: list[Path], out: Path | None, skip_bad: bool,
-                reject_path: Path | None, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, Rejects]:
+def run_predict(scoring: ScoringModel, inputs: list[Path], out: Path | None, skip_bad: bool, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, Rejects]:
     """Score every input into ``out`` (None: stdout). Returns (messages scored, rejects)."""
     if out is not None and out.suffix.lower() not in OUT_FORMATS:
         raise StoreError(f"{out}: use a .jsonl, .csv or .parquet file name (or - for JSONL on stdout)")
@@ -255,6 +282,4 @@ def run_predict(scoring: ScoringModel, inputs: list[Path], out: Path | None, ski
     except BaseException:
         writer.discard()
         raise
-    if rejects.faults and reject_path is not None:
-        reject_path.write_text("".join(json.dumps(f) + "\n" for f in rejects.faults))
     return scored, rejects

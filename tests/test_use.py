@@ -309,3 +309,32 @@ def test_two_consumers_and_a_kill_lose_no_message(db: Path, tmp_path: Path) -> N
         seen |= set((tmp_path / f"c{i}.log").read_text().split()) if (tmp_path / f"c{i}.log").exists() else set()
     assert len(expected) > 20 and seen == set(expected)  # at least once: nothing lost, the dead batch redone
     assert Store(db).stream("s").cursor == Store(db).stream_bounds(Store(db).stream("s"))[0]
+
+
+# ---- beyond one machine ----------------------------------------------------------------------
+def test_predict_on_a_local_dask_cluster_equals_local_predict(db: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real cluster on loopback: a scheduler and two worker processes, no mocks."""
+    from distributed import Client, LocalCluster
+
+    from cmtui import predict
+    from cmtui.cluster import predict_on_cluster
+
+    monkeypatch.setattr(predict, "CHUNK", 1_000)  # several tasks per file
+    rows = list(generate(3_000, seed=9))
+    frame = pl.DataFrame(rows).drop("labels")
+    frame[:1_800].write_parquet(tmp_path / "a.parquet")
+    frame[1_800:].write_parquet(tmp_path / "b.parquet")
+    files = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    assert cli(db, "models", "export", "1", "--out", str(tmp_path / "model")) == 0
+    assert cli(db, "predict", "--model", "1", *map(str, files), "--out", str(tmp_path / "local.jsonl")) == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        scored, rejects = predict_on_cluster(cluster.scheduler_address, tmp_path / "model", files,
+                                             tmp_path / "cluster.jsonl")
+        assert cli(db, "predict", "--model", "1", *map(str, files), "--cluster", cluster.scheduler_address,
+                   "--out", str(tmp_path / "cli.jsonl")) == 0
+    assert (tmp_path / "cli.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
+    assert scored == 3_000 and not rejects.faults  # six tasks of 1,000 rows, none read twice
+    assert (tmp_path / "cluster.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
