@@ -20,6 +20,7 @@ MODES: dict[str, str] = {
     "rebalance": "Rebalance",
     "recent": "Recent",
     "discover": "Discover",
+    "exceptions": "Exceptions",
 }
 NEEDS_CLUSTER = {"discover"}  # its argument is a cluster of the Discover screen
 NEEDS_LABEL = {"teach", "label", "check-label", "missed-label"}

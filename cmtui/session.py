@@ -21,13 +21,13 @@ from .features import DEFAULT_BITS
 from .labelling import LabelImplied, Labelling
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import Cancelled, ModelParams
-from .store import Review, SavedSession, Store, validate_label_name
+from .store import ModelVersion, Review, SavedSession, Store, validate_label_name
 from .taxonomy import within
 from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
 __all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied",
-           "ModelState", "PageRow", "SavedSession", "Session", "Undone", "check_label_name", "in_test_split"]
+           "ModelState", "ModelVersion", "PageRow", "SavedSession", "Session", "Undone", "check_label_name", "in_test_split"]
 
 
 def check_label_name(name: str) -> str:
@@ -73,6 +73,7 @@ class Session(Labelling, Discovering):
         self._slots: dict[int, list[str]] = {}  # the labels behind keys 1-9, fixed per message
         self.random_picks: set[int] = set()  # Low confidence slots filled from Shuffle
         self.descriptions: dict[str, str] = {}
+        self.exception_kinds: dict[int, list[str]] = {}  # open stream exceptions, read with the Exceptions page
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod
@@ -337,9 +338,10 @@ class Session(Labelling, Discovering):
     def x(self) -> Any:
         return self.trainer.x
 
-    @property
-    def idf(self) -> np.ndarray:
-        return self.trainer.idf
-
     def stats_report(self) -> dict[str, Any]:
         return self.state.report
+
+    def pinned_versions(self) -> list[ModelVersion]:
+        """The pinned model versions other than the current one, newest first (to compare)."""
+        return [v for v in reversed(self.store.model_versions(self.dataset))
+                if v.pinned and v.version != self.state.version]

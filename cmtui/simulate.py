@@ -58,7 +58,7 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
             test_frame.with_row_index("mid").select("mid", _epoch().alias("updated")),
             lambda mids: test_frame.with_row_index("mid").select(
                 "mid", "subject", "body")[mids])
-        test_x, _ = tfidf(counts, session.idf)
+        test_x, _ = tfidf(counts, session.trainer.idf)
         test_names = [test_gold[i] for i in test_frame["id"].to_list()]
 
     if start == "discover":

@@ -338,3 +338,43 @@ def test_predict_on_a_local_dask_cluster_equals_local_predict(db: Path, tmp_path
     assert (tmp_path / "cli.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
     assert scored == 3_000 and not rejects.faults  # six tasks of 1,000 rows, none read twice
     assert (tmp_path / "cluster.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
+
+
+# ---- in the app ------------------------------------------------------------------------------
+async def test_exceptions_mode_and_pinned_version_in_the_app(db: Path) -> None:
+    from textual.widgets import DataTable
+
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.tui.screens import ValidationScreen
+    from cmtui.workspace import Workspace
+    from tests.test_tui import settle
+
+    store = Store(db)
+    assert cli(db, "models", "pin", "1", "--tag", "prod") == 0
+    assert cli(db, "stream", "create", "s", "--model", "prod") == 0
+    unreviewed = Session.open(store, DATASET, "x").ids[-3:]  # the last 300 are not reviewed
+    for message_id, kind in zip(unreviewed, ["wrong queue", "missing policy number", "wrong queue"], strict=True):
+        assert cli(db, "stream", "exception", "s", message_id, "--type", kind) == 0
+    app = CmtuiApp(Workspace(store, "tester"), DATASET)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.start_mode("exceptions", None)
+        await settle(app, pilot)
+        assert app.page.mode == "exceptions"
+        shown = [r.id for r in app.session.rows(app.page_mids)]  # by type: missing policy number first
+        assert shown == [unreviewed[1], unreviewed[2], unreviewed[0]]
+        assert app.session.exception_kinds[app.page_mids[0]] == ["missing policy number"]
+        await pilot.press("1", "s", "enter")  # a label for the first; submit it, leaving the untouched two
+        await settle(app, pilot)
+        assert store.open_exceptions(DATASET) == app.session.ranked("exceptions")[:2]
+        assert len(store.open_exceptions(DATASET)) == 2  # the reviewed one is answered: it left the list
+        await pilot.press("v")
+        await pilot.pause(0.5)
+        screen = app.screen
+        assert isinstance(screen, ValidationScreen)
+        await pilot.pause(0.5)
+        await pilot.press("p")
+        await pilot.pause()
+        assert screen.beside is not None and screen.beside.version == 1
+        table = screen.query_one(DataTable)
+        assert any(str(table.get_row_at(i)[5]) not in ("", "-") for i in range(table.row_count))

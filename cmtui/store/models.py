@@ -183,6 +183,29 @@ class ModelsStore(StoreBase):
                         [stream, info.dataset, row[0], kind, now(), current_user()])
         return int(row[0])
 
+    def open_exceptions(self, dataset: str, kind: str | None = None) -> list[int]:
+        """Messages with an exception no review has answered since (by type, newest first);
+        ``kind``: of that type only."""
+        with self.transaction() as con:
+            rows = con.execute(
+                """SELECT e.mid, e.kind, max(e.at_ts) AS latest FROM stream_exceptions e
+                   WHERE e.dataset=? AND (? IS NULL OR e.kind=?) AND NOT EXISTS (
+                       SELECT 1 FROM reviews r WHERE r.dataset=e.dataset AND r.mid=e.mid AND r.at_ts > e.at_ts)
+                   GROUP BY e.mid, e.kind ORDER BY e.kind, latest DESC, e.mid""", [dataset, kind, kind]).fetchall()
+        return list(dict.fromkeys(int(r[0]) for r in rows))
+
+    def exception_types(self, dataset: str) -> dict[int, list[str]]:
+        """The open exception types of each message (for the message view)."""
+        with self.transaction() as con:
+            rows = con.execute(
+                """SELECT DISTINCT e.mid, e.kind FROM stream_exceptions e WHERE e.dataset=? AND NOT EXISTS (
+                       SELECT 1 FROM reviews r WHERE r.dataset=e.dataset AND r.mid=e.mid AND r.at_ts > e.at_ts)
+                   ORDER BY e.kind""", [dataset]).fetchall()
+        out: dict[int, list[str]] = {}
+        for mid, kind in rows:
+            out.setdefault(int(mid), []).append(kind)
+        return out
+
     def exceptions(self, dataset: str) -> list[tuple[int, str, str, datetime]]:
         """(mid, type, stream, when) of every exception of ``dataset``, newest first."""
         with self.transaction() as con:

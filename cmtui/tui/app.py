@@ -299,7 +299,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions):
     def action_validation(self) -> None:
         if self.session is None:
             return
-        self.push_screen(ValidationScreen(self.session.state.report), self._validation_done)
+        self.push_screen(ValidationScreen(self.session.state.report, self.session), self._validation_done)
 
     def _validation_done(self, result: tuple[str, str] | None) -> None:
         if result is not None:

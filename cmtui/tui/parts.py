@@ -318,8 +318,11 @@ class PageView(AppBase):
         row = rows[0]
         thread = [r for r in session.thread(row.thread_id, fetch=False) if r.mid != mid] if row.thread_id else []
         status = self.status_of(mid)
+        status = status.upper() if status != "new" else status
+        if self.page.mode == "exceptions" and mid in session.exception_kinds:
+            status += " · exception: " + ", ".join(one_line(k, 40) for k in session.exception_kinds[mid])
         narrow = self.query_one("#main").has_class("stacked")
-        view.show(row, self.chips(mid), thread, status.upper() if status != "new" else status,
+        view.show(row, self.chips(mid), thread, status,
                   2 if narrow else 4, same_message=mid == self._shown_mid)
         self._shown_mid = mid
 

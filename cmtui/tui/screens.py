@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..queues import MODES
-from ..session import AMBER_EXAMPLES, MIN_MAP_EXAMPLES, Session, check_label_name
+from ..session import AMBER_EXAMPLES, MIN_MAP_EXAMPLES, ModelVersion, Session, check_label_name
 from ..textsafe import one_line
 from ..workspace import DatasetInfo, ImportFailed, StoreError, Workspace
 from .widgets import CursorTable
@@ -316,6 +316,16 @@ class QueryScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+def _beside(current: float | None, pinned: float | None, shown: bool) -> Text:
+    """A pinned version's AP, marked + / - (and coloured) where the current one is higher / lower."""
+    if not shown or pinned is None:
+        return Text("-" if shown else "")
+    text = Text(_pct(pinned))
+    if current is not None and abs(current - pinned) >= 0.02:
+        text.append(" +" if current > pinned else " -", style="green" if current > pinned else "red")
+    return text
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.0f}%"
 
@@ -330,21 +340,27 @@ def warning_text(row: dict[str, Any]) -> str:
 
 
 class ValidationScreen(ModalScreen[tuple[str, str] | None]):
-    """Per-label figures; o sorts, t/c/x jump into Teach / Check label / Missed label."""
+    """Per-label figures; o sorts, p sets a pinned version beside the current one,
+    t/c/x jump into Teach / Check label / Missed label."""
 
     BINDINGS = [
         Binding("escape,v", "dismiss_none", "Close", id="validation_close"),
         Binding("o", "sort", "Sort", id="validation_sort"),
+        Binding("p", "pinned", "Pinned", id="validation_pinned",
+                tooltip="Show a pinned model version's AP beside the current one (again: the next, then none)"),
         Binding("t", "jump('teach')", "Teach", id="validation_teach"),
         Binding("c", "jump('check-label')", "Check", id="validation_check"),
         Binding("x", "jump('missed-label')", "Missed", id="validation_missed"),
     ]
     SORTS = ["name", "examples", "precision", "recall", "ap", "warning"]
 
-    def __init__(self, report: dict[str, Any]) -> None:
+    def __init__(self, report: dict[str, Any], session: Session | None = None) -> None:
         super().__init__()
         self.report = report
+        self.session = session
         self.sort_index = 0
+        self.pinned: list[ModelVersion] = []  # read in a worker once the screen is up
+        self.beside: ModelVersion | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="validation"):
@@ -352,7 +368,7 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
             yield DataTable(id="validation-table", cursor_type="row")
             yield Static(f"Figures show from {AMBER_EXAMPLES} examples (AP: needs N more). Warnings: few "
                          "examples, fixed in t Teach; low AP, fixed in c Check label and x Missed label. "
-                         "o sort · esc close", id="validation-keys")
+                         "p pinned version beside · o sort · esc close", id="validation-keys")
 
     def _summary(self) -> Text:
         r = self.report
@@ -367,13 +383,36 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
                     f"balance {r['balance'].get('similarity', 0) * 100:.0f}%   reviewed {r['reviewed']}")
         text.append("\n" + "   ".join(f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})"
                                      for k, v in r["rating_factors"].items()))
+        if self.beside is not None:
+            b = self.beside.report
+            tag = f" ({one_line(self.beside.tag, 20)})" if self.beside.tag else ""
+            text.append(f"\nbeside: version {self.beside.version}{tag}, {self.beside.reviewed} reviewed: rating "
+                        f"{b.get('rating', 0):.0f} ({b.get('rating_band')})   MAP {_pct(b.get('map'))}   "
+                        f"coverage {(b.get('coverage') or 0) * 100:.1f}%", style="italic")
         return text
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("label", "ex.", "prec", "recall", "AP", "inf", "warning")
+        table.add_columns("label", "ex.", "prec", "recall", "AP", "pinned AP", "inf", "warning")
         self.fill()
         table.focus()
+        if self.session is not None:
+            self._load_pinned()
+
+    @work(thread=True, exclusive=True, group="validation-pinned")
+    def _load_pinned(self) -> None:
+        assert self.session is not None
+        pinned = self.session.pinned_versions()
+        self.app.call_from_thread(setattr, self, "pinned", pinned)
+
+    def action_pinned(self) -> None:
+        if not self.pinned:
+            self.notify("no pinned version to compare with (cmtui models pin N)", timeout=3)
+            return
+        order = [None, *self.pinned]
+        self.beside = order[(order.index(self.beside) + 1) % len(order)]
+        self.query_one("#validation-summary", Static).update(self._summary())
+        self.fill()
 
     def fill(self) -> None:
         table = self.query_one(DataTable)
@@ -381,12 +420,14 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
         key = self.SORTS[self.sort_index]
         rows = list(self.report.get("labels", [])) if "rating" in self.report else []
         rows.sort(key=lambda r: (r[key] is None, r[key] if key in ("name", "warning") else -(r[key] or 0)))
+        beside = {r["name"]: r for r in self.beside.report.get("labels", [])} if self.beside else {}
         for row in rows:
             if row["examples"] < AMBER_EXAMPLES:  # too few to say anything: held back
                 figures = ["-", "-", f"needs {AMBER_EXAMPLES - row['examples']}"]
             else:
                 figures = [_pct(row["precision"]), _pct(row["recall"]), _pct(row["ap"])]
             table.add_row(Text(one_line(row["name"], 40)), str(row["examples"]), *figures,
+                          _beside(row.get("ap"), beside.get(row["name"], {}).get("ap"), bool(self.beside)),
                           "yes" if row["informative"] else "no", warning_text(row), key=row["name"])
 
     def action_sort(self) -> None:
