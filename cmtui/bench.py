@@ -196,6 +196,10 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.quick:
         profiles = profiles[:1] if args.profile == "both" else profiles
     runs = 1 if args.quick else args.runs
+    if args.predict:
+        from . import bench_predict
+
+        return bench_predict.run(sizes, profiles, runs, args.json)
     results = []
     for size in sizes:
         for profile in profiles:

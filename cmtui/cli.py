@@ -141,6 +141,8 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--profile", choices=["short", "long", "both"], default="both")
     p.add_argument("--quick", action="store_true", help="10k messages only, under a minute")
+    p.add_argument("--predict", action="store_true",
+                   help="the speed and memory of cmtui predict instead (locally and on a local Dask cluster)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--json", action="store_true")
 

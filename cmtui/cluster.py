@@ -8,7 +8,7 @@ tests. It is the optional extra ``cmtui[cluster]``.
 
 The client reads each file's plan (columns, thread sizes, row count) and sends the
 model's files to every worker once, as bytes: workers need cmtui, not the database or
-the model directory. Each task scores ``predict.CHUNK`` rows of one file, read by the
+the model directory. Each task scores a chunk of one file (``ParquetPlan.chunk`` rows), read by the
 worker itself, so the files must be at the same path for the workers (shared storage).
 Results come back in order and are written as ``cmtui predict`` writes them.
 """
@@ -22,7 +22,6 @@ from typing import Any
 
 import polars as pl
 
-from . import predict
 from .ingest import ImportFailed
 from .predict import (
     ParquetPlan,
@@ -81,7 +80,7 @@ def predict_on_cluster(address: str | Any, model_dir: Path, files: list[Path], o
         blob = client.scatter(model_blob(model_dir), broadcast=True)
         for path in files:
             plan = parquet_plan(Path(path).resolve())
-            size = predict.CHUNK
+            size = plan.chunk
             futures = [client.submit(score_chunk, blob, plan, start, size, skip_bad, pure=False)
                        for start in range(0, plan.total, size)]
             for future in futures:  # in order: the output keeps the files' order

@@ -62,7 +62,6 @@ def ranked(session: Session, mode: str, arg: str | None, count: int) -> list[int
             raise ValueError(f"no cluster {arg!r}: open Discover first")
         return [m for m in cluster.rows if m not in leased and m not in session.reviewed][:count]
     elif mode == "exceptions":  # what a stream's consumer could not handle, by type, newest first
-        session.exception_kinds = session.store.exception_types(session.dataset)
         return [m for m in session.store.open_exceptions(session.dataset, arg)
                 if m not in leased and m in session.row_of][:count]
     elif mode == "search":

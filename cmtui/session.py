@@ -52,9 +52,7 @@ class Session(Labelling, Discovering):
     def __init__(self, store: Store, dataset: str, annotator: str, *, seed: int = 0,
                  params: ModelParams | None = None, explore: float = queues.EXPLORE,
                  bits: int = DEFAULT_BITS) -> None:
-        self.store = store
-        self.dataset = dataset
-        self.annotator = annotator
+        self.store, self.dataset, self.annotator = store, dataset, annotator
         self.seed = seed
         self.params = params or ModelParams(seed=seed)
         self.explore = explore
@@ -135,6 +133,8 @@ class Session(Labelling, Discovering):
         while len(shown) <= number:
             shown.append(self._new_page(mode, arg, shown))
         mids = shown[number]
+        if mode == "exceptions":  # the types the message view names, as they are now
+            self.exception_kinds = self.store.exception_types(self.dataset)
         if not fresh:  # a page shown before: take its leases again
             self.store.lease(self.dataset, self.annotator, [m for m in mids if m not in self.reviewed])
         self.save_state(mode, arg, mids, cursor)  # a restart, even after a crash, comes back here

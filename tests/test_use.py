@@ -320,7 +320,7 @@ def test_predict_on_a_local_dask_cluster_equals_local_predict(db: Path, tmp_path
     from cmtui import predict
     from cmtui.cluster import predict_on_cluster
 
-    monkeypatch.setattr(predict, "CHUNK", 1_000)  # several tasks per file
+    monkeypatch.setattr(predict, "CHUNK", 1_000)  # several tasks per file (the plan says so)
     rows = list(generate(3_000, seed=9))
     frame = pl.DataFrame(rows).drop("labels")
     frame[:1_800].write_parquet(tmp_path / "a.parquet")
@@ -378,3 +378,16 @@ async def test_exceptions_mode_and_pinned_version_in_the_app(db: Path) -> None:
         assert screen.beside is not None and screen.beside.version == 1
         table = screen.query_one(DataTable)
         assert any(str(table.get_row_at(i)[5]) not in ("", "-") for i in range(table.row_count))
+
+
+def test_exception_types_are_read_with_a_resumed_exceptions_page(db: Path) -> None:
+    store = Store(db)
+    assert cli(db, "stream", "create", "s", "--model", "1") == 0
+    last = Session.open(store, DATASET, "x").ids[-1]
+    assert cli(db, "stream", "exception", "s", last, "--type", "wrong queue") == 0
+    first = Session.open(store, DATASET, "ann")
+    page = first.page("exceptions", None)
+    again = Session.open(store, DATASET, "ann")
+    assert again.resume() is not None and again.exception_kinds == {}
+    assert again.page("exceptions", None) == page  # the saved page, not a new ranking
+    assert again.exception_kinds == {page[0]: ["wrong queue"]}
