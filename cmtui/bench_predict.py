@@ -4,7 +4,8 @@ A model is trained on 3,000 generated messages of the profile (2,000 reviewed), 
 as an artifact, and ``cmtui predict`` scores Parquet files of new generated messages
 (100,000 per file) in a child process: messages per second from process start to the
 output written (model load, reading, hashing, scoring, writing), and the child's peak
-memory. The same files are then scored on a local Dask cluster (two worker processes,
+memory. Above ``DISTINCT`` messages (1M short, 200k long) the generated files are
+scored again until the size is reached: memory is per chunk, so 10M rows are 10M rows. The same files are then scored on a local Dask cluster (two worker processes,
 one thread each) when ``cmtui[cluster]`` is installed. Each figure is the median of the
 runs.
 """
@@ -24,6 +25,7 @@ import polars as pl
 from .sample import generate, write_csv
 
 ROWS_PER_FILE = 100_000
+DISTINCT = {"short": 1_000_000, "long": 200_000}  # messages generated; larger sizes score their files again
 TRAIN = 3_000
 REVIEWED = 2_000
 CHILD = ("import resource, sys\nfrom cmtui.cli import main\ncode = main(sys.argv[1:])\n"
@@ -93,7 +95,8 @@ def _on_cluster(model: Path, files: list[Path], out: Path, runs: int) -> list[fl
 
 def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]:
     model = train_model(workdir, profile)
-    files = write_inputs(workdir, profile, size)
+    distinct = write_inputs(workdir, profile, min(size, DISTINCT[profile]))
+    files = [distinct[i % len(distinct)] for i in range(-(-size // ROWS_PER_FILE))]
     local = [_local(model, files, workdir / "out.parquet") for _ in range(runs)]
     scored = pl.scan_parquet(workdir / "out.parquet").select(pl.len()).collect().item()
     assert scored == size, (scored, size)

@@ -19,3 +19,12 @@ def test_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["messages"] == 10_000
     assert set(result["submit_to_next_page_s"]) == {"200", "1000", "5000"}
     assert all(v > 0 for v in result["submit_to_next_page_s"].values())
+
+
+@pytest.mark.ci
+def test_bench_predict_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--predict", "--quick", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["messages"] == 10_000 and result["profile"] == "short"
+    assert result["local_per_s"] > 0 and result["peak_rss_mb"] > 0
+    assert result["cluster_per_s"] > 0  # cmtui[cluster] is in the test extra: the local cluster ran
