@@ -28,8 +28,9 @@ ROWS_PER_FILE = 100_000
 DISTINCT = {"short": 1_000_000, "long": 200_000}  # messages generated; larger sizes score their files again
 TRAIN = 3_000
 REVIEWED = 2_000
-CHILD = ("import resource, sys\nfrom cmtui.cli import main\ncode = main(sys.argv[1:])\n"
-         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\nsys.exit(code)")
+# the child's own peak (``bench.peak_rss_kb``: ru_maxrss would count the parent's)
+CHILD = ("import sys\nfrom cmtui.bench import peak_rss_kb\nfrom cmtui.cli import main\ncode = main(sys.argv[1:])\n"
+         "print(peak_rss_kb(), file=sys.stderr)\nsys.exit(code)")
 
 
 def train_model(workdir: Path, profile: str) -> Path:
