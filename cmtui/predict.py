@@ -14,6 +14,7 @@ label's high-recall threshold: ``name``, ``probability`` and the three flags
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .ingest import HEADER_ALIASES, ImportFailed, read_file, read_text
+from .ingest import _NUMBER, FORMULA_START, HEADER_ALIASES, ImportFailed, read_file, read_text
 from .store import Store, StoreError
 from .versions import KEEP_LAST, ArtifactError, ScoringModel, load_artifact, version_dir
 
@@ -267,20 +268,30 @@ def _csv(frame: pl.DataFrame, header: bool) -> str:
                                           .struct.field("name")).list.join(";")
 
     flat = frame.select(
-        "id",
+        _inert("id"),
         pl.col("labels").list.eval(pl.format("{}={}", pl.element().struct.field("name"),
                                              pl.element().struct.field("probability"))).list.join(";")
         .alias("predicted"),
         at("high_recall").alias("high_recall"), at("balanced").alias("balanced"),
         at("high_precision").alias("high_precision"),
     )
+    flat = flat.with_columns(_inert(c) for c in ("predicted", "high_recall", "balanced", "high_precision"))
     return flat.write_csv(include_header=header, quote_style="non_numeric")
+
+
+def _inert(column: str) -> pl.Expr:
+    """A text column with cells a spreadsheet would run as a formula quoted, as export does."""
+    col = pl.col(column)
+    risky = col.str.contains(f"^[{re.escape(''.join(FORMULA_START))}]") & ~col.str.contains(_NUMBER)
+    return pl.when(risky).then(pl.lit("'") + col).otherwise(col).alias(column)
 
 
 def run_predict(scoring: ScoringModel, inputs: list[Path], out: Path | None, skip_bad: bool, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, Rejects]:
     """Score every input into ``out`` (None: stdout). Returns (messages scored, rejects)."""
     if out is not None and out.suffix.lower() not in OUT_FORMATS:
         raise StoreError(f"{out}: use a .jsonl, .csv or .parquet file name (or - for JSONL on stdout)")
+    if out is not None and not out.parent.is_dir():
+        raise StoreError(f"{out}: no folder {out.parent}")
     rejects = Rejects()
     writer = Writer(out)
     scored = 0

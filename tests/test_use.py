@@ -391,3 +391,13 @@ def test_exception_types_are_read_with_a_resumed_exceptions_page(db: Path) -> No
     assert again.resume() is not None and again.exception_kinds == {}
     assert again.page("exceptions", None) == page  # the saved page, not a new ranking
     assert again.exception_kinds == {page[0]: ["wrong queue"]}
+
+
+def test_predict_csv_quotes_formulas_and_checks_the_folder_first(db: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "=HYPERLINK(1)", "timestamp": "2024-01-01",
+                                                   "body": "my car was hit"}) + "\n")
+    assert cli(db, "predict", "--model", "1", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "p.csv")) == 0
+    assert pl.read_csv(tmp_path / "p.csv")["id"].to_list() == ["'=HYPERLINK(1)"]
+    assert cli(db, "predict", "--model", "1", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "no" / "p.csv")) == 2
+    assert "no folder" in capsys.readouterr().err
