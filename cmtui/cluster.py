@@ -58,7 +58,7 @@ def score_chunk(blob: dict[str, bytes], plan: ParquetPlan, start: int, size: int
     """One task, on a worker: score rows ``start`` to ``start + size`` of a file."""
     scoring = _model(blob)
     chunk, faults = parquet_chunk(plan, start, size, skip_bad)
-    return prediction_rows(scoring, chunk["id"], scoring.probabilities(chunk)), faults
+    return prediction_rows(scoring, chunk["id"], *scoring.score(chunk)), faults
 
 
 def predict_on_cluster(address: str | Any, model_dir: Path, files: list[Path], out: Path | None,

@@ -182,13 +182,14 @@ def _message_frame(chunk: pl.DataFrame, properties: list[str]) -> pl.DataFrame:
 # ---- scoring and writing ----------------------------------------------------------------
 def predictions_frame(scoring: ScoringModel, chunk: pl.DataFrame) -> pl.DataFrame:
     """``id`` and the ``labels`` (list of name, probability and the three flags) of a chunk."""
-    probs = scoring.probabilities(chunk)
-    return prediction_rows(scoring, chunk["id"], probs)
+    return prediction_rows(scoring, chunk["id"], *scoring.score(chunk))
 
 
-def prediction_rows(scoring: ScoringModel, ids: pl.Series, probs: np.ndarray) -> pl.DataFrame:
+def prediction_rows(scoring: ScoringModel, ids: pl.Series, probs: np.ndarray,
+                    positive: np.ndarray | None = None) -> pl.DataFrame:
     """Per message, every label at or above its high-recall threshold (vectorised: no
-    Python loop over messages)."""
+    Python loop over messages), and with a sentiment model its ``sentiment``
+    (positive / negative) and ``sentiment_probability`` (of positive)."""
     t = scoring.thresholds.astype(np.float32)
     rows, cols = np.nonzero(probs >= t[:, 0])
     p = probs[rows, cols]
@@ -207,6 +208,10 @@ def prediction_rows(scoring: ScoringModel, ids: pl.Series, probs: np.ndarray) ->
     out = base.join(grouped, on="row", how="left").sort("row")
     if empty is not None:
         out = out.with_columns(pl.col("labels").fill_null(empty))
+    if positive is not None:
+        out = out.with_columns(
+            pl.Series("sentiment", np.where(positive >= 0.5, "positive", "negative"), dtype=pl.String),
+            pl.Series("sentiment_probability", np.round(positive.astype(np.float64), 4)))
     return out.drop("row")
 
 
@@ -274,6 +279,7 @@ def _csv(frame: pl.DataFrame, header: bool) -> str:
         .alias("predicted"),
         at("high_recall").alias("high_recall"), at("balanced").alias("balanced"),
         at("high_precision").alias("high_precision"),
+        *[pl.col(c) for c in ("sentiment", "sentiment_probability") if c in frame.columns],
     )
     flat = flat.with_columns(_inert(c) for c in ("predicted", "high_recall", "balanced", "high_precision"))
     return flat.write_csv(include_header=header, quote_style="non_numeric")

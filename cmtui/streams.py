@@ -73,15 +73,18 @@ def fetch(store: Store, name: str, size: int) -> list[dict[str, Any]]:
     sizes = {t: len(m) for t, m in store.thread_mids(info.dataset, threads).items()}
     frame = frame.with_columns(pl.col("thread_id").replace_strict(sizes, default=1, return_dtype=pl.Int64)
                                .fill_null(1).alias("thread_length"))
-    predicted = prediction_rows(scoring, frame["id"], scoring.probabilities(frame))["labels"].to_list()
+    predicted = prediction_rows(scoring, frame["id"], *scoring.score(frame))
+    sentiments = (predicted.select("sentiment", "sentiment_probability").to_dicts() if "sentiment" in predicted.columns
+                  else [{}] * frame.height)
     rows = []
-    for message, labels in zip(frame.iter_rows(named=True), predicted, strict=True):
+    for message, labels, sentiment in zip(frame.iter_rows(named=True), predicted["labels"].to_list(), sentiments,
+                                          strict=True):
         rows.append({"sequence_id": message["mid"], "id": message["id"], "source": message["source"],
                      "timestamp": message["ts"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "subject": message["subject"],
                      "from": message["sender"], "to": message["recipients"], "cc": message["cc"],
                      "thread_id": message["thread_id"], "body": message["body"],
                      "properties": json.loads(message["properties"]) if message["properties"] else {},
-                     "labels": labels, "model_version": info.version})
+                     "labels": labels, **sentiment, "model_version": info.version})
     return rows
 
 

@@ -41,7 +41,7 @@ from .features import (
     hash_texts,
     tfidf,
 )
-from .model import TrainedModel, predict
+from .model import ModelParams, TrainedModel, fit_linear, predict, spread, used_columns
 from .private import protect
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ FORMAT_VERSION = 1
 KEEP_LAST = 10  # unpinned versions whose files are kept
 PROBE = "Claim 4471: my policy renewal, café naïve Ελλάδα Москва 東京タワー مرحبا, don't"
 OPERATING_POINTS = ("high_recall", "balanced", "high_precision")
+MIN_SENTIMENT = 5  # reviewed messages of each sentiment a sentiment model needs
 
 
 class ArtifactError(Exception):
@@ -70,6 +71,7 @@ class ScoringModel:
     tree_spec: list[TreeColumn] = field(default_factory=list)
     bits: int = DEFAULT_BITS
     info: dict[str, Any] = field(default_factory=dict)  # dataset, version, created, reviewed, figures
+    sentiment: TrainedModel | None = None  # P(positive) of a message, for datasets with sentiment
 
     @property
     def labels(self) -> list[str]:
@@ -78,10 +80,30 @@ class ScoringModel:
     def probabilities(self, frame: pl.DataFrame) -> np.ndarray:
         """(rows, labels) probabilities of messages given as (subject, body, sender,
         thread_id, properties as JSON text), as the app computes them."""
+        return self.score(frame)[0]
+
+    def score(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """The label probabilities, and each message's probability of positive sentiment
+        (None without a sentiment model)."""
         counts = hash_texts(frame.select(clean_text(pl.col("subject"), pl.col("body")))[:, 0], self.bits)
         x, _ = tfidf(counts, self.idf)
         extra = apply_tree_spec(self.tree_spec, frame) if self.model.boosters else None
-        return predict(self.model, x, extra=extra)
+        positive = predict(self.sentiment, x)[:, 0] if self.sentiment is not None else None
+        return predict(self.model, x, extra=extra), positive
+
+
+def fit_sentiment(x: Any, assigned: list[dict[str, int | None]]) -> TrainedModel | None:
+    """A linear model of a message's sentiment (positive when its labels' sentiments sum
+    above zero), on the reviewed messages that have one; None with fewer than
+    ``MIN_SENTIMENT`` of either kind."""
+    total = np.array([sum(v for v in labels.values() if v) for labels in assigned], dtype=np.int64)
+    rows = np.flatnonzero(total != 0)
+    y = (total[rows] > 0).astype(np.float64)[:, None]
+    if min(int(y.sum()), int(len(y) - y.sum())) < MIN_SENTIMENT:
+        return None
+    compact, used = used_columns(x[rows])
+    weights, bias = fit_linear(compact, y, c=ModelParams().c, max_iter=ModelParams().max_iter)
+    return TrainedModel(["positive"], spread(weights, used, x.shape[1]), bias.astype(np.float32), {}, {}, used)
 
 
 def operating_points(report: dict[str, Any], labels: list[str], applied: list[float]) -> np.ndarray:
@@ -114,6 +136,10 @@ def write_artifact(scoring: ScoringModel, directory: Path, db_path: Path | None 
         "idf": scoring.idf.astype(np.float32), "used": model.used.astype(np.int64),
         "weights": model.weights[model.used].astype(np.float32), "bias": model.bias.astype(np.float32),
         **{f"tree_columns_{j}": cols.astype(np.int64) for j, cols in model.tree_columns.items()}}
+    if scoring.sentiment is not None:
+        sentiment = scoring.sentiment
+        arrays |= {"sentiment_used": sentiment.used.astype(np.int64), "sentiment_bias": sentiment.bias,
+                   "sentiment_weights": sentiment.weights[sentiment.used].astype(np.float32)}
     np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
     for j, booster in model.boosters.items():
         (tmp / "boosters" / f"{j}.txt").write_text(booster.model_to_string())  # type: ignore[attr-defined]
@@ -125,6 +151,7 @@ def write_artifact(scoring: ScoringModel, directory: Path, db_path: Path | None 
                        for j, name in enumerate(model.labels)},
         "features": {"bits": scoring.bits, "n_features": int(model.weights.shape[0]),
                      "probe": PROBE, "probe_columns": probe_columns(scoring.bits), "polars": pl.__version__},
+        "sentiment_model": scoring.sentiment is not None,
         "trees": {"labels": sorted(model.boosters), "extra_columns": model.extra_columns,
                   "inputs": [asdict(c) for c in scoring.tree_spec]},
     }
@@ -179,6 +206,12 @@ def _read(directory: Path, meta: dict[str, Any]) -> ScoringModel:
         idf, used, weights_used, bias = arrays["idf"], arrays["used"], arrays["weights"], arrays["bias"]
         tree_labels = [int(j) for j in meta["trees"]["labels"]]
         tree_columns = {j: arrays[f"tree_columns_{j}"] for j in tree_labels}
+        sentiment = None
+        if meta.get("sentiment_model"):
+            s_used = arrays["sentiment_used"]
+            s_weights = np.zeros((int(features["n_features"]), 1), np.float32)
+            s_weights[s_used] = arrays["sentiment_weights"]
+            sentiment = TrainedModel(["positive"], s_weights, arrays["sentiment_bias"], {}, {}, s_used)
     n_features = int(features["n_features"])
     if idf.shape != (n_features,) or weights_used.shape != (len(used), len(labels)) or bias.shape != (len(labels),):
         raise ArtifactError(f"{arrays_path}: damaged (array shapes do not match {len(labels)} labels)")
@@ -196,7 +229,7 @@ def _read(directory: Path, meta: dict[str, Any]) -> ScoringModel:
     spec = [TreeColumn(c["name"], c["kind"], {str(k): float(v) for k, v in c.get("codes", {}).items()})
             for c in meta["trees"]["inputs"]]
     info: dict[str, Any] = {k: meta[k] for k in ("dataset", "version", "created", "reviewed", "figures", "sentiment") if k in meta}
-    return ScoringModel(model, idf, thresholds, spec, bits, info)
+    return ScoringModel(model, idf, thresholds, spec, bits, info, sentiment)
 
 
 # ---- versions beside the database ---------------------------------------------------------
@@ -229,9 +262,11 @@ def prune(db_path: Path, dataset: str, pinned: set[int]) -> list[int]:
 
 
 def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_spec: list[TreeColumn],
-           bits: int) -> int:
+           bits: int, reviewed_x: Any, assigned: list[dict[str, int | None]]) -> int:
     """Record a validation's model as a new version (its report, labels and three
-    thresholds per label) and keep the files that score with it."""
+    thresholds per label) and keep the files that score with it; for a dataset with
+    sentiment, with a sentiment model fitted on the reviews (``reviewed_x``: their
+    features, ``assigned``: their labels and sentiments)."""
     assert state.model is not None
     points = operating_points(state.report, state.labels, state.thresholds)
     reviewed = int(state.report["reviewed"])
@@ -240,10 +275,13 @@ def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_
                                    for j, name in enumerate(state.labels)}}
     version = store.save_model_run(dataset, reviewed, record)
     figures = {k: state.report.get(k) for k in ("coverage", "map", "rating", "rating_band", "informative_labels")}
+    has_sentiment = store.dataset_info(dataset).sentiment
     info = {"dataset": dataset, "version": version, "created": now_text(), "reviewed": reviewed,
-            "figures": figures, "sentiment": store.dataset_info(dataset).sentiment}
+            "figures": figures, "sentiment": has_sentiment}
+    sentiment = fit_sentiment(reviewed_x, assigned) if has_sentiment else None
     pinned = {v.version for v in store.model_versions(dataset) if v.pinned}
-    keep_files(store.path, dataset, ScoringModel(state.model, idf, points, tree_spec, bits, info), version, pinned)
+    keep_files(store.path, dataset, ScoringModel(state.model, idf, points, tree_spec, bits, info, sentiment),
+               version, pinned)
     return version
 
 

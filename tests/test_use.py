@@ -401,3 +401,29 @@ def test_predict_csv_quotes_formulas_and_checks_the_folder_first(db: Path, tmp_p
     assert pl.read_csv(tmp_path / "p.csv")["id"].to_list() == ["'=HYPERLINK(1)"]
     assert cli(db, "predict", "--model", "1", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "no" / "p.csv")) == 2
     assert "no folder" in capsys.readouterr().err
+
+
+def test_a_dataset_with_sentiment_predicts_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = ["thank you so much, great help", "wonderful service, very happy", "excellent, quick and kind"]
+    bad = ["terrible service, very angry", "awful, nobody answers, disappointed", "worst experience, furious"]
+    lines = ["id,timestamp,body,labels,sentiments"]
+    for i in range(60):
+        text, sign = (good[i % 3], "positive") if i % 2 else (bad[i % 3], "negative")
+        lines.append(f"s{i},2024-02-{1 + i % 28:02d},\"{text} about my claim {i}\",Service,{sign}")
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    db = tmp_path / "s.duckdb"
+    assert main(["import", str(tmp_path / "s.csv"), "--dataset", "d", "--sentiment", "--db", str(db)]) == 0
+    Session.open(Store(db), "d", "ann").retrain()
+    (tmp_path / "new.jsonl").write_text(
+        json.dumps({"id": "n1", "timestamp": "2024-05-01", "body": "great help, thank you, very happy"}) + "\n"
+        + json.dumps({"id": "n2", "timestamp": "2024-05-01", "body": "awful and terrible, I am furious"}) + "\n")
+    capsys.readouterr()
+    assert main(["predict", "--model", "1", str(tmp_path / "new.jsonl"), "--db", str(db), "--dataset", "d"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["sentiment"] for r in rows] == ["positive", "negative"]
+    assert rows[0]["sentiment_probability"] > 0.5 > rows[1]["sentiment_probability"]
+    assert main(["stream", "create", "st", "--model", "1", "--db", str(db), "--dataset", "d"]) == 0
+    capsys.readouterr()
+    assert main(["stream", "fetch", "st", "--size", "2", "--db", str(db), "--dataset", "d"]) == 0
+    fetched = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["sentiment"] for r in fetched] == ["negative", "positive"]  # s0 is negative, s1 positive
