@@ -308,7 +308,7 @@ class Trainer:
                            rows[test], p_test, [labels[j] for j in kept])
         if persist and len(rows):
             state.version = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
-                                           self.x[rows], data.assigned)
+                                           lambda: self.x[rows], data.assigned)
             save_predictions(self.store.path, self.dataset, self.mids, labels, probs, state.version)
         progress(1.0)
         self._set(state, coverage_value)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,11 +263,11 @@ def prune(db_path: Path, dataset: str, pinned: set[int]) -> list[int]:
 
 
 def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_spec: list[TreeColumn],
-           bits: int, reviewed_x: Any, assigned: list[dict[str, int | None]]) -> int:
+           bits: int, reviewed_x: Callable[[], Any], assigned: list[dict[str, int | None]]) -> int:
     """Record a validation's model as a new version (its report, labels and three
     thresholds per label) and keep the files that score with it; for a dataset with
-    sentiment, with a sentiment model fitted on the reviews (``reviewed_x``: their
-    features, ``assigned``: their labels and sentiments)."""
+    sentiment, with a sentiment model fitted on the reviews (``reviewed_x()``: their
+    features, only read then; ``assigned``: their labels and sentiments)."""
     assert state.model is not None
     points = operating_points(state.report, state.labels, state.thresholds)
     reviewed = int(state.report["reviewed"])
@@ -278,7 +279,7 @@ def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_
     has_sentiment = store.dataset_info(dataset).sentiment
     info = {"dataset": dataset, "version": version, "created": now_text(), "reviewed": reviewed,
             "figures": figures, "sentiment": has_sentiment}
-    sentiment = fit_sentiment(reviewed_x, assigned) if has_sentiment else None
+    sentiment = fit_sentiment(reviewed_x(), assigned) if has_sentiment else None
     pinned = {v.version for v in store.model_versions(dataset) if v.pinned}
     keep_files(store.path, dataset, ScoringModel(state.model, idf, points, tree_spec, bits, info, sentiment),
                version, pinned)
