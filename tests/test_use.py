@@ -377,7 +377,11 @@ async def test_exceptions_mode_and_pinned_version_in_the_app(db: Path) -> None:
         await pilot.pause()
         assert screen.beside is not None and screen.beside.version == 1
         table = screen.query_one(DataTable)
+        assert [str(c.label) for c in table.columns.values()][5] == "v1 AP"
         assert any(str(table.get_row_at(i)[5]) not in ("", "-") for i in range(table.row_count))
+        await pilot.press("p")  # again: no version beside, and no column for one
+        await pilot.pause()
+        assert screen.beside is None and "v1 AP" not in [str(c.label) for c in screen.query_one(DataTable).columns.values()]
 
 
 def test_exception_types_are_read_with_a_resumed_exceptions_page(db: Path) -> None:

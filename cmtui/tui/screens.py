@@ -316,10 +316,10 @@ class QueryScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-def _beside(current: float | None, pinned: float | None, shown: bool) -> Text:
+def _beside(current: float | None, pinned: float | None) -> Text:
     """A pinned version's AP, marked + / - (and coloured) where the current one is higher / lower."""
-    if not shown or pinned is None:
-        return Text("-" if shown else "")
+    if pinned is None:
+        return Text("-")
     text = Text(_pct(pinned))
     if current is not None and abs(current - pinned) >= 0.02:
         text.append(" +" if current > pinned else " -", style="green" if current > pinned else "red")
@@ -392,10 +392,8 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
         return text
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("label", "ex.", "prec", "recall", "AP", "pinned AP", "inf", "warning")
         self.fill()
-        table.focus()
+        self.query_one(DataTable).focus()
         if self.session is not None:
             self._load_pinned()
 
@@ -416,7 +414,9 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
 
     def fill(self) -> None:
         table = self.query_one(DataTable)
-        table.clear()
+        table.clear(columns=True)  # the pinned version's column only while one is beside: 80 columns are few
+        pinned = [f"v{self.beside.version} AP"] if self.beside else []
+        table.add_columns("label", "ex.", "prec", "recall", "AP", *pinned, "inf", "warning")
         key = self.SORTS[self.sort_index]
         rows = list(self.report.get("labels", [])) if "rating" in self.report else []
         rows.sort(key=lambda r: (r[key] is None, r[key] if key in ("name", "warning") else -(r[key] or 0)))
@@ -426,8 +426,8 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
                 figures = ["-", "-", f"needs {AMBER_EXAMPLES - row['examples']}"]
             else:
                 figures = [_pct(row["precision"]), _pct(row["recall"]), _pct(row["ap"])]
-            table.add_row(Text(one_line(row["name"], 40)), str(row["examples"]), *figures,
-                          _beside(row.get("ap"), beside.get(row["name"], {}).get("ap"), bool(self.beside)),
+            compared = [_beside(row.get("ap"), beside.get(row["name"], {}).get("ap"))] if self.beside else []
+            table.add_row(Text(one_line(row["name"], 40)), str(row["examples"]), *figures, *compared,
                           "yes" if row["informative"] else "no", warning_text(row), key=row["name"])
 
     def action_sort(self) -> None:
