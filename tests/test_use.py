@@ -71,19 +71,20 @@ def test_validation_records_a_version_with_thresholds_and_files(db: Path) -> Non
     assert model.labels == version.report["label_names"] and model.model.boosters
 
 
-def test_unpinned_versions_beyond_the_last_ten_lose_their_files(db: Path) -> None:
+def test_unpinned_versions_beyond_the_last_ten_lose_their_files(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(versions, "KEEP_LAST", 3)  # the rule of the last ten, with three: fewer fits
     store = Store(db)
     session = Session.open(store, DATASET, "ann")
     store.pin_version(DATASET, 1, "first")
-    for _ in range(11):
+    for _ in range(4):
         session.validate()
     have = sorted(int(p.name) for p in versions.versions_dir(db, DATASET).iterdir() if p.name.isdigit())
-    assert have == [1, *range(3, 13)]  # 2 pruned; 1 pinned; the last ten kept
-    assert len(store.model_versions(DATASET)) == 12  # the records stay
+    assert have == [1, 3, 4, 5]  # 2 pruned; 1 pinned; the last three kept
+    assert len(store.model_versions(DATASET)) == 5  # the records stay
     assert cli(db, "models", "unpin", "first") == 0
     session.validate()
     have = sorted(int(p.name) for p in versions.versions_dir(db, DATASET).iterdir() if p.name.isdigit())
-    assert have == list(range(4, 14))
+    assert have == [4, 5, 6]
 
 
 def test_models_list_pin_compare(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
