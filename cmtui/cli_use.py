@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .store import ModelVersion, StoreError
+from .store import ModelVersion
 from .textsafe import one_line
 
 if TYPE_CHECKING:
@@ -259,10 +259,3 @@ def _model_dir(ctx: Context, dataset: str) -> Path:
     from .versions import version_dir
 
     return version_dir(ctx.store.path, dataset, ctx.store.resolve_version(dataset, ctx.args.model))
-
-
-def errors() -> tuple[type[Exception], ...]:
-    """The error types of these commands that the CLI reports as one line, exit 2."""
-    from .versions import ArtifactError
-
-    return (ArtifactError, StoreError)
