@@ -267,8 +267,7 @@ def apply_tree_spec(spec: list[TreeColumn], frame: pl.DataFrame) -> TreeInputs:
         elif column.kind == "thread" and "thread_length" in frame.columns:  # counted by the caller
             values = frame["thread_length"].to_numpy()
         elif column.kind == "thread":
-            values = frame.select(pl.when(pl.col("thread_id").is_null() | (pl.col("thread_id") == "")).then(1)
-                                  .otherwise(pl.len().over("thread_id")).alias("n"))["n"].to_numpy()
+            values = frame.select(thread_length())["thread_length"].to_numpy()
         elif column.kind == "number":
             values = np.array([np.nan if n is None else n for n in map(_number, properties[column.name])])
         else:
@@ -281,6 +280,13 @@ def apply_tree_spec(spec: list[TreeColumn], frame: pl.DataFrame) -> TreeInputs:
 def tree_inputs(frame: pl.DataFrame) -> TreeInputs:
     """Tree inputs of ``frame``, read by the spec fitted on it (``fit_tree_spec``)."""
     return apply_tree_spec(fit_tree_spec(frame), frame)
+
+
+def thread_length() -> pl.Expr:
+    """Messages of the frame on each message's thread (1 without one): ``thread_length``."""
+    thread = pl.col("thread_id")
+    return (pl.when(thread.is_null() | (thread == "")).then(1).otherwise(pl.len().over(thread))
+            .alias("thread_length"))
 
 
 def _domains(senders: pl.Series) -> pl.Series:

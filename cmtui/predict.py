@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from .features import thread_length
 from .ingest import _NUMBER, FORMULA_START, HEADER_ALIASES, ImportFailed, read_file, read_text
 from .store import Store, StoreError
 from .versions import KEEP_LAST, ArtifactError, ScoringModel, load_artifact, version_dir
@@ -69,7 +70,7 @@ def read_chunks(path: Path, skip_bad: bool, rejects: Rejects) -> Iterator[pl.Dat
         yield from _parquet_chunks(path, skip_bad, rejects)
         return
     frame = _validated(path, skip_bad, rejects).select(*MESSAGE_COLUMNS)
-    frame = frame.with_columns(_thread_length(pl.col("thread_id")))
+    frame = frame.with_columns(thread_length())
     size = chunk_rows(frame["body"].head(1000))
     for start in range(0, frame.height, size):
         yield frame.slice(start, size)
@@ -99,11 +100,6 @@ def _validated(path: Path, skip_bad: bool, rejects: Rejects) -> pl.DataFrame:
                 rejects.add(str(label), line, column, what)
             skip = skip | {line for line, _, _ in exc.faults}
     raise ImportFailed([f"{label}: too many faulty rows to skip"])
-
-
-def _thread_length(thread: pl.Expr) -> pl.Expr:
-    return (pl.when(thread.is_null() | (thread == "")).then(1).otherwise(pl.len().over(thread))
-            .alias("thread_length"))
 
 
 @dataclass
