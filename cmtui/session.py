@@ -95,10 +95,10 @@ class Session(Labelling, Discovering):
         rng = np.random.default_rng(self.seed)
         self.shuffle_order = rng.permutation(len(self.mids))
         self.refresh_reviews()
-        runs = self.store.model_runs(self.dataset)
+        runs = self.store.coverage_history(self.dataset)
         self.trainer.state.version = runs[-1][0] if runs else 0
         # the meter's history survives restarts: every model run stored its coverage
-        self.trainer.history = [float(metrics_.get("coverage", 0.0)) for _, _, _, metrics_ in runs]
+        self.trainer.history = [coverage for _, coverage in runs]
 
     def refresh_reviews(self) -> None:
         """Re-read the taxonomy and every annotator's reviews from the database."""
@@ -343,5 +343,5 @@ class Session(Labelling, Discovering):
 
     def pinned_versions(self) -> list[ModelVersion]:
         """The pinned model versions other than the current one, newest first (to compare)."""
-        return [v for v in reversed(self.store.model_versions(self.dataset))
-                if v.pinned and v.version != self.state.version]
+        return [v for v in reversed(self.store.model_versions(self.dataset, pinned_only=True))
+                if v.version != self.state.version]

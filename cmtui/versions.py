@@ -280,7 +280,7 @@ def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_
     info = {"dataset": dataset, "version": version, "created": now_text(), "reviewed": reviewed,
             "figures": figures, "sentiment": has_sentiment}
     sentiment = fit_sentiment(reviewed_x(), assigned) if has_sentiment else None
-    pinned = {v.version for v in store.model_versions(dataset) if v.pinned}
+    pinned = {v.version for v in store.model_versions(dataset, pinned_only=True)}
     keep_files(store.path, dataset, ScoringModel(state.model, idf, points, tree_spec, bits, info, sentiment),
                version, pinned)
     return version

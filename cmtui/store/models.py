@@ -15,6 +15,9 @@ from .base import StoreBase, StoreError, _lit, now, validate_name
 
 # a stream's conditions: (field, value); field is source, after, before or property:NAME
 Condition = tuple[str, str]
+# an exception ``e`` is answered by a review of its message made after it
+_UNANSWERED = ("NOT EXISTS (SELECT 1 FROM reviews r WHERE r.dataset=e.dataset AND r.mid=e.mid "
+               "AND r.at_ts > e.at_ts)")
 
 
 @dataclass(frozen=True)
@@ -47,22 +50,31 @@ class ModelsStore(StoreBase):
                         [dataset, version, now(), reviewed, json.dumps(metrics, default=str)])
         return int(version)
 
-    def model_runs(self, dataset: str) -> list[tuple[int, datetime, int, dict[str, Any]]]:
-        return [(v.version, v.at, v.reviewed, v.report) for v in self.model_versions(dataset)]
-
-    def model_versions(self, dataset: str) -> list[ModelVersion]:
+    def model_versions(self, dataset: str, *, pinned_only: bool = False) -> list[ModelVersion]:
+        """Every version with its whole report (or the pinned ones only)."""
         with self.transaction() as con:
             rows = con.execute("SELECT version, at_ts, reviewed, metrics, pinned, tag FROM model_runs "
-                               "WHERE dataset=? ORDER BY version", [dataset]).fetchall()
+                               "WHERE dataset=? AND (pinned OR NOT ?) ORDER BY version",
+                               [dataset, pinned_only]).fetchall()
         return [ModelVersion(r[0], r[1], r[2], json.loads(r[3] or "{}"), bool(r[4]), r[5]) for r in rows]
+
+    def coverage_history(self, dataset: str) -> list[tuple[int, float]]:
+        """(version, coverage) of every version, oldest first, without reading the reports
+        into Python (each holds every label's figures): what the meter needs on open."""
+        with self.transaction() as con:
+            rows = con.execute("SELECT version, coalesce(CAST(json_extract(metrics, '$.coverage') AS DOUBLE), 0) "
+                               "FROM model_runs WHERE dataset=? ORDER BY version", [dataset]).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
 
     def resolve_version(self, dataset: str, ref: str) -> int:
         """A version by number or tag, or ``StoreError`` saying which exist."""
-        versions = self.model_versions(dataset)
-        for v in versions:
-            if (ref.isdigit() and v.version == int(ref)) or v.tag == ref:
-                return v.version
-        known = ", ".join(f"{v.version} ({v.tag})" if v.tag else str(v.version) for v in versions[-5:])
+        with self.transaction() as con:
+            versions = con.execute("SELECT version, tag FROM model_runs WHERE dataset=? ORDER BY version",
+                                   [dataset]).fetchall()
+        for version, tag in versions:
+            if (ref.isdigit() and version == int(ref)) or tag == ref:
+                return int(version)
+        known = ", ".join(f"{v} ({t})" if t else str(v) for v, t in versions[-5:])
         raise StoreError(f"dataset {dataset!r} has no model version {ref!r}"
                          + (f" (latest: {known})" if versions else " (no validation has run yet)"))
 
@@ -188,19 +200,16 @@ class ModelsStore(StoreBase):
         ``kind``: of that type only."""
         with self.transaction() as con:
             rows = con.execute(
-                """SELECT e.mid, e.kind, max(e.at_ts) AS latest FROM stream_exceptions e
-                   WHERE e.dataset=? AND (? IS NULL OR e.kind=?) AND NOT EXISTS (
-                       SELECT 1 FROM reviews r WHERE r.dataset=e.dataset AND r.mid=e.mid AND r.at_ts > e.at_ts)
-                   GROUP BY e.mid, e.kind ORDER BY e.kind, latest DESC, e.mid""", [dataset, kind, kind]).fetchall()
+                f"""SELECT e.mid, e.kind, max(e.at_ts) AS latest FROM stream_exceptions e
+                    WHERE e.dataset=? AND (? IS NULL OR e.kind=?) AND {_UNANSWERED}
+                    GROUP BY e.mid, e.kind ORDER BY e.kind, latest DESC, e.mid""", [dataset, kind, kind]).fetchall()
         return list(dict.fromkeys(int(r[0]) for r in rows))
 
     def exception_types(self, dataset: str) -> dict[int, list[str]]:
         """The open exception types of each message (for the message view)."""
         with self.transaction() as con:
-            rows = con.execute(
-                """SELECT DISTINCT e.mid, e.kind FROM stream_exceptions e WHERE e.dataset=? AND NOT EXISTS (
-                       SELECT 1 FROM reviews r WHERE r.dataset=e.dataset AND r.mid=e.mid AND r.at_ts > e.at_ts)
-                   ORDER BY e.kind""", [dataset]).fetchall()
+            rows = con.execute(f"SELECT DISTINCT e.mid, e.kind FROM stream_exceptions e "
+                               f"WHERE e.dataset=? AND {_UNANSWERED} ORDER BY e.kind", [dataset]).fetchall()
         out: dict[int, list[str]] = {}
         for mid, kind in rows:
             out.setdefault(int(mid), []).append(kind)
