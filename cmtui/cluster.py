@@ -41,8 +41,8 @@ def model_blob(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def _model(blob: dict[str, bytes]) -> ScoringModel:
-    key = hashlib.sha1(b"".join(k.encode() + v for k, v in sorted(blob.items()))).hexdigest()
+def _model(key: str, blob: dict[str, bytes]) -> ScoringModel:
+    """The model of ``blob`` (``key``: its content hash, computed once by the client)."""
     if key not in _models:
         with tempfile.TemporaryDirectory(prefix="cmtui-model-") as tmp:
             for name, data in blob.items():
@@ -53,10 +53,10 @@ def _model(blob: dict[str, bytes]) -> ScoringModel:
     return _models[key]
 
 
-def score_chunk(blob: dict[str, bytes], plan: ParquetPlan, start: int, size: int,
+def score_chunk(key: str, blob: dict[str, bytes], plan: ParquetPlan, start: int, size: int,
                 skip_bad: bool) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
     """One task, on a worker: score rows ``start`` to ``start + size`` of a file."""
-    scoring = _model(blob)
+    scoring = _model(key, blob)
     chunk, faults = parquet_chunk(plan, start, size, skip_bad)
     return prediction_rows(scoring, chunk["id"], *scoring.score(chunk)), faults
 
@@ -77,11 +77,13 @@ def predict_on_cluster(address: str | Any, model_dir: Path, files: list[Path], o
     writer = Writer(out)
     scored = 0
     try:
-        blob = client.scatter(model_blob(model_dir), broadcast=True)
+        files_of_model = model_blob(model_dir)
+        key = hashlib.sha1(b"".join(k.encode() + v for k, v in sorted(files_of_model.items()))).hexdigest()
+        blob = client.scatter(files_of_model, broadcast=True)
         for path in files:
             plan = parquet_plan(Path(path).resolve())
             size = plan.chunk
-            futures = [client.submit(score_chunk, blob, plan, start, size, skip_bad, pure=False)
+            futures = [client.submit(score_chunk, key, blob, plan, start, size, skip_bad, pure=False)
                        for start in range(0, plan.total, size)]
             for future in futures:  # in order: the output keeps the files' order
                 frame, faults = future.result()
