@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -216,48 +217,54 @@ def prediction_rows(scoring: ScoringModel, ids: pl.Series, probs: np.ndarray,
 
 class Writer:
     """Output written a chunk at a time, into a file beside the destination renamed at the
-    end (nothing half-written); ``-`` is JSONL on stdout."""
+    end (nothing half-written); ``-`` is JSONL on stdout. JSONL and CSV are appended as
+    they come; Parquet parts are kept in a temporary folder and joined at the end."""
 
     def __init__(self, out: Path | None) -> None:
         self.out = out
-        self.parts = Path(tempfile.mkdtemp(prefix="cmtui-predict-")) if out is not None else None
         self.count = 0
+        self.parts: Path | None = None
+        self.text: Any = None  # the open .part file of a JSONL or CSV output
+        if out is None:
+            return
+        self.tmp = out.with_name(out.name + ".part")
+        if out.suffix.lower() == ".parquet":
+            self.parts = Path(tempfile.mkdtemp(prefix="cmtui-predict-"))
+        else:
+            self.text = self.tmp.open("w")
 
     def write(self, frame: pl.DataFrame) -> None:
         if self.out is None:
             sys.stdout.write(_ndjson(frame))
             sys.stdout.flush()
-        else:
-            assert self.parts is not None
+        elif self.parts is not None:
             frame.write_parquet(self.parts / f"{self.count:08d}.parquet")
+        else:
+            csv = self.out.suffix.lower() == ".csv"
+            self.text.write(_csv(frame, header=self.count == 0) if csv else _ndjson(frame))
         self.count += 1
 
     def finish(self) -> None:
-        if self.out is None or self.parts is None:
+        if self.out is None:
             return
-        tmp = self.out.with_name(self.out.name + ".part")
         try:
-            lazy = pl.scan_parquet(self.parts / "*.parquet") if self.count else None
-            suffix = self.out.suffix.lower()
-            if lazy is None:
-                tmp.write_text("")
-            elif suffix == ".parquet":
-                lazy.sink_parquet(tmp)
-            elif suffix == ".jsonl":
-                with tmp.open("w") as fh:
-                    for part in sorted(self.parts.glob("*.parquet")):
-                        fh.write(_ndjson(pl.read_parquet(part)))
+            if self.parts is None:
+                self.text.close()
+            elif self.count:
+                pl.scan_parquet(self.parts / "*.parquet").sink_parquet(self.tmp)
             else:
-                with tmp.open("w") as fh:
-                    for i, part in enumerate(sorted(self.parts.glob("*.parquet"))):
-                        fh.write(_csv(pl.read_parquet(part), header=i == 0))
-            tmp.replace(self.out)
+                self.tmp.write_text("")
+            self.tmp.replace(self.out)
         finally:
             self.discard()
 
     def discard(self) -> None:
         if self.parts is not None:
             shutil.rmtree(self.parts, ignore_errors=True)
+        if self.text is not None:
+            self.text.close()
+        if self.out is not None:
+            self.tmp.unlink(missing_ok=True)
 
 
 def _ndjson(frame: pl.DataFrame) -> str:
