@@ -15,7 +15,9 @@ when matplotlib is installed, one PNG per gold set in docs/ (the names follow ``
 Every simulation's rows are kept in ``--runs`` as they finish, so an interrupted command
 resumes where it stopped. When Low confidence and Shuffle both ran, it also prints them
 paired by seed on the last page (difference, standard error, seeds won) and the coverage
-swing: the standard deviation of the page-to-page change of coverage under Shuffle.
+swing: the standard deviation of the page-to-page change of coverage under Shuffle, with
+the same for the coverage at ideal thresholds (fitted on the gold labels of the whole set,
+``cmtui.simulate.ideal_coverage``) and the meter's error against it.
 ``--start discover`` seeds every run with the central messages of Discover's clusters
 instead of a random set; ``--compare`` pairs this runs file with another by seed, after
 the seed and on the last page (the cold-start table of docs/benchmarks.md).
@@ -89,7 +91,8 @@ def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
         for strategy in strategies:
             runs = [rows_of[f"{name}/{strategy}/{seed}/{pages}"] for seed in seeds]
             results[name][strategy] = [
-                {key: mean(r[i][key] or 0.0 for r in runs) for key in ("labelled", "coverage", "map_all", "seconds")}
+                {key: mean(r[i].get(key) or 0.0 for r in runs)
+                 for key in ("labelled", "coverage", "coverage_ideal", "map_all", "seconds")}
                 | {"map": mean(r[i]["map"] or 0.0 for r in runs)}
                 for i in range(pages + 1)
             ]
@@ -130,7 +133,9 @@ def paired(done: dict[str, list[dict[str, float]]], sets: list[str], seeds: list
                 continue
             label = f"{first} vs {second}" if other is None else f"{first}: this vs other"
             for page in [pages] if other is None else [0, pages]:
-                for key in ("coverage", "map_all"):
+                for key in ("coverage", "coverage_ideal", "map_all"):
+                    if any(key not in r[page] for r in a_runs + b_runs):  # runs made before it was measured
+                        continue
                     a = [r[page][key] or 0.0 for r in a_runs]
                     b = [r[page][key] or 0.0 for r in b_runs]
                     lines.append(f"| {name} | {label} {key}, page {page} | {mean(a):.4f} | {mean(b):.4f} "
@@ -138,10 +143,28 @@ def paired(done: dict[str, list[dict[str, float]]], sets: list[str], seeds: list
         for store, tag in ((done, "this"), (other, "other")):
             if store is None:
                 continue
-            swings = [np.diff([row["coverage"] for row in r[1:pages + 1]]).std() for r in rows(store, name, "shuffle")]
-            if swings:
-                lines.append(f"| {name} | coverage swing under shuffle ({tag}) | {100 * mean(swings):.2f} points | | |")
+            lines += swing_lines(name, tag, rows(store, name, "shuffle"), pages)
     return "\n".join(lines)
+
+
+def swing_lines(name: str, tag: str, runs: list[list[dict[str, float]]], pages: int) -> list[str]:
+    """The coverage swing under Shuffle (the standard deviation of the page-to-page change
+    over pages 1..``pages``, mean over seeds), of the meter and, where measured, of the
+    coverage at ideal thresholds; and the meter's error against the ideal (mean and root
+    mean square over those pages): what a steadier meter must not trade away."""
+    if not runs:
+        return []
+    def swing(key: str) -> float:
+        return 100 * mean(float(np.diff([row[key] for row in r[1:pages + 1]]).std()) for r in runs)
+
+    lines = [f"| {name} | coverage swing under shuffle ({tag}) | {swing('coverage'):.2f} points | | |"]
+    if all("coverage_ideal" in row for r in runs for row in r[1:pages + 1]):
+        errors = np.array([[row["coverage"] - row["coverage_ideal"] for row in r[1:pages + 1]] for r in runs])
+        lines += [f"| {name} | ideal-threshold coverage swing under shuffle ({tag}) | "
+                  f"{swing('coverage_ideal'):.2f} points | | |",
+                  f"| {name} | meter minus ideal under shuffle ({tag}), mean / rms | "
+                  f"{100 * errors.mean():+.2f} / {100 * np.sqrt((errors ** 2).mean()):.2f} points | | |"]
+    return lines
 
 
 def markdown(results: dict[str, dict[str, list[dict[str, float]]]], pages: int,
@@ -150,14 +173,15 @@ def markdown(results: dict[str, dict[str, list[dict[str, float]]]], pages: int,
     for name, by_strategy in results.items():
         baseline = {row["labelled"]: row["map_all"] for row in by_strategy["baseline"]}
         lines += [f"### {name}", "",
-                  "| pages | labelled | strategy | coverage | MAP (platform rule) | MAP (all seen labels) | baseline MAP |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+                  "| pages | labelled | strategy | coverage | at ideal thresholds | MAP (platform rule) "
+                  "| MAP (all seen labels) | baseline MAP |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for page in [p for p in REPORT_PAGES if p <= pages]:
             for strategy in strategies:
                 row = by_strategy[strategy][page]
                 base = baseline.get(int(row["labelled"]))
                 lines.append(f"| {page} | {int(row['labelled'])} | {strategy} | {100 * row['coverage']:.1f}% | "
-                             f"{row['map']:.3f} | {row['map_all']:.3f} | "
+                             f"{100 * row['coverage_ideal']:.1f}% | {row['map']:.3f} | {row['map_all']:.3f} | "
                              f"{'' if base is None else f'{base:.3f}'} |")
         lines.append("")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import pytest
 
 from cmtui import queues
 from cmtui.cli import main
-from cmtui.session import LabelImplied, Session
+from cmtui.session import LabelImplied, ModelState, Session
 from cmtui.store import Store
 from tests.conftest import write
 
@@ -218,10 +218,38 @@ def test_simulate_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["simulate", str(gold), "--pages", "2", "--seed-size", "40", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["labelled"] for r in rows] == [40, 60, 80]
-    assert set(rows[0]) == {"labelled", "coverage", "map", "map_all", "macro_f1", "micro_f1", "seconds"}
+    assert set(rows[0]) == {"labelled", "coverage", "coverage_ideal", "map", "map_all", "macro_f1", "micro_f1",
+                            "seconds"}
+    assert 0 < rows[-1]["coverage_ideal"] <= 1
     assert rows[-1]["coverage"] > rows[0]["coverage"]
     assert main(["simulate", str(gold), "--pages", "1", "--start", "discover", "--json"]) == 0
     assert [r["labelled"] for r in json.loads(capsys.readouterr().out)] == [40, 60]
+
+
+def test_ideal_coverage_fits_thresholds_on_gold() -> None:
+    """Coverage at ideal thresholds counts a well-predicted informative label's messages,
+    not a label the model gets wrong (no threshold reaches 50% precision), nor a label
+    that is not informative."""
+    from cmtui.model import TrainedModel
+    from cmtui.simulate import ideal_coverage
+
+    n = 1000
+    gold_rows: list[dict[str, None]] = []
+    probs = np.zeros((n, 3), np.float32)
+    for i in range(n):
+        labels = {}
+        if i % 4 == 0:  # A on a quarter, scored perfectly
+            labels["A"] = None
+        if i % 3 == 0:  # B on a third, scored lowest where it is: no threshold reaches 50% precision
+            labels["B"] = None
+        if i % 5 == 0:  # C, perfectly scored but not informative
+            labels["C"] = None
+        gold_rows.append(labels)
+        probs[i] = [0.9 if "A" in labels else 0.1, 0.2 if "B" in labels else 0.6, 0.9 if "C" in labels else 0.1]
+    model = TrainedModel(["A", "B", "C"], np.zeros((1, 3), np.float32), np.zeros(3), {})
+    state = ModelState(model=model, probs=probs, labels=["A", "B", "C"], informative=["A", "B"])
+    assert ideal_coverage(state, gold_rows) == pytest.approx(0.25)
+    assert ideal_coverage(ModelState(), gold_rows) == 0.0
 
 
 def test_features_are_cached_and_invalidated(tmp_path: Path) -> None:
@@ -334,3 +362,18 @@ def test_fold_models_never_see_their_fold_and_are_refitted_when_stale(tmp_path: 
     finally:
         trainer_module.train = real_train  # type: ignore[assignment]
     assert len(fits) == 2 + 2 + 4 + 1  # validation + production each time, and the folds refitted
+
+
+def test_row_index_answers_as_a_dict_of_rows() -> None:
+    """The session's mid -> row lookup (binary search, not a dict of every message)."""
+    from cmtui.labelling import RowIndex
+
+    for mids in (np.array([3, 5, 9, 20]), np.array([9, 3, 20, 5]), np.array([], dtype=np.int64)):
+        index, expected = RowIndex(mids), {int(m): i for i, m in enumerate(mids)}
+        for mid in (3, 4, 5, 9, 20, 21, -1, np.int64(9)):
+            assert (mid in index) == (mid in expected) and index.get(mid) == expected.get(mid)
+        assert "9" not in index and list(index) == list(expected) and len(index) == len(expected)
+        if len(mids):
+            assert index.rows([20, 3]).tolist() == [expected[20], expected[3]]
+            with pytest.raises(KeyError):
+                index[4]
