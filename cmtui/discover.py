@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from .features import words
+from .features import row_range, words
 
 DIMS = 100
 SVD_SAMPLE = 20_000
@@ -83,7 +83,7 @@ def project(x: sp.csr_matrix, columns: np.ndarray, components: np.ndarray,
     matrix (115 MB at 100k short messages; 23 MB this way)."""
     vectors = np.empty((x.shape[0], components.shape[1]), np.float32)
     for start in range(0, x.shape[0], block):
-        part = np.asarray(x[start:start + block][:, columns] @ components, dtype=np.float32)
+        part = np.asarray(row_range(x, start, start + block)[:, columns] @ components, dtype=np.float32)
         norms = np.linalg.norm(part, axis=1)
         norms[norms == 0] = 1
         vectors[start:start + block] = part / norms[:, None]

@@ -20,7 +20,7 @@ import polars as pl
 
 from . import discover
 from .discover import Cluster, Corpus
-from .features import cache_dir, clean_text, features_version
+from .features import cache_dir, clean_text, features_version, release_freed_memory
 from .private import write_cache_file
 from .store import Store
 
@@ -80,9 +80,11 @@ class Discoverer:
             corpus = discover.fit_corpus(x, seed=self.seed)
             self._write_corpus(corpus)
             return corpus
+        if np.array_equal(stored_mids, self.mids):  # the usual case: no gather, one float32 copy
+            return Corpus(stored.columns, stored.components, stored.vectors.astype(np.float32), stored.fitted_on)
         known = np.isin(self.mids, stored_mids)
         vectors = np.zeros((len(self.mids), stored.components.shape[1]), np.float32)
-        vectors[known] = stored.vectors[np.searchsorted(stored_mids, self.mids[known])].astype(np.float32)
+        vectors[known] = stored.vectors[np.searchsorted(stored_mids, self.mids[known])]
         corpus = Corpus(stored.columns, stored.components, vectors, stored.fitted_on)
         if not known.all():  # messages imported since: projected with the stored components
             vectors[~known] = discover.project(x[np.flatnonzero(~known)], stored.columns, stored.components)
@@ -90,9 +92,13 @@ class Discoverer:
         return corpus
 
     def _write_corpus(self, corpus: Corpus) -> None:
-        order = np.argsort(self.mids)
+        """Stored by mid, as float16. The mids come sorted from the store, so the vectors
+        are written without a reordered float32 copy (400 MB at 1M messages)."""
+        order = np.argsort(self.mids, kind="stable")
+        ordered = bool((order == np.arange(len(order))).all())
         write_cache_file(self._corpus_file(), lambda tmp: np.savez(
-            tmp, mids=self.mids[order], vectors=corpus.vectors[order].astype(np.float16),
+            tmp, mids=self.mids if ordered else self.mids[order],
+            vectors=(corpus.vectors if ordered else corpus.vectors[order]).astype(np.float16),
             columns=corpus.columns, components=corpus.components, fitted_on=corpus.fitted_on))
 
     def forget(self) -> None:
@@ -142,6 +148,7 @@ class Discoverer:
         result = Clusters(found, len(rows), len(self.mids), 0, uncovered)
         self.current = result
         self._write()
+        release_freed_memory()
         return result
 
     def submitted(self, mode: str | None, mids: Sequence[int], written: int) -> None:

@@ -44,15 +44,17 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from .features import TreeInputs, cache_dir
+from .features import TreeInputs, cache_dir, row_range
 from .private import write_cache_file
 
-PREDICT_BLOCK = 65_536  # rows scored at a time
+PREDICT_BLOCK = 65_536  # rows scored at a time by the prior
+TREE_ROWS = 131_072  # rows scored at a time by the boosters (bounds their inputs' memory)
 SHRINK = 0.5  # how far one label's own held-out gain moves it from the pooled gain
 TREE_THREADS = 2  # boosters fitted and scored side by side
 MIN_GATE_POSITIVES = 3  # held-out positives a label needs before its trees can be judged
@@ -88,6 +90,17 @@ class Cancelled(Exception):
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def _sigmoid_in_place(raw: np.ndarray) -> np.ndarray:
+    """``_sigmoid`` of a float32 array, written over it: on (1M, 20) scores the
+    temporaries of the plain form took 320 MB."""
+    np.clip(raw, -30, 30, out=raw)
+    np.negative(raw, out=raw)
+    np.exp(raw, out=raw)
+    raw += 1.0
+    np.reciprocal(raw, out=raw)
+    return raw
 
 
 def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
@@ -340,7 +353,7 @@ def prior_scores(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
     mask[model.used] = 1
 
     def block(start: int) -> None:
-        part = x[start:start + PREDICT_BLOCK]
+        part = row_range(x, start, start + PREDICT_BLOCK)
         out[start:start + part.shape[0]] = (np.asarray(part @ model.weights)
                                             / known_norms(part, mask)[:, None] + model.bias)
 
@@ -377,6 +390,7 @@ def tree_scores(model: TrainedModel, x: sp.csr_matrix, extra: TreeInputs | None 
     A booster of 20 small trees splits on about 25 of its ~200 inputs, so each one is
     given only those (the others left empty, which it never reads): building every
     label's full input cost 75 ms a label at 100k messages, four fifths of scoring.
+    Rows are scored ``TREE_ROWS`` at a time: the inputs of 1M rows at once took 880 MB.
     """
     raw = np.zeros((x.shape[0], len(model.labels)), dtype=np.float32)
     if not model.boosters or not x.shape[0]:
@@ -386,19 +400,33 @@ def tree_scores(model: TrainedModel, x: sp.csr_matrix, extra: TreeInputs | None 
     read = {j: _features_read(booster) for j, booster in model.boosters.items()}
     text = {j: model.tree_columns[j][f[f < len(model.tree_columns[j])]] for j, f in read.items()}
     union, local = _union(text)
-    x_read = x[:, union].tocsc()
-    rows, cols = np.nonzero((values != 0) | np.isnan(values))  # a CSR's absent entries are zeros
-    extra_read = sp.csc_matrix((values[rows, cols], (rows, cols)), shape=values.shape)
-
-    def score(j: int) -> None:
-        width = len(model.tree_columns[j])
-        inputs = sp.hstack([x_read[:, local[j]], extra_read[:, read[j][read[j] >= width] - width]], format="csc")
-        raw[:, j] = model.boosters[j].predict(  # type: ignore[attr-defined]
-            _placed(inputs, read[j], width + values.shape[1]), raw_score=True, num_threads=1)
-
     with ThreadPoolExecutor(TREE_THREADS) as pool:
-        list(pool.map(score, model.boosters))
+        for start in range(0, x.shape[0], TREE_ROWS):
+            end = min(x.shape[0], start + TREE_ROWS)
+            block = values[start:end]
+            rows, cols = np.nonzero((block != 0) | np.isnan(block))  # a CSR's absent entries are zeros
+            inputs = _BlockInputs(row_range(x, start, end)[:, union].tocsc(),
+                                  sp.csc_matrix((block[rows, cols], (rows, cols)), shape=block.shape))
+            list(pool.map(partial(_score_label, model, read, local, inputs, raw[start:end]), model.boosters))
     return raw
+
+
+@dataclass
+class _BlockInputs:
+    """A block of rows' tree inputs: the text columns some booster reads, and the extras."""
+
+    text: sp.csc_matrix  # the union of the read text columns
+    extra: sp.csc_matrix
+
+
+def _score_label(model: TrainedModel, read: dict[int, np.ndarray], local: dict[int, np.ndarray],
+                 inputs: _BlockInputs, out: np.ndarray, j: int) -> None:
+    """Label ``j``'s booster scores of a block of rows, written into ``out[:, j]``."""
+    width = len(model.tree_columns[j])
+    columns = sp.hstack([inputs.text[:, local[j]], inputs.extra[:, read[j][read[j] >= width] - width]],
+                        format="csc")
+    out[:, j] = model.boosters[j].predict(  # type: ignore[attr-defined]
+        _placed(columns, read[j], width + inputs.extra.shape[1]), raw_score=True, num_threads=1)
 
 
 def _features_read(booster: object) -> np.ndarray:
@@ -421,7 +449,7 @@ def predict(model: TrainedModel, x: sp.csr_matrix, trees: np.ndarray | None = No
     ``tree_scores`` of the same rows."""
     raw = prior_scores(model, x)
     raw += tree_scores(model, x, extra) if trees is None else trees
-    return _sigmoid(raw).astype(np.float32, copy=False)
+    return _sigmoid_in_place(raw)
 
 
 def gate_trees(model: TrainedModel, x_test: sp.csr_matrix, y_test: np.ndarray,

@@ -18,7 +18,7 @@ from . import metrics, queues, ranking
 from .discover import Cluster
 from .discovering import Clusters, Discoverer, Discovering
 from .features import DEFAULT_BITS
-from .labelling import LabelImplied, Labelling
+from .labelling import LabelImplied, Labelling, RowIndex
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import Cancelled, ModelParams
 from .store import ModelVersion, Review, SavedSession, Store, validate_label_name
@@ -88,7 +88,7 @@ class Session(Labelling, Discovering):
         self.mids = meta["mid"].to_numpy()
         self.ids = meta["id"].to_list()
         self.timestamps = meta["ts"].dt.epoch("s").to_numpy()
-        self.row_of = {int(m): i for i, m in enumerate(self.mids)}
+        self.row_of = RowIndex(self.mids)
         self.trainer = Trainer(self.store, self.dataset, self.mids, self.ids, meta.select("mid", "updated"),
                                self.params, self.bits, self.seed)
         self.discoverer = Discoverer(self.store, self.dataset, self.mids, self.bits, self.seed)
@@ -110,8 +110,7 @@ class Session(Labelling, Discovering):
 
     def reviewed_mask(self) -> np.ndarray:
         mask = np.zeros(len(self.mids), dtype=bool)
-        rows = [self.row_of[m] for m in self.reviewed if m in self.row_of]
-        mask[rows] = True
+        mask[self.row_of.rows([m for m in self.reviewed if m in self.row_of])] = True
         return mask
 
     # ---- pages ------------------------------------------------------------------------
@@ -304,7 +303,7 @@ class Session(Labelling, Discovering):
         reviewed_mids = sorted(m for m in reviewed if m in self.row_of)  # order fixes the fit
         assigned = [reviewed[m] for m in reviewed_mids]
         review_modes = [modes.get(m, "") for m in reviewed_mids]
-        return TrainingData(labels, reviewed_mids, np.array([self.row_of[m] for m in reviewed_mids], dtype=np.int64),
+        return TrainingData(labels, reviewed_mids, self.row_of.rows(reviewed_mids),
                             assigned, metrics.label_matrix(labels, assigned),
                             np.array([m == "shuffle" for m in review_modes], dtype=bool), review_modes,
                             self.store.annotator_reviews(self.dataset) if with_annotators else None)

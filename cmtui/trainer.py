@@ -38,6 +38,7 @@ from .features import (
     apply_tree_spec,
     cache_dir,
     fit_tree_spec,
+    release_freed_memory,
     tfidf,
 )
 from .model import (
@@ -179,7 +180,8 @@ class Trainer:
                 counts = cache.load_or_build(
                     self.meta,
                     lambda mids: self.store.messages_frame(self.dataset, "mid, subject, body", mids=mids))
-                self._features = tfidf(counts)
+                self._features = tfidf(counts, in_place=True)  # the counts are not needed again
+                release_freed_memory()
             return self._features
 
     @property
@@ -250,6 +252,7 @@ class Trainer:
                         report=report, seconds=time.perf_counter() - started,
                         tree_labels=[labels[j] for j in kept])
         self._set(state)
+        release_freed_memory()
         return state
 
     def _rescore_candidates(self, reviewed: np.ndarray) -> np.ndarray | None:
@@ -312,6 +315,7 @@ class Trainer:
             save_predictions(self.store.path, self.dataset, self.mids, labels, probs, state.version)
         progress(1.0)
         self._set(state, coverage_value)
+        release_freed_memory()
         return state
 
     def _held_out_scores(self, data: TrainingData, validation_model: TrainedModel, kept: list[int],

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import polars as pl
+import pytest
 import scipy.sparse as sp
 
 from cmtui.features import TreeInputs, hash_texts, tfidf
@@ -37,18 +38,50 @@ def test_fit_linear_separates_and_warm_start_keeps_the_solution() -> None:
     assert np.allclose(again_w, w, atol=1e-3) and np.allclose(again_b, b, atol=1e-3)
 
 
-def test_the_package_keeps_blas_and_openmp_threads_from_spinning() -> None:
+def test_the_package_keeps_threads_from_spinning_and_memory_returned() -> None:
     import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")}
-    code = "import cmtui, os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_WAIT_POLICY'])"
+    names = ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "_RJEM_MALLOC_CONF")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    code = f"import cmtui, os; print(*(os.environ[name] for name in {names!r}))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["1", "PASSIVE"]
+    assert out.stdout.split() == ["1", "PASSIVE", "dirty_decay_ms:0,muzzy_decay_ms:0"]
     env["OMP_WAIT_POLICY"] = "ACTIVE"  # a user's own choice stands
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["1", "ACTIVE"]
+    assert out.stdout.split()[:2] == ["1", "ACTIVE"]
+
+
+def test_row_blocks_and_stacks_keep_every_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memory-saving forms give what the plain ones give: a row range shares the
+    matrix's arrays, stacking frees the parts as it goes, TF-IDF in blocks and in place,
+    document frequencies by blocks, and the prior scored a block at a time."""
+    from cmtui import features
+    from cmtui import model as model_module
+    from cmtui.features import document_frequency, row_range, stack_rows
+
+    x = sp.random(1000, 64, density=0.1, format="csr", dtype=np.float32, random_state=0)
+    x.data = np.ceil(x.data * 4)  # counts
+    for start, end in [(0, 10), (5, 999), (990, 1200), (1000, 1000)]:
+        view = row_range(x, start, end)
+        assert view.shape == x[start:end].shape and (view != x[start:end]).nnz == 0
+        assert not view.nnz or np.shares_memory(view.data, x.data)
+    parts = [x[:7], x[7:7], x[7:500], x[500:]]
+    assert (stack_rows(parts, 64) != x).nnz == 0 and parts == []
+    assert stack_rows([], 64).shape == (0, 64)
+    assert np.array_equal(document_frequency(x, block=33), np.bincount(x.indices, minlength=64))
+    expected, idf = tfidf(x)
+    monkeypatch.setattr(features, "TFIDF_ROWS", 97)
+    blocks, _ = tfidf(x)
+    assert np.array_equal(blocks.data, expected.data)
+    counts = x.copy()
+    in_place, _ = tfidf(counts, idf, in_place=True)
+    assert np.array_equal(in_place.data, expected.data) and np.shares_memory(in_place.data, counts.data)
+    model = train(expected, np.column_stack([x[:, 0].toarray().ravel() > 0]), ["A"], ModelParams(rounds=0))
+    whole = predict(model, expected)
+    monkeypatch.setattr(model_module, "PREDICT_BLOCK", 100)
+    assert np.allclose(predict(model, expected), whole, atol=1e-6)
 
 
 def property_data(n: int = 600, seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray, TreeInputs, np.ndarray]:
@@ -89,10 +122,14 @@ def test_the_gate_drops_trees_that_do_not_help() -> None:
     assert train(x, y, ["a", "b"], ModelParams(), tree_labels=[]).boosters == {}
 
 
-def test_boosters_score_the_same_from_the_inputs_they_read() -> None:
-    """Scoring hands each booster only the inputs its trees split on: the scores must be
-    those of its whole input, missing properties (NaN) and zeros included."""
+def test_boosters_score_the_same_from_the_inputs_they_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scoring hands each booster only the inputs its trees split on, a block of rows at
+    a time: the scores must be those of its whole input, missing properties (NaN) and
+    zeros included."""
+    from cmtui import model as model_module
     from cmtui.model import _tree_matrix, tree_scores
+
+    monkeypatch.setattr(model_module, "TREE_ROWS", 128)  # five blocks, the last one short
 
     x, y, extra, test = property_data()
     values = extra.values.copy()
