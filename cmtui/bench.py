@@ -210,6 +210,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from . import bench_predict
 
         return bench_predict.run(sizes, profiles, runs, args.json)
+    if args.mail:
+        from . import bench_mail
+
+        return bench_mail.run([2_000] if args.quick else sizes, profiles, runs, args.json)
     results = []
     for size in sizes:
         for profile in profiles:

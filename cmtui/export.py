@@ -65,6 +65,8 @@ def build_export_frame(store: Store, dataset: str, predictions: Predictions | No
         "subject", pl.col("sender").alias("from"), pl.col("recipients").alias("to"), "cc",
         "thread_id", "body",
     )
+    if messages["turns"].null_count() < messages.height:  # chats and calls: their turns, as JSON
+        out = out.with_columns(messages["turns"])
     out = out.with_columns(_property_columns(messages["properties"].to_list()))
     reviews = _review_columns(store, dataset, mids, order)
     if not store.dataset_info(dataset).sentiment:

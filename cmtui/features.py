@@ -310,6 +310,9 @@ class TreeColumn:
         return self.kind in ("domain", "category")
 
 
+LANGUAGE = "language"  # the property import adds (cmtui/sources/language.py)
+
+
 def fit_tree_spec(frame: pl.DataFrame) -> list[TreeColumn]:
     """The tree inputs of a dataset, from (sender, thread_id, properties as JSON text).
 
@@ -317,6 +320,7 @@ def fit_tree_spec(frame: pl.DataFrame) -> list[TreeColumn]:
     1 without one), then each user property (the first ``MAX_PROPERTIES`` by name): a
     number when every value is one, else a category of its ``MAX_CATEGORIES`` most
     frequent values. Kept with a model version, so new messages are read the same way.
+    ``language`` (which import finds from the words) is left out: the prior reads the words.
     """
     spec: list[TreeColumn] = []
     if "sender" in frame.columns:
@@ -389,7 +393,7 @@ def _parse_properties(texts: list[str | None], keys: list[str] | None = None) ->
             value = {}
         parsed.append(value if isinstance(value, dict) else {})
     if keys is None:
-        keys = sorted({key for row in parsed for key in row})[:MAX_PROPERTIES]
+        keys = sorted({key for row in parsed for key in row} - {LANGUAGE})[:MAX_PROPERTIES]
     return [(key, [row.get(key) for row in parsed]) for key in keys]
 
 

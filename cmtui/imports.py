@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .ingest import ImportFailed, check_against_taxonomy, read_file
+from .ingest import ImportFailed, check_against_taxonomy
+from .sources.read import read_source
 from .store import LabelNameError, Store
 
 SAMPLE_DATASET = "sample"
@@ -24,10 +25,10 @@ def _quiet(stage: str, fraction: float) -> None:
 
 def import_file(store: Store, path: Path, dataset: str, *, source: str | None = None,
                 annotator: str, with_labels: bool = True, sentiment: bool | None = None,
-                progress: Progress = _quiet) -> str:
-    """Validate and import one file; return the one-line summary."""
+                progress: Progress = _quiet, skip_bad: bool = False) -> str:
+    """Validate and import one file (or a mail folder); return the one-line summary."""
     started = time.monotonic()
-    parsed = read_file(path, progress)
+    parsed = read_source(Path(path), progress, skip_bad=skip_bad)
     frame = parsed.frame
     if not with_labels and parsed.has_labels:
         frame = frame.drop("labels", "sentiments", "annotator", "reviewed_at")
@@ -42,7 +43,7 @@ def import_file(store: Store, path: Path, dataset: str, *, source: str | None = 
     seconds = time.monotonic() - started
     return (f"{path}: {result.added} added, {result.updated} updated, "
             f"{result.labels_found} new labels, {result.reviewed} reviewed "
-            f"into dataset {dataset!r} in {seconds:.1f} s")
+            f"into dataset {dataset!r} in {seconds:.1f} s" + "".join(f"; {note}" for note in parsed.notes))
 
 
 def ensure_sample(store: Store, annotator: str) -> str | None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import polars as pl
 
+from .sources import chat
+from .sources.language import languages
 from .store import LabelNameError, validate_label_name
 from .taxonomy import LABEL_SEP
 from .textsafe import one_line
@@ -37,6 +39,8 @@ HEADER_ALIASES: dict[str, str] = {
     "labels": "labels", "sentiments": "sentiments", "reviewed": "reviewed",
     "annotator": "annotator", "reviewed_at": "reviewed_at", "source": "source",
     "predicted": "predicted",
+    # chats and calls (cmtui/sources/chat.py): a conversation's turns, or one row per turn
+    "turns": "turns", "conversation_id": "conversation_id", "speaker": "speaker",
 }
 REQUIRED = ("id", "timestamp", "body")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -61,6 +65,7 @@ class ParsedFile:
     has_labels: bool = False
     source_hint: str | None = None
     lines: list[int] = field(default_factory=list)  # the file line each row starts on
+    notes: list[str] = field(default_factory=list)  # what was left out, for the summary
 
 
 @dataclass
@@ -145,8 +150,33 @@ def read_text(path: Path, text: str, progress: Progress = _no_progress,
         headers, rows, lines = _parse_jsonl(path, text, skip_lines)
     else:
         headers, rows, lines = _parse_csv(path, text, skip_lines)
+        headers, rows, lines = _group_turns(path, headers, rows, lines)
     progress("validating", 0.4)
-    return _validate(path, headers, rows, lines, progress)
+    return validate_rows(path, headers, rows, lines, progress)
+
+
+def _internal(name: str) -> str | None:
+    return HEADER_ALIASES.get(re.sub(r"[\s-]+", "_", name.strip().lstrip("\ufeff").lower()))
+
+
+def _group_turns(path: Path, headers: list[str], rows: list[list[str]], lines: list[int]
+                 ) -> tuple[list[str], list[list[str]], list[int]]:
+    """A CSV of turns (``conversation_id`` and ``speaker`` columns) becomes one row per conversation."""
+    columns = {_internal(name): index for index, name in enumerate(headers)}
+    if "conversation_id" not in columns or "speaker" not in columns:
+        return headers, rows, lines
+    errors = _Errors(str(path))
+    if "body" not in columns:
+        errors.add(1, "text", "a file of turns needs a text column (or body/message)")
+    if "id" in columns:
+        errors.add(1, headers[columns["id"]], "a file of turns is grouped by conversation_id; drop the id column")
+    errors.raise_if_any()
+    present = {k: v for k, v in columns.items() if k is not None}
+    headers, rows, lines, faults = chat.group_turn_rows(headers, rows, lines, present)
+    for fault in faults:
+        errors.add(*fault)
+    errors.raise_if_any()
+    return headers, rows, lines
 
 
 def _parse_csv(path: Path, text: str, skip_lines: frozenset[int]) -> tuple[list[str], list[list[str]], list[int]]:
@@ -204,6 +234,12 @@ def _parse_jsonl(path: Path, text: str, skip_lines: frozenset[int]) -> tuple[lis
         if not isinstance(obj, dict):
             errors.add(number, "(row)", "a line must hold one JSON object")
             continue
+        if "turns" in obj:  # a chat or call: its turns as canonical JSON text
+            turns, what = chat.turns_json(obj["turns"])
+            if what:
+                errors.add(number, "turns", what)
+                continue
+            obj["turns"] = turns
         for key in obj:
             if key not in seen:
                 seen.add(key)
@@ -234,13 +270,16 @@ def _unescape_formula(column: pl.Expr) -> pl.Expr:
     return column.str.replace(r"^'([=+\-@\t\r])", "$1")
 
 
-def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list[int],
-              progress: Progress) -> ParsedFile:
+def validate_rows(path: Path, headers: list[str], rows: list[list[str]], lines: list[int],
+                  progress: Progress, *, empty_body_ok: bool = False) -> ParsedFile:
+    """``empty_body_ok``: a message may have no body when it has a subject (mail)."""
     errors = _Errors(str(path))
     mapping, properties = _map_headers(path, headers, errors)
     errors.raise_if_any()
     frame = _frame(rows, lines, mapping, properties)
-    _check_ids_and_bodies(frame, errors)
+    if "turns" in frame.columns:
+        frame = _check_turns(frame, errors)
+    _check_ids_and_bodies(frame, errors, empty_body_ok)
     frame = frame.with_columns(_parse_timestamps(frame, errors))
     progress("validating", 0.6)
     has_labels = "labels" in frame.columns
@@ -254,7 +293,12 @@ def _validate(path: Path, headers: list[str], rows: list[list[str]], lines: list
            else pl.lit(None, dtype=pl.String)).alias(c)
           for c in ("subject", "sender", "recipients", "cc", "thread_id")],
         "body",
-    ).with_columns(_properties(frame, list(properties.values())))
+        pl.col("turns") if "turns" in frame.columns else pl.lit(None, dtype=pl.String).alias("turns"),
+    )
+    if not any(name.lower() == "language" for name in properties.values()):
+        frame = frame.with_columns(_languages(out).alias("prop:language"))
+        properties[-1] = "language"
+    out = out.with_columns(_properties(frame, list(properties.values())))
     if has_labels:
         out = pl.concat([out, frame.select("labels", "sentiments", "annotator", "reviewed_at")],
                         how="horizontal")
@@ -286,7 +330,8 @@ def _map_headers(path: Path, headers: list[str], errors: _Errors) -> tuple[dict[
             mapping[index] = internal
         else:
             properties[index] = clean
-    for column in [c for c in REQUIRED if c not in seen]:
+    required = [c for c in REQUIRED if not (c == "body" and "turns" in seen)]  # a chat's body is its turns
+    for column in [c for c in required if c not in seen]:
         hint = " (or text/message)" if column == "body" else ""
         errors.add(1, column, f"required column is missing{hint}; header is: {', '.join(headers)}")
     return mapping, properties
@@ -312,7 +357,26 @@ def _report(frame: pl.DataFrame, errors: _Errors, mask: pl.Expr, column: str, wh
     errors.unlisted += frame.filter(mask).height - bad.height
 
 
-def _check_ids_and_bodies(frame: pl.DataFrame, errors: _Errors) -> None:
+def _check_turns(frame: pl.DataFrame, errors: _Errors) -> pl.DataFrame:
+    """Each turns cell canonical (or null); a conversation without a body takes its turns' text."""
+    turns: list[str | None] = []
+    for line, value in zip(frame["_line"].to_list(), frame["turns"].to_list(), strict=True):
+        encoded, what = chat.turns_json(value)
+        if what:
+            errors.add(line, "turns", what)
+        turns.append(encoded)
+    bodies = frame["body"].to_list() if "body" in frame.columns else [""] * frame.height
+    filled = [chat.body_of(t) if t and not (b or "").strip() else (b or "") for b, t in zip(bodies, turns, strict=True)]
+    return frame.with_columns(pl.Series("turns", turns, dtype=pl.String), pl.Series("body", filled, dtype=pl.String))
+
+
+def _languages(out: pl.DataFrame) -> pl.Series:
+    """Each message's language (``cmtui.sources.language``): "" where it cannot be told."""
+    texts = out.select(pl.concat_str([pl.col("subject").fill_null(""), pl.col("body")], separator="\n"))[:, 0]
+    return pl.Series([code or "" for code in languages(texts.to_list())], dtype=pl.String)
+
+
+def _check_ids_and_bodies(frame: pl.DataFrame, errors: _Errors, empty_body_ok: bool = False) -> None:
     _report(frame, errors, pl.col("id").str.strip_chars() == "", "id", "id is empty")
     _report(frame, errors, (pl.col("id") != "") & ~pl.col("id").str.contains(r"^[\x21-\x2e\x30-\x7e]+$"), "id",
             pl.format("id {} must be ASCII letters, digits and punctuation other than '/'",
@@ -321,7 +385,10 @@ def _check_ids_and_bodies(frame: pl.DataFrame, errors: _Errors) -> None:
     dup = frame.join(first_line, on="id").filter(pl.col("_line") != pl.col("_first"))
     for line, rid, first in dup.select("_line", "id", "_first").head(MAX_REPORTED * 5).iter_rows():
         errors.add(line, "id", f"duplicate id {rid[:60]!r} (first on line {first})")
-    _report(frame, errors, pl.col("body").str.strip_chars() == "", "body", "message text is empty")
+    empty = pl.col("body").str.strip_chars() == ""
+    if empty_body_ok and "subject" in frame.columns:  # a mail with a subject and no text is kept
+        empty = empty & (pl.col("subject").str.strip_chars() == "")
+    _report(frame, errors, empty, "body", "message text is empty" + (" and so is the subject" if empty_body_ok else ""))
 
 
 def _source_hint(frame: pl.DataFrame, errors: _Errors) -> str | None:

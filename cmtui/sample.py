@@ -16,7 +16,7 @@ import argparse
 import csv
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 SEED = 7
@@ -390,6 +390,65 @@ def write_csv(path: Path, rows: Iterator[dict[str, str]], *, with_labels: bool =
     return count
 
 
+def write_mbox(path: Path, rows: Iterator[dict[str, str]]) -> int:
+    """The messages as an mbox, as a mail server would keep them: replies carry
+    ``In-Reply-To``/``References`` to their thread's first message, a quarter of the
+    subjects are RFC 2047 encoded words, most mail is ``multipart/alternative`` (plain text
+    with an HTML copy), every tenth is HTML only, bodies are quoted-printable or base64,
+    dates are in a UTC offset of +01:00 for half the mail, and the ``attachments`` property
+    becomes that many attached files. Message-IDs are the CSV ids, so the two can be
+    compared (``tests/test_sources.py``)."""
+    import email.policy
+    import html
+    import mailbox
+    from email.header import Header
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
+    roots: dict[str, str] = {}  # the CSV's thread_id -> the id of its first message
+    count = 0
+    box = mailbox.mbox(path, create=True)
+    box.lock()
+    try:
+        for index, row in enumerate(rows):
+            message = EmailMessage(policy=email.policy.SMTP)
+            when = datetime.strptime(row["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            if index % 2:
+                when = when.astimezone(timezone(timedelta(hours=1)))
+            message["Message-ID"] = f"<{row['id']}>"
+            message["Date"] = format_datetime(when)
+            message["From"] = row["from"]
+            message["To"] = row["to"]
+            if row["subject"]:
+                message["Subject"] = (Header(row["subject"], "utf-8").encode() if index % 4 == 0
+                                      else row["subject"])
+            thread = row.get("thread_id", "")
+            if thread and thread in roots:
+                message["In-Reply-To"] = f"<{roots[thread]}>"
+                message["References"] = f"<{roots[thread]}>"
+            elif thread:
+                roots[thread] = row["id"]
+            cte = "base64" if index % 3 == 0 else "quoted-printable"
+            paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in row["body"].split("\n\n"))
+            page = f"<html><body>{paragraphs}</body></html>"
+            if index % 10 == 9:
+                message.set_content(page, subtype="html", cte=cte)
+            else:
+                message.set_content(row["body"], cte=cte)
+                message.add_alternative(page, subtype="html", cte=cte)
+            for number in range(int(row.get("attachments") or 0)):
+                message.add_attachment(b"%PDF-1.4 sample" * 8, maintype="application", subtype="pdf",
+                                       filename=f"document-{number + 1}.pdf")
+            stamp = when.astimezone(UTC).strftime("%a %b %d %H:%M:%S %Y")
+            box.add(f"From MAILER-DAEMON {stamp}\n".encode() + message.as_bytes())
+            count += 1
+        box.flush()
+    finally:
+        box.unlock()
+        box.close()
+    return count
+
+
 def sample_path() -> Path:
     """The bundled sample mailbox; regenerated into the data dir if the repo copy is absent."""
     if REPO_SAMPLE.exists():
@@ -409,9 +468,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-n", type=int, default=SAMPLE_SIZE)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--profile", choices=["email", "short", "long"], default="email")
+    parser.add_argument("--mbox", action="store_true", help="write an mbox (mail as a server keeps it)")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    count = write_csv(args.out, generate(args.n, args.seed, args.profile))
+    write = write_mbox if args.mbox else write_csv
+    count = write(args.out, generate(args.n, args.seed, args.profile))
     print(f"wrote {count} messages to {args.out}")
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .sources.chat import parse_turns
 from .store import Store
 
 
@@ -21,6 +22,12 @@ class PageRow:
     thread_id: str | None
     body: str
     properties: str | None
+    source: str = ""
+    turns: str | None = None  # a chat's or call's turns (JSON), see cmtui.sources.chat
+
+    def turn_list(self) -> list[dict[str, str]]:
+        """The turns of a chat or call (speaker, text, timestamp?); [] for other messages."""
+        return parse_turns(self.turns)
 
 
 class TextCache:
@@ -36,7 +43,7 @@ class TextCache:
         missing = [m for m in mids if m not in self._texts]
         if missing and fetch:
             frame = self.store.messages_frame(
-                self.dataset, "mid, id, ts, subject, sender, recipients, cc, thread_id, body, properties",
+                self.dataset, "mid, id, ts, subject, sender, recipients, cc, thread_id, body, properties, source, turns",
                 mids=missing)
             for row in frame.iter_rows(named=True):
                 self._texts[row["mid"]] = PageRow(**row)

@@ -28,3 +28,9 @@ def test_bench_predict_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["messages"] == 10_000 and result["profile"] == "short"
     assert result["local_per_s"] > 0 and result["peak_rss_mb"] > 0
     assert result["cluster_per_s"] > 0  # cmtui[cluster] is in the test extra: the local cluster ran
+
+
+def test_bench_mail_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--mail", "--quick", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["messages"] == 2_000 and result["import_per_s"] > 0 and result["parse_per_s"] > 0

@@ -43,7 +43,8 @@ def test_every_column_kind(tmp_path: Path, db_path: Path) -> None:
     assert str(second["ts"]) == "2024-01-02 11:30:00"
     assert str(third["ts"]) == "2024-01-03 07:15:00"  # +02:00 converted to UTC
     props = json.loads(first["properties"])
-    assert props == {"Priority": 3.0, "Region": "north"}  # number when every value is one
+    # a number when every value is one; the language found at import
+    assert props == {"Priority": 3.0, "Region": "north", "language": "en"}
     assert store.labels("d") == ["Billing", "Claims", "Claims > Motor"]
     effective, _ = store.effective_reviews("d")
     assert effective[frame["mid"][0]] == {"Claims > Motor": None}
@@ -120,7 +121,7 @@ def test_reviewed_only_when_the_file_says_so(tmp_path: Path, db_path: Path) -> N
     mid = dict(zip(frame["id"], frame["mid"], strict=True))
     effective = store.effective_reviews("d")[0]
     assert effective == {mid["1"]: {}, mid["4"]: {"A": None}}  # reviewed with no label, and with one
-    assert json.loads(frame["properties"][0]) == {"count": 12}
+    assert json.loads(frame["properties"][0]) == {"count": 12, "language": None}  # "a": no language
     out = tmp_path / "out.csv"
     assert main(["export", "--db", str(db_path), "--out", str(out)]) == 0
     exported = pl.read_csv(out, infer_schema=False)

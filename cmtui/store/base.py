@@ -101,6 +101,10 @@ MIGRATIONS: list[str] = [
     CREATE TABLE stream_exceptions(stream VARCHAR NOT NULL, dataset VARCHAR NOT NULL, mid BIGINT NOT NULL,
                                    kind VARCHAR NOT NULL, at_ts TIMESTAMP NOT NULL, os_user VARCHAR);
     """,
+    # 5: a chat or call keeps its turns (JSON: speaker, text, timestamp); the body holds their text
+    """
+    ALTER TABLE messages ADD COLUMN turns VARCHAR;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -139,7 +139,7 @@ class DatasetsStore(StoreBase):
         """Insert or update ``frame``'s messages in one transaction.
 
         ``frame`` columns: id, ts, subject, sender, recipients, cc, thread_id, body,
-        properties (JSON text), and optionally ``labels`` (list of names, null when the
+        properties (JSON text), optionally ``turns`` (JSON text of a conversation's turns), and optionally ``labels`` (list of names, null when the
         row is not reviewed), ``sentiments`` (list of 1/-1/null) and ``annotator``.
         """
         validate_name(dataset, "dataset")
@@ -147,8 +147,10 @@ class DatasetsStore(StoreBase):
         has_labels = "labels" in frame.columns
         with tempfile.TemporaryDirectory(prefix="cmtui-") as tmp:
             stage_path = Path(tmp) / "stage.parquet"
+            if "turns" not in frame.columns:
+                frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("turns"))
             frame.select(
-                "id", "ts", "subject", "sender", "recipients", "cc", "thread_id", "body", "properties"
+                "id", "ts", "subject", "sender", "recipients", "cc", "thread_id", "body", "properties", "turns"
             ).write_parquet(stage_path, compression="uncompressed")
             label_rows = None
             if has_labels:
@@ -192,14 +194,15 @@ class DatasetsStore(StoreBase):
             con.execute(
                 """UPDATE messages SET ts=s.ts, subject=s.subject, sender=s.sender,
                    recipients=s.recipients, cc=s.cc, thread_id=s.thread_id, body=s.body,
-                   properties=s.properties, updated=?
+                   properties=s.properties, turns=s.turns, updated=?
                    FROM stage s WHERE messages.source=? AND messages.id=s.id""",
                 [stamp, source])
         base = con.execute("SELECT coalesce(max(mid), 0) FROM messages").fetchone()[0]  # type: ignore[index]
         con.execute(
-            """INSERT INTO messages
+            """INSERT INTO messages (mid, source, id, ts, subject, sender, recipients, cc, thread_id,
+                                    body, properties, updated, turns)
                SELECT ? + row_number() OVER (), ?, s.id, s.ts, s.subject, s.sender,
-                      s.recipients, s.cc, s.thread_id, s.body, s.properties, ?
+                      s.recipients, s.cc, s.thread_id, s.body, s.properties, ?, s.turns
                FROM stage s ANTI JOIN known k ON s.id = k.id""",
             [base, source, stamp])
         return updated
@@ -237,7 +240,7 @@ class DatasetsStore(StoreBase):
                        mids: Sequence[int] | None = None) -> pl.DataFrame:
         """The dataset's messages (ordered by mid) as a polars frame, read via Parquet."""
         cols = ("mid, source, id, ts, subject, sender, recipients, cc, thread_id, body, "
-                "properties, updated") if columns == "*" else columns
+                "properties, updated, turns") if columns == "*" else columns
         clauses = [f"m.source IN (SELECT source FROM dataset_sources WHERE dataset={_lit(dataset)})"]
         if mids is not None:
             clauses.append("m.mid IN (" + (",".join(str(int(m)) for m in mids) or "NULL") + ")")
