@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_use
+from . import __version__, cli_sources, cli_use
 from .config import default_annotator, default_db_path
 from .imports import ensure_sample, import_file
 from .ingest import ImportFailed
@@ -74,8 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """The app, and the commands on messages, datasets and the taxonomy."""
     sub.add_parser("tui", parents=[common], help="open the terminal app (the default)")
-    p = sub.add_parser("import", parents=[common], help="import messages from CSV/TSV/JSONL")
+    p = sub.add_parser("import", parents=[common],
+                       help="import messages: CSV/TSV/JSONL files, chats, mbox, Maildir or .eml")
     p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out mails that cannot be read (listed) instead of importing nothing")
     p.add_argument("--source", default=None, help="source name (default: the dataset's name)")
     p.add_argument("--sentiment", action="store_true",
                    help="create the dataset with positive/negative sentiment")
@@ -84,8 +87,7 @@ def _data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("export", parents=[common], help="export messages, labels and predictions")
     p.add_argument("--out", type=Path, required=True, help="FILE.csv, FILE.jsonl or FILE.parquet")
 
-    sub.add_parser("datasets", parents=[common], help="list datasets")
-
+    cli_sources.add_commands(sub, common)
     p = sub.add_parser("delete-message", parents=[common], help="delete a message from its source")
     p.add_argument("message_id")
     p.add_argument("--yes", action="store_true")
@@ -143,6 +145,7 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="10k messages only, under a minute")
     p.add_argument("--predict", action="store_true",
                    help="the speed and memory of cmtui predict instead (locally and on a local Dask cluster)")
+    p.add_argument("--mail", action="store_true", help="the speed of importing an mbox instead")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--json", action="store_true")
 
@@ -210,20 +213,9 @@ def _import(ctx: Context) -> int:
         with progress_bar(str(path)) as progress:
             summary = import_file(ctx.store, path, args.dataset, source=args.source, annotator=ctx.annotator,
                                   with_labels=not args.no_labels,
-                                  sentiment=True if args.sentiment else None, progress=progress)
+                                  sentiment=True if args.sentiment else None, progress=progress,
+                                  skip_bad=args.skip_bad)
         print(summary)
-    return 0
-
-
-def _datasets(ctx: Context) -> int:
-    rows = ctx.store.datasets()
-    if not rows:
-        print(f"{ctx.db}: no datasets")
-        return 0
-    print(f"{'dataset':20} {'messages':>9} {'reviewed':>9} {'labels':>7}  sentiment  sources")
-    for info in rows:
-        print(f"{info.name:20} {info.messages:9d} {info.reviewed:9d} {info.labels:7d}  "
-              f"{'on' if info.sentiment else 'off':9}  {', '.join(info.sources)}")
     return 0
 
 
@@ -327,7 +319,8 @@ def _bench(ctx: Context) -> int:
 
 
 HANDLERS: dict[str, Callable[[Context], int]] = {
-    "tui": _tui, "import": _import, "datasets": _datasets, "delete-dataset": _delete_dataset,
+    "tui": _tui, "import": _import, "datasets": cli_sources.datasets_command,
+    "sources": cli_sources.sources_command, "delete-dataset": _delete_dataset,
     "delete-message": _delete_message, "export": _export, "stats": _stats, "simulate": _simulate,
     "discover": _discover, "models": cli_use.models_command, "predict": cli_use.predict_command,
     "stream": cli_use.stream_command,

@@ -18,10 +18,14 @@ if TYPE_CHECKING:
 
 
 def ranked(session: Session, mode: str, arg: str | None, count: int) -> list[int]:
-    """Message ids (mids) of ``mode`` in order; ``count`` bounds the work where it can."""
+    """Message ids (mids) of ``mode`` in order, inside the session's filter (source,
+    language); ``count`` bounds the work where it can."""
+    scope = session.scope_mask
+    if mode in ("discover", "exceptions", "search"):
+        return session.in_scope(_listed(session, mode, arg, count if scope is None else max(count, 1000)))[:count]
     state = session.state
     reviewed = session.reviewed_mask()
-    unreviewed = ~reviewed
+    unreviewed = ~reviewed if scope is None else ~reviewed & scope
     leased = session.store.leased_by_others(session.dataset, session.annotator)
     if leased:
         for mid in leased:
@@ -46,30 +50,36 @@ def ranked(session: Session, mode: str, arg: str | None, count: int) -> list[int
         rows = queues.teach(unreviewed, probs, 0.66 if session.sentiment else 0.5)
     elif mode == "label":
         rows = queues.by_label(probs)
+        rows = rows if scope is None else rows[scope[rows]]
     elif mode == "check-label":
         has, disagreement = _label_membership(session, arg or "", reviewed)
-        rows = queues.check_label(has, probs, disagreement)
+        rows = queues.check_label(has if scope is None else has & scope, probs, disagreement)
     elif mode == "missed-label":
         has, _ = _label_membership(session, arg or "", reviewed)
-        rows = queues.missed_label(reviewed & ~has, probs)
+        rows = queues.missed_label(reviewed & ~has if scope is None else reviewed & ~has & scope, probs)
     elif mode == "rebalance":
         rows = queues.rebalance(unreviewed, state.reviewed_likeness)
     elif mode == "recent":
         rows = queues.recent(session.timestamps, unreviewed)
-    elif mode == "discover":  # a cluster's shown messages, as Discover listed them
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    return [int(session.mids[r]) for r in rows[:count]]
+
+
+def _listed(session: Session, mode: str, arg: str | None, count: int) -> list[int]:
+    """The modes that list messages rather than rank rows: a Discover cluster, a stream's
+    exceptions, search results."""
+    leased = session.store.leased_by_others(session.dataset, session.annotator)
+    if mode == "discover":  # a cluster's shown messages, as Discover listed them
         cluster = session.discoverer.cluster(int(arg)) if arg and arg.isdigit() else None
         if cluster is None:
             raise ValueError(f"no cluster {arg!r}: open Discover first")
         return [m for m in cluster.rows if m not in leased and m not in session.reviewed][:count]
-    elif mode == "exceptions":  # what a stream's consumer could not handle, by type, newest first
+    if mode == "exceptions":  # what a stream's consumer could not handle, by type, newest first
         return [m for m in session.store.open_exceptions(session.dataset, arg)
                 if m not in leased and m in session.row_of][:count]
-    elif mode == "search":
-        found = session.store.search(session.dataset, arg or "", limit=max(count, 1000))
-        return [m for m in found if m not in leased][:count]
-    else:
-        raise ValueError(f"unknown mode {mode!r}")
-    return [int(session.mids[r]) for r in rows[:count]]
+    found = session.store.search(session.dataset, arg or "", limit=max(count, 1000))
+    return [m for m in found if m not in leased][:count]
 
 
 def _label_column(session: Session, label: str | None) -> int | None:

@@ -21,6 +21,7 @@ from .features import DEFAULT_BITS
 from .labelling import LabelImplied, Labelling, RowIndex
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import Cancelled, ModelParams
+from .scoping import Scoping
 from .store import ModelVersion, Review, SavedSession, Store, validate_label_name
 from .taxonomy import within
 from .texts import PageRow, TextCache
@@ -45,7 +46,7 @@ class Undone:
     label: str | None = None
 
 
-class Session(Labelling, Discovering):
+class Session(Labelling, Discovering, Scoping):
     """One annotator working on one dataset: pages, drafts, confirm, submit and undo
     (the label edits of a draft are ``Labelling``'s; fitting is the ``Trainer``'s)."""
 
@@ -72,6 +73,7 @@ class Session(Labelling, Discovering):
         self.random_picks: set[int] = set()  # Low confidence slots filled from Shuffle
         self.descriptions: dict[str, str] = {}
         self.exception_kinds: dict[int, list[str]] = {}  # open stream exceptions, read with the Exceptions page
+        self.scope, self.scope_mask = (None, None), None  # the filter: see Scoping
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod

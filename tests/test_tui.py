@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +314,36 @@ async def test_keys_can_be_remapped(tmp_path: Path) -> None:
         await pilot.press("ctrl+s", "y")
         await settle(app, pilot)
         assert not set(app.page_mids) & set(first_page)
+
+
+async def test_filter_by_source_and_a_chat_shown_as_turns(tmp_path: Path) -> None:
+    """f narrows every mode to one source (the status line says so); the message view names
+    the source, and a chat shows who said what, speaker names styled and inert."""
+    store = make_store(tmp_path, n=30)
+    chats = tmp_path / "chats.jsonl"
+    turns = [{"speaker": "[b]Customer[/b]", "text": "my car was hit"}, {"speaker": "Agent", "text": "sorry to hear that"}]
+    chats.write_text("".join(json.dumps({"id": f"chat{n}", "timestamp": f"2024-03-0{n + 1}T10:00:00Z", "turns": turns})
+                             + "\n" for n in range(3)))
+    assert main(["import", str(chats), "--dataset", "d", "--source", "chats", "--db", str(store.path)]) == 0
+    app = app_for(store)
+    async with running(app, size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f")
+        await pilot.pause(0.5)
+        options = app.screen.query_one("#filter-options")
+        ids = [o.id for o in options.options]  # type: ignore[attr-defined]
+        assert "source:chats" in ids and "source:d" in ids
+        options.highlighted = ids.index("source:chats")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.session.scope == ("chats", None)
+        assert sorted(app.session.ids[app.session.row_of[m]] for m in app.page_mids) == ["chat0", "chat1", "chat2"]
+        assert "only chats" in str(app.query_one("#status").render())
+        body = str(app.query_one("#message-body").render())
+        assert "source chats" in body and "[b]Customer[/b]\n" in body and "Agent\nsorry to hear that" in body
+        await pilot.press("f")
+        await pilot.pause(0.5)
+        app.screen.query_one("#filter-options").highlighted = 0  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.session.scope == (None, None) and len(app.page_mids) == 20

@@ -24,6 +24,8 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("p", "previous_page", "Previous page", show=False, id="previous_page",
             tooltip="Previous page, as it was"),
     Binding("m", "mode", "Mode", id="mode", tooltip="Choose the training mode"),
+    Binding("f", "filter", "Filter", show=False, id="filter",
+            tooltip="Show one source's or one language's messages in every mode (or all again)"),
     Binding("c", "discover", "Discover", show=False, id="discover",
             tooltip="Clusters of similar unreviewed messages: label a group at a time"),
     Binding("v", "validation", "Validation", show=False, id="validation",
@@ -40,7 +42,7 @@ def binding_ids() -> set[str]:
     from .discover import DiscoverScreen
 
     ids = {b.id for b in MAIN_BINDINGS if b.id}
-    for cls in (screens.LabelPickerScreen, screens.ModeScreen, screens.QueryScreen, screens.ValidationScreen,
+    for cls in (screens.LabelPickerScreen, screens.ModeScreen, screens.QueryScreen, screens.FilterScreen, screens.ValidationScreen,
                 screens.HelpScreen, screens.DatasetsScreen, screens.ConfirmScreen, screens.AskScreen,
                 DiscoverScreen):
         ids |= {b.id for b in cls.BINDINGS if isinstance(b, Binding) and b.id}

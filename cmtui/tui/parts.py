@@ -30,7 +30,7 @@ from .messages import (
     UndoDone,
     Written,
 )
-from .screens import AskScreen, ConfirmScreen, LabelPickerScreen, confirm_new_label
+from .screens import AskScreen, ConfirmScreen, FilterScreen, LabelPickerScreen, confirm_new_label
 from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures
 
 
@@ -85,6 +85,30 @@ class Workers(AppBase):
             self.post_message(Failed(str(exc)))
             return
         self.post_message(SessionLoaded(session, resumed))
+
+    def action_filter(self) -> None:
+        """Choose a source or language to work in (every mode), or every message again."""
+        if self.session is not None:
+            self.push_screen(FilterScreen(self.session), self._filter_chosen)
+
+    def _filter_chosen(self, scope: tuple[str | None, str | None] | None) -> None:
+        if scope is not None and self.session is not None and scope != self.session.scope:
+            self.apply_filter(scope, self.page.mode, self.page.arg)
+
+    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
+    def apply_filter(self, scope: tuple[str | None, str | None], mode: str, arg: str | None) -> None:
+        """Narrow every mode to a source and/or language, then show the mode's first page."""
+        assert self.session is not None
+        try:
+            count = self.session.set_scope(*scope)
+            mids = self.session.page(mode, arg, 0)
+            self.session.prefetch(mids)
+        except (StoreError, ValueError) as exc:
+            self.post_message(Failed(str(exc)))
+            return
+        what = "every message" if scope == (None, None) else f"{count:,} messages"
+        self.app.call_from_thread(self.notify, f"Showing {what}", timeout=3)
+        self.post_message(PageLoaded(mode, arg, 0, mids, 0))
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def load_page(self, mode: str, arg: str | None, number: int, cursor: int = 0) -> None:
@@ -256,6 +280,10 @@ class PageView(AppBase):
         arg = f": {one_line(self.page.arg, 30)}" if self.page.arg else ""
         text = Text()
         text.append(f" {mode}{arg} ", style="reverse")
+        source, language = self.session.scope if self.session is not None else (None, None)
+        if source is not None or language is not None:
+            shown = " ".join(v for v in (source, None if language is None else language or "no language") if v)
+            text.append(f" only {one_line(shown, 30)} ", style="bold")
         text.append(f" page {self.page.number + 1} · {self.pages_submitted} submitted · "
                     f"{one_line(self.dataset, 24)} · {one_line(self.annotator, 16)} · ? help")
         text.truncate(max(10, self.size.width), overflow="ellipsis")

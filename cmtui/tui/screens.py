@@ -297,6 +297,66 @@ class ModeScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+Scope = tuple[str | None, str | None]  # (source, language) of the filter
+
+
+class FilterScreen(ModalScreen[Scope | None]):
+    """Choose which messages every mode draws from: one source, one language, or all.
+    The counts are read in a worker, so the screen opens at once."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Close", id="filter_close")]
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        self.current: Scope = session.scope
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="filter"):
+            yield Static("Show messages of (enter to choose; applies to every mode)", id="filter-title")
+            yield OptionList(Option("counting messages…", id="none", disabled=True), id="filter-options")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self._count()
+
+    @work(thread=True, exit_on_error=False)
+    def _count(self) -> None:
+        counts = self.session.scope_counts()
+        self.app.call_from_thread(self._fill, counts)
+
+    def _fill(self, counts: dict[str, list[tuple[str | None, int]]]) -> None:
+        source, language = self.current
+        mark = "  (current)"
+        options = [Option("every message" + (mark if self.current == (None, None) else ""), id="all")]
+        if source is not None:
+            options.append(Option("every source", id="source:*"))
+        options += [Option(f"source {one_line(name or '', 40)}  ({n:,}){mark if name == source else ''}",
+                           id=f"source:{name}") for name, n in counts["source"]]
+        if language is not None:
+            options.append(Option("every language", id="language:*"))
+        options += [Option(f"language {code or '(not found)'}  ({n:,}){mark if (code or '') == language else ''}",
+                           id=f"language:{code or ''}") for code, n in counts["language"]]
+        box = self.query_one(OptionList)
+        box.clear_options()
+        box.add_options(options)
+        box.highlighted = 0
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        choice = event.option.id or "all"
+        source, language = self.current
+        if choice == "all":
+            self.dismiss((None, None))
+            return
+        field, _, value = choice.partition(":")
+        picked = None if value == "*" else value
+        self.dismiss((picked, language) if field == "source" else (source, picked))
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
 class QueryScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="query_close")]
 

@@ -210,12 +210,24 @@ class MessageView(Vertical):
         if row.cc:
             details.append(f"cc {one_line(row.cc)}")
         details.append(f"id {one_line(row.id)}")
+        if getattr(row, "source", ""):
+            details.append(f"source {one_line(row.source, 40)}")
         if row.thread_id:
             details.append(f"thread {one_line(row.thread_id)}")
         if row.properties:
             details.append(one_line(row.properties, 200))
         body = Text("  ".join(details) + "\n\n", style="dim")
-        body.append(inert(row.body))
+        turns = row.turn_list() if hasattr(row, "turn_list") else []
+        if turns:  # a chat or call: who said what, one block per turn
+            for turn in turns:
+                body.append(inert(one_line(turn["speaker"], 30)), style="bold cyan")
+                if turn.get("timestamp"):
+                    body.append(f"  {one_line(turn['timestamp'], 30)}", style="dim")
+                body.append("\n")
+                body.append(inert(turn["text"]))
+                body.append("\n\n")
+        else:
+            body.append(inert(row.body))
         for other in thread[:5]:
             body.append(f"\n\n── in thread: {one_line(other.subject, 80)} ({other.ts:%Y-%m-%d}) ──\n", style="dim")
             body.append(inert(other.body)[:2000], style="dim")
