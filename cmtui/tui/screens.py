@@ -40,7 +40,9 @@ review scored by a model that did not see it (5 folds), on the randomly picked r
 when they hold 3+ of the label (0.5 with fewer than 3 examples); raised if need be until
 the label flags at most twice its share of the reviewed messages (of the random ones,
 once there are 30 and they show it more often). Precision, recall and AP per label are
-those of the fixed 20% test split.
+those of the fixed 20% test split. With a few hundred reviews the thresholds are
+estimates: they move the figure by a few points from page to page (more where a frequent
+label is hard to tell apart), so judge the trend over several pages, not one.
 
 Training: label every label that applies (a missing label teaches "no"), confirm, and
 submit the page; the model retrains and Low confidence brings the least covered messages,
