@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from .sources import chat
-from .sources.language import languages
+from .sources.language import SAMPLE_CHARS, languages
 from .store import LabelNameError, validate_label_name
 from .taxonomy import LABEL_SEP
 from .textsafe import one_line
@@ -372,7 +372,8 @@ def _check_turns(frame: pl.DataFrame, errors: _Errors) -> pl.DataFrame:
 
 def _languages(out: pl.DataFrame) -> pl.Series:
     """Each message's language (``cmtui.sources.language``): "" where it cannot be told."""
-    texts = out.select(pl.concat_str([pl.col("subject").fill_null(""), pl.col("body")], separator="\n"))[:, 0]
+    texts = out.select(pl.concat_str([pl.col("subject").fill_null(""), pl.col("body")], separator="\n")
+                       .str.slice(0, 2 * SAMPLE_CHARS))[:, 0]  # only the start is read: no long copies
     return pl.Series([code or "" for code in languages(texts.to_list())], dtype=pl.String)
 
 

@@ -157,7 +157,9 @@ def test_a_folder_of_eml_files_and_one_eml(tmp_path: Path, db_path: Path) -> Non
     (folder / "a.eml").write_bytes(mail({"Message-ID": "<e1@x>", "Date": "Mon, 01 Jul 2024 09:00:00 +0000",
                                          "From": "a@x", "Subject": "With a file"}, attached,
                                         content_type='multipart/mixed; boundary="B"'))
-    (folder / "b.txt").write_bytes(mail({"Message-ID": "<e2@x>", "From": "b@x", "Subject": "Named .txt"}, "hi\n"))
+    (folder / "b.txt").write_bytes(mail({"Message-ID": "<e2@x>", "From": "b@x", "Subject": "Named .txt"},
+                                        base64.encodebytes("<div>Hi &amp; <i>thanks</i><br>Zoë</div>".encode()),
+                                        content_type="text/html; charset=utf-8", cte="base64"))
     assert kind_of(folder) == "eml-folder" and kind_of(folder / "a.eml") == "eml"
     assert main(["import", str(folder), "--dataset", "d", "--db", str(db_path)]) == 0
     rows = imported(db_path)
@@ -165,6 +167,7 @@ def test_a_folder_of_eml_files_and_one_eml(tmp_path: Path, db_path: Path) -> Non
     assert props["attachments"] == 1 and props["attachment_names"] == "claim form.pdf"
     assert rows["e1@x"]["body"] == "See attached."
     assert json.loads(rows["e2@x"]["properties"])["date_from"] == "file time"
+    assert rows["e2@x"]["body"].split() == ["Hi", "&", "thanks", "Zoë"]  # HTML only, base64: text, no markup
     assert main(["import", str(folder / "a.eml"), "--dataset", "one", "--db", str(db_path)]) == 0
     assert list(imported(db_path, "one")) == ["e1@x"]
 
