@@ -118,6 +118,8 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("stats", parents=[common], help="validation figures of the current model")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--readiness", action="store_true",
+                   help="when to stop training: each check, the labels holding the rating down, next steps")
 
     p = sub.add_parser("discover", parents=[common],
                        help="clusters of the unreviewed messages (those no label covers, once trained)")
@@ -273,6 +275,12 @@ def _stats(ctx: Context) -> int:
     session = Session.open(ctx.store, ctx.dataset(), ctx.annotator)
     session.retrain()
     report = session.stats_report()
+    if ctx.args.readiness:
+        from .session import format_readiness, readiness
+
+        ready = readiness(report, session.review_modes, session.page_size)
+        print(json.dumps(ready, indent=2) if ctx.args.json else format_readiness(ready))
+        return 0
     print(json.dumps(report, indent=2) if ctx.args.json else format_report(report))
     return 0
 

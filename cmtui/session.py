@@ -21,6 +21,7 @@ from .features import DEFAULT_BITS
 from .labelling import LabelImplied, Labelling, RowIndex
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import Cancelled, ModelParams
+from .readiness import format_readiness, readiness
 from .scoping import Scoping
 from .store import ModelVersion, Review, SavedSession, Store, validate_label_name
 from .taxonomy import within
@@ -28,7 +29,7 @@ from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
 __all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied",
-           "ModelState", "ModelVersion", "PageRow", "SavedSession", "Session", "Undone", "check_label_name", "in_test_split"]
+           "ModelState", "ModelVersion", "PageRow", "SavedSession", "Session", "Undone", "check_label_name", "format_readiness", "in_test_split", "readiness"]
 
 
 def check_label_name(name: str) -> str:

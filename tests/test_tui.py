@@ -347,3 +347,18 @@ async def test_filter_by_source_and_a_chat_shown_as_turns(tmp_path: Path) -> Non
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.session.scope == (None, None) and len(app.page_mids) == 20
+
+
+async def test_validation_says_whether_the_model_is_ready_and_a_digit_goes_to_the_next_step(tmp_path: Path) -> None:
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with running(app, size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, ValidationScreen)
+        shown = str(app.screen.query_one("#validation-readiness").render())
+        assert shown.startswith("Not ready yet. Next: Shuffle: 0% of the reviews")
+        await pilot.press("1")  # the first step: Shuffle
+        await settle(app, pilot)
+        assert app.page.mode == "shuffle"

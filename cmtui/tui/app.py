@@ -301,7 +301,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions):
             return
         self.push_screen(ValidationScreen(self.session.state.report, self.session), self._validation_done)
 
-    def _validation_done(self, result: tuple[str, str] | None) -> None:
+    def _validation_done(self, result: tuple[str, str | None] | None) -> None:
         if result is not None:
             self.start_mode(*result)
 

@@ -18,7 +18,14 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..queues import MODES
-from ..session import AMBER_EXAMPLES, MIN_MAP_EXAMPLES, ModelVersion, Session, check_label_name
+from ..session import (
+    AMBER_EXAMPLES,
+    MIN_MAP_EXAMPLES,
+    ModelVersion,
+    Session,
+    check_label_name,
+    readiness,
+)
 from ..textsafe import one_line
 from ..workspace import DatasetInfo, ImportFailed, StoreError, Workspace
 from .widgets import CursorTable
@@ -401,9 +408,10 @@ def warning_text(row: dict[str, Any]) -> str:
     return "-"
 
 
-class ValidationScreen(ModalScreen[tuple[str, str] | None]):
+class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
     """Per-label figures; o sorts, p sets a pinned version beside the current one,
-    t/c/x jump into Teach / Check label / Missed label."""
+    t/c/x jump into Teach / Check label / Missed label; below the table, whether the model
+    is ready (cmtui.readiness) and the next steps, each a digit away."""
 
     BINDINGS = [
         Binding("escape,v", "dismiss_none", "Close", id="validation_close"),
@@ -413,6 +421,8 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
         Binding("t", "jump('teach')", "Teach", id="validation_teach"),
         Binding("c", "jump('check-label')", "Check", id="validation_check"),
         Binding("x", "jump('missed-label')", "Missed", id="validation_missed"),
+        *[Binding(str(n), f"step({n})", f"Step {n}", show=False, id=f"validation_step_{n}",
+                  tooltip=f"Go to the mode of readiness step {n}") for n in range(1, 10)],
     ]
     SORTS = ["name", "examples", "precision", "recall", "ap", "warning"]
 
@@ -428,6 +438,7 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
         with Vertical(id="validation"):
             yield Static(self._summary(), id="validation-summary")
             yield DataTable(id="validation-table", cursor_type="row")
+            yield Static(self._readiness(), id="validation-readiness")
             yield Static(f"Figures show from {AMBER_EXAMPLES} examples (AP: needs N more). Warnings: few "
                          "examples, fixed in t Teach; low AP, fixed in c Check label and x Missed label. "
                          "p pinned version beside · o sort · esc close", id="validation-keys")
@@ -452,6 +463,22 @@ class ValidationScreen(ModalScreen[tuple[str, str] | None]):
                         f"{b.get('rating', 0):.0f} ({b.get('rating_band')})   MAP {_pct(b.get('map'))}   "
                         f"coverage {(b.get('coverage') or 0) * 100:.1f}%", style="italic")
         return text
+
+    def _readiness(self) -> Text:
+        """When to stop training: the verdict and the next steps, each a digit away."""
+        modes = self.session.review_modes if self.session is not None else {}
+        self.ready = readiness(self.report, modes)
+        text = Text(self.ready["verdict"], style="bold")
+        for n, step in enumerate(self.ready["steps"][:3], start=1):
+            text.append(f"\n{n} ", style="bold reverse")
+            text.append(f" {one_line(step['what'], 200)}")
+        return text
+
+    def action_step(self, number: int) -> None:
+        steps = self.ready["steps"] if "rating" in self.report else []
+        if number <= len(steps):
+            step = steps[number - 1]
+            self.dismiss((step["mode"], step["arg"]))
 
     def on_mount(self) -> None:
         self.fill()
