@@ -120,6 +120,8 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--readiness", action="store_true",
                    help="when to stop training: each check, the labels holding the rating down, next steps")
+    p.add_argument("--drift-days", type=int, default=None, metavar="N",
+                   help="drift of the messages of the last N days (default: of the latest import)")
 
     p = sub.add_parser("discover", parents=[common],
                        help="clusters of the unreviewed messages (those no label covers, once trained)")
@@ -275,6 +277,14 @@ def _stats(ctx: Context) -> int:
     session = Session.open(ctx.store, ctx.dataset(), ctx.annotator)
     session.retrain()
     report = session.stats_report()
+    if ctx.args.drift_days is not None:
+        if ctx.args.drift_days < 1:
+            raise CliError(f"--drift-days: at least 1 (got {ctx.args.drift_days})")
+        newest = session.timestamps.max() if len(session.timestamps) else 0
+        new = session.timestamps > newest - ctx.args.drift_days * 86400
+        report["drift"] = session.trainer.drift(new, f"last {ctx.args.drift_days} days",
+                                                session.row_of.rows(sorted(m for m in session.reviewed
+                                                                           if m in session.row_of)))
     if ctx.args.readiness:
         from .session import format_readiness, readiness
 

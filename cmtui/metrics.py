@@ -434,6 +434,18 @@ def report_dict(reviewed: int, messages: int, reports: Sequence[LabelReport], co
     }
 
 
+def _drift_line(drift: dict[str, Any]) -> str:
+    """The drift figures of the newest messages (cmtui.drift), in one line."""
+    if not drift:
+        return "drift: not measured"
+    if "coverage_new" not in drift:
+        return f"drift: not measured ({drift.get('why', '')})"
+    auc_text = "-" if drift.get("auc") is None else f"{drift['auc']:.2f}"
+    figures = (f"{drift['new']} messages of the {drift['window']}: coverage {100 * drift['coverage_new']:.1f}% "
+               f"against {100 * drift['coverage_rest']:.1f}% before, told apart from the reviewed at AUC {auc_text}")
+    return ("DRIFT WARNING: " + drift["why"]) if drift.get("warning") else f"drift: none seen ({figures})"
+
+
 def format_report(report: dict[str, Any]) -> str:
     def pct(x: float | None) -> str:
         return "   -" if x is None else f"{100 * x:3.0f}%"
@@ -445,6 +457,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"balance {report['balance'].get('similarity', 0) * 100:.0f}%",
         f"rating {report['rating']:.0f} ({report['rating_band']})   " + "   ".join(
             f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})" for k, v in report["rating_factors"].items()),
+        _drift_line(report.get("drift") or {}),
         "",
         f"{'label':40} {'examples':>8} {'prec':>5} {'recall':>6} {'AP':>5}  informative  warning",
     ]

@@ -4,7 +4,8 @@ The guide's rule: a model rated Good or better on every factor, with no importan
 (an informative one) carrying a warning, is ready for analytics; Excellent, for
 automation. It also asks that at least 10% of the training be done in Shuffle (ideally
 20% or more), so that the reviews stand for the whole dataset, and that Low confidence
-has had five pages. ``readiness`` turns a validation report and the modes the reviews
+has had five pages; and a model whose newest messages look new (``cmtui.drift``) is not
+ready until it has been trained on them. ``readiness`` turns a validation report and the modes the reviews
 were made in into those checks and an ordered list of next steps, each with the training
 mode (and label) that fixes it.
 """
@@ -36,8 +37,12 @@ def readiness(report: Mapping[str, Any], review_modes: Mapping[int, str], page_s
     labels = [_label_problem(row) for row in report["labels"] if row["warning"]]
     labels.sort(key=lambda p: (not p["important"], p["warning"] != "red", p["name"]))
     steps = _steps(factors, labels, shuffle_share, lc_pages)
+    drift = report.get("drift") or {}
+    if drift.get("warning"):  # the model does not know the newest messages: first of all
+        steps.insert(0, {"what": f"Drift: {drift['why']}", "mode": "recent", "arg": None})
     blocking_labels = [p for p in labels if p["important"]]
-    analytics = all(f["ok"] for f in factors) and not blocking_labels and shuffle_share >= SHUFFLE_MIN
+    analytics = (all(f["ok"] for f in factors) and not blocking_labels and shuffle_share >= SHUFFLE_MIN
+                 and not drift.get("warning"))
     automation = analytics and report["rating_band"] == "Excellent" and not labels
     if automation:
         verdict = "Ready for automation: rated Excellent, no label with a warning."

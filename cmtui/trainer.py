@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from . import metrics, versions
+from . import drift, metrics, versions
 from .features import (
     FeatureCache,
     TreeColumn,
@@ -306,6 +306,8 @@ class Trainer:
         report = metrics.report_dict(len(rows), len(self.mids), reports, coverage_value, metrics.mean_ap(reports),
                                      balance, rating_value, metrics.annotator_summary(data.reviews))
         report["tree_labels"] = [labels[j] for j in kept]
+        report["drift"] = drift.measure(self.x, drift.newest_by_import(self.meta["updated"].to_numpy()),
+                                        covered >= 1, probs, thresholds, labels, rows, _fit_compact, self.seed)
         state = ModelState(production, probs, labels, thresholds, test_thresholds, sorted(informative),
                            covered, likeness, report, self.state.version, time.perf_counter() - started,
                            rows[test], p_test, [labels[j] for j in kept])
@@ -392,6 +394,13 @@ class Trainer:
             extra = self.tree_inputs if model.boosters else None
             self._tree_cache = (model.boosters, tree_scores(model, self.x, extra))
         return self._tree_cache[1]
+
+    def drift(self, new: np.ndarray, window: str, reviewed_rows: np.ndarray) -> dict[str, Any]:
+        """Drift figures of the ``new`` rows (a time window) against the rest, by the
+        current model (validation computes those of the latest import)."""
+        state = self.state
+        return drift.measure(self.x, new, state.covered_score >= 1, state.probs, state.thresholds, state.labels,
+                             reviewed_rows, _fit_compact, self.seed, window)
 
     def _balance(self, reviewed_rows: np.ndarray, modes: list[str]) -> tuple[dict[str, Any], np.ndarray]:
         """How hard it is to tell reviewed from unreviewed messages (100% = impossible), and

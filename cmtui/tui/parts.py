@@ -272,7 +272,8 @@ class PageView(AppBase):
             rating=report.get("rating"), band=report.get("rating_band", ""),
             reviewed=self.reviewed_count(),
             informative=report.get("informative_labels", 0), labels=len(session.labels),
-            history=history, loading=bool(session.reviewed) and state is None)
+            history=history, loading=bool(session.reviewed) and state is None,
+            drift=bool(report.get("drift", {}).get("warning")))
         self.meter.show(figures)
 
     def refresh_status(self) -> None:

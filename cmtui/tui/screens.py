@@ -456,6 +456,9 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
                     f"balance {r['balance'].get('similarity', 0) * 100:.0f}%   reviewed {r['reviewed']}")
         text.append("\n" + "   ".join(f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})"
                                      for k, v in r["rating_factors"].items()))
+        drift = r.get("drift") or {}
+        if drift.get("warning"):
+            text.append(f"\nDrift: {one_line(drift['why'], 300)}", style="bold")
         if self.beside is not None:
             b = self.beside.report
             tag = f" ({one_line(self.beside.tag, 20)})" if self.beside.tag else ""

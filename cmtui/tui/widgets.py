@@ -105,6 +105,7 @@ class MeterFigures:
     labels: int = 0
     history: tuple[float, ...] = ()
     loading: bool = False
+    drift: bool = False  # the newest messages look new (cmtui.drift): train on them
 
 
 class CoverageMeter(Static):
@@ -164,6 +165,9 @@ class CoverageMeter(Static):
             if f.change is not None:
                 head.append(f" ({signed(f.change)})")
         parts.append(head)
+        if f.drift:  # right after coverage: it says the figure may not hold for the newest mail
+            parts.append(Text("drift (v)" if not wide else "Drift: the newest messages look new (v)",
+                              style="bold reverse"))
         if f.rating is not None:
             parts.append(Text(f"{f.band} {f.rating:.0f}" if not wide else f"Rating {f.band} ({f.rating:.0f})"))
         parts.append(Text(f"{f.reviewed} reviewed"))
