@@ -25,7 +25,8 @@ READY_BANDS = ("Good", "Excellent")
 def readiness(report: Mapping[str, Any], review_modes: Mapping[int, str], page_size: int = 20) -> dict[str, Any]:
     """The checks, the labels holding the rating down, the next steps and the verdict."""
     if "rating" not in report:
-        return {"ready_for_analytics": False, "ready_for_automation": False, "factors": [], "labels": [],
+        return {"ready_for_analytics": False, "ready_for_automation": False, "headline": "Not ready yet",
+                "factors": [], "labels": [],
                 "steps": [{"what": "Review and submit a page: there is no validated model yet",
                            "mode": "shuffle", "arg": None}],
                 "shuffle_share": 0.0, "low_confidence_pages": 0, "verdict": "Not ready: no model yet."}
@@ -39,11 +40,14 @@ def readiness(report: Mapping[str, Any], review_modes: Mapping[int, str], page_s
     steps = _steps(factors, labels, shuffle_share, lc_pages)
     drift = report.get("drift") or {}
     if drift.get("warning"):  # the model does not know the newest messages: first of all
-        steps.insert(0, {"what": f"Drift: {drift['why']}", "mode": "recent", "arg": None})
+        steps.insert(0, {"what": f"Drift: train on the {drift['new']:,} newest messages (Recent brings them "
+                                 "first; then Low confidence)", "mode": "recent", "arg": None})
     blocking_labels = [p for p in labels if p["important"]]
     analytics = (all(f["ok"] for f in factors) and not blocking_labels and shuffle_share >= SHUFFLE_MIN
                  and not drift.get("warning"))
     automation = analytics and report["rating_band"] == "Excellent" and not labels
+    headline = ("Ready for automation" if automation else "Ready for analytics, not yet for automation"
+                if analytics else "Not ready yet")
     if automation:
         verdict = "Ready for automation: rated Excellent, no label with a warning."
     elif analytics:
@@ -51,7 +55,8 @@ def readiness(report: Mapping[str, Any], review_modes: Mapping[int, str], page_s
                    "label with a warning).")
     else:
         verdict = f"Not ready yet. Next: {steps[0]['what']}" if steps else "Not ready yet."
-    return {"ready_for_analytics": analytics, "ready_for_automation": automation, "factors": factors,
+    return {"ready_for_analytics": analytics, "ready_for_automation": automation, "headline": headline,
+            "factors": factors,
             "labels": labels, "steps": steps, "shuffle_share": round(shuffle_share, 3),
             "low_confidence_pages": lc_pages, "verdict": verdict}
 

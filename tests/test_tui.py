@@ -358,7 +358,7 @@ async def test_validation_says_whether_the_model_is_ready_and_a_digit_goes_to_th
         await pilot.pause()
         assert isinstance(app.screen, ValidationScreen)
         shown = str(app.screen.query_one("#validation-readiness").render())
-        assert shown.startswith("Not ready yet. Next: Shuffle: 0% of the reviews")
+        assert shown.startswith("Not ready yet: next steps (press the digit)\n1  Shuffle: 0% of the reviews")
         await pilot.press("1")  # the first step: Shuffle
         await settle(app, pilot)
         assert app.page.mode == "shuffle"

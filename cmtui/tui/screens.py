@@ -458,7 +458,9 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
                                      for k, v in r["rating_factors"].items()))
         drift = r.get("drift") or {}
         if drift.get("warning"):
-            text.append(f"\nDrift: {one_line(drift['why'], 300)}", style="bold")
+            auc = "" if drift.get("auc") is None else f", told apart at AUC {drift['auc']:.2f}"
+            text.append(f"\nDrift: the {drift['new']:,} newest messages look new ({drift['coverage_new']:.0%} "
+                        f"covered against {drift['coverage_rest']:.0%}{auc})", style="bold")
         if self.beside is not None:
             b = self.beside.report
             tag = f" ({one_line(self.beside.tag, 20)})" if self.beside.tag else ""
@@ -471,10 +473,12 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
         """When to stop training: the verdict and the next steps, each a digit away."""
         modes = self.session.review_modes if self.session is not None else {}
         self.ready = readiness(self.report, modes)
-        text = Text(self.ready["verdict"], style="bold")
-        for n, step in enumerate(self.ready["steps"][:3], start=1):
+        steps = self.ready["steps"][:3]
+        text = Text(self.ready["headline"] + (": next steps (press the digit)" if steps else ""), style="bold",
+                    no_wrap=True, overflow="ellipsis")  # one line each: the table keeps its rows at 80x24
+        for n, step in enumerate(steps, start=1):
             text.append(f"\n{n} ", style="bold reverse")
-            text.append(f" {one_line(step['what'], 200)}")
+            text.append(f" {one_line(step['what'], 300)}")
         return text
 
     def action_step(self, number: int) -> None:
