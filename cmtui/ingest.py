@@ -123,9 +123,10 @@ def decode(path: Path, raw: bytes) -> str:
 
 # ---- parsing ----------------------------------------------------------------------------
 def read_file(path: str | Path, progress: Progress = _no_progress,
-              skip_lines: frozenset[int] = frozenset()) -> ParsedFile:
+              skip_lines: frozenset[int] = frozenset(), find_language: bool = True) -> ParsedFile:
     """Read and validate a CSV/TSV/JSONL file of messages, or raise ImportFailed.
-    ``skip_lines``: records starting on these lines are left out (rejected ones)."""
+    ``skip_lines``: records starting on these lines are left out (rejected ones);
+    ``find_language``: add each message's ``language`` property (import does, predict not)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -139,11 +140,11 @@ def read_file(path: str | Path, progress: Progress = _no_progress,
         raw = path.read_bytes()
     except OSError as exc:  # a folder, no permission
         raise ImportFailed([f"{path}: cannot read: {exc.strerror}"]) from None
-    return read_text(path, decode(path, raw), progress, skip_lines)
+    return read_text(path, decode(path, raw), progress, skip_lines, find_language)
 
 
 def read_text(path: Path, text: str, progress: Progress = _no_progress,
-              skip_lines: frozenset[int] = frozenset()) -> ParsedFile:
+              skip_lines: frozenset[int] = frozenset(), find_language: bool = True) -> ParsedFile:
     """``read_file`` on text already read (``path`` names it in errors)."""
     stripped = text.lstrip()
     if path.suffix.lower() in (".jsonl", ".ndjson") or stripped.startswith("{"):
@@ -152,7 +153,7 @@ def read_text(path: Path, text: str, progress: Progress = _no_progress,
         headers, rows, lines = _parse_csv(path, text, skip_lines)
         headers, rows, lines = _group_turns(path, headers, rows, lines)
     progress("validating", 0.4)
-    return validate_rows(path, headers, rows, lines, progress)
+    return validate_rows(path, headers, rows, lines, progress, find_language=find_language)
 
 
 def _internal(name: str) -> str | None:
@@ -271,7 +272,7 @@ def _unescape_formula(column: pl.Expr) -> pl.Expr:
 
 
 def validate_rows(path: Path, headers: list[str], rows: list[list[str]], lines: list[int],
-                  progress: Progress, *, empty_body_ok: bool = False) -> ParsedFile:
+                  progress: Progress, *, empty_body_ok: bool = False, find_language: bool = True) -> ParsedFile:
     """``empty_body_ok``: a message may have no body when it has a subject (mail)."""
     errors = _Errors(str(path))
     mapping, properties = _map_headers(path, headers, errors)
@@ -295,7 +296,7 @@ def validate_rows(path: Path, headers: list[str], rows: list[list[str]], lines: 
         "body",
         pl.col("turns") if "turns" in frame.columns else pl.lit(None, dtype=pl.String).alias("turns"),
     )
-    if not any(name.lower() == "language" for name in properties.values()):
+    if find_language and not any(name.lower() == "language" for name in properties.values()):
         frame = frame.with_columns(_languages(out).alias("prop:language"))
         properties[-1] = "language"
     out = out.with_columns(_properties(frame, list(properties.values())))

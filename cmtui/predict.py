@@ -91,7 +91,9 @@ def _validated(path: Path, skip_bad: bool, rejects: Rejects) -> pl.DataFrame:
     skip: frozenset[int] = frozenset()
     for _attempt in range(100):  # each pass finds up to a thousand more faulty rows
         try:
-            parsed = read_text(label, text, skip_lines=skip) if text is not None else read_file(path, skip_lines=skip)
+            # no language: the model does not read it (cmtui.features leaves it out)
+            parsed = (read_text(label, text, skip_lines=skip, find_language=False) if text is not None
+                      else read_file(path, skip_lines=skip, find_language=False))
             return parsed.frame
         except ImportFailed as exc:
             fatal = not exc.faults or any(line <= 1 for line, _, _ in exc.faults)
