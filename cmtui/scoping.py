@@ -17,8 +17,8 @@ class Scoping:
     dataset: str
     mids: np.ndarray
     row_of: RowIndex
-    scope: tuple[str | None, str | None]  # (source, language); (None, None): every message
-    scope_mask: np.ndarray | None  # the rows inside the filter; None: every row
+    scope: tuple[str | None, str | None] = (None, None)  # (source, language); (None, None): every message
+    scope_mask: np.ndarray | None = None  # the rows inside the filter; None: every row
 
     def set_scope(self, source: str | None = None, language: str | None = None) -> int:
         """Show only messages of ``source`` and ``language`` (``""``: none found) in every

@@ -74,7 +74,6 @@ class Session(Labelling, Discovering, Scoping):
         self.random_picks: set[int] = set()  # Low confidence slots filled from Shuffle
         self.descriptions: dict[str, str] = {}
         self.exception_kinds: dict[int, list[str]] = {}  # open stream exceptions, read with the Exceptions page
-        self.scope, self.scope_mask = (None, None), None  # the filter: see Scoping
 
     # ---- opening ----------------------------------------------------------------------
     @classmethod
@@ -174,7 +173,7 @@ class Session(Labelling, Discovering, Scoping):
 
     def save_state(self, mode: str, arg: str | None, mids: Sequence[int], cursor: int = 0) -> None:
         """Remember the open page, the cursor row and the unconfirmed edits (for a restart)."""
-        self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids, self.drafts, cursor)
+        self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids, self.drafts, cursor, self.scope)
 
     def resume(self) -> SavedSession | None:
         """The mode, page, cursor and drafts this annotator last had (survives a restart);
@@ -182,6 +181,7 @@ class Session(Labelling, Discovering, Scoping):
         saved = self.store.session_state(self.dataset, self.annotator)
         if saved is None:
             return None
+        self.set_scope(*saved.scope)  # the filter too (before the page: it forgets pages)
         known = set(self.labels)
         for mid, labels in saved.drafts.items():
             if mid in self.row_of and mid not in self.drafts:
@@ -189,7 +189,7 @@ class Session(Labelling, Discovering, Scoping):
         page = [m for m in saved.page if m in self.row_of]
         if page:
             self._pages[(saved.mode, saved.arg)] = [page]
-        return SavedSession(saved.mode, saved.arg, page, saved.drafts, saved.cursor)
+        return SavedSession(saved.mode, saved.arg, page, saved.drafts, saved.cursor, saved.scope)
 
     def rows(self, mids: Sequence[int], fetch: bool = True) -> list[PageRow]:
         """Full message rows for display; ``fetch=False`` reads the cache only, never the

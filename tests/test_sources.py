@@ -367,3 +367,9 @@ def test_the_filter_narrows_every_mode_to_a_source_or_language(tmp_path: Path, d
     assert all(ids[m].startswith("HM") for m in session.page("shuffle"))
     session.set_scope()
     assert len(session.page("shuffle", number=1)) == 20
+    session.set_scope("german")  # the filter is kept with the page, for the next start
+    session.page("shuffle")
+    again = Session.open(Store(db_path), "d", "ann")
+    resumed = again.resume()
+    assert resumed is not None and resumed.scope == ("german", None) and again.scope == ("german", None)
+    assert {again.ids[again.row_of[m]][:2] for m in again.page("shuffle", number=1)} == {"de"}

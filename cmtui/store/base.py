@@ -101,9 +101,11 @@ MIGRATIONS: list[str] = [
     CREATE TABLE stream_exceptions(stream VARCHAR NOT NULL, dataset VARCHAR NOT NULL, mid BIGINT NOT NULL,
                                    kind VARCHAR NOT NULL, at_ts TIMESTAMP NOT NULL, os_user VARCHAR);
     """,
-    # 5: a chat or call keeps its turns (JSON: speaker, text, timestamp); the body holds their text
+    # 5: a chat or call keeps its turns (JSON: speaker, text, timestamp); the body holds their text;
+    # a session keeps its filter (source, language)
     """
     ALTER TABLE messages ADD COLUMN turns VARCHAR;
+    ALTER TABLE session_state ADD COLUMN scope VARCHAR;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -205,6 +207,7 @@ class SavedSession:
     page: list[int]
     drafts: dict[int, dict[str, int | None]]
     cursor: int = 0
+    scope: tuple[str | None, str | None] = (None, None)  # the filter: source, language
 
 
 @dataclass(frozen=True)

@@ -197,23 +197,25 @@ class ReviewsStore(StoreBase):
     # ---- where each annotator is ---------------------------------------------------
     def save_session_state(self, dataset: str, annotator: str, mode: str, arg: str | None,
                            page: Sequence[int], drafts: dict[int, dict[str, int | None]] | None = None,
-                           cursor: int = 0) -> None:
-        """Where an annotator is: mode, page, cursor row and unconfirmed edits (drafts)."""
+                           cursor: int = 0, scope: tuple[str | None, str | None] = (None, None)) -> None:
+        """Where an annotator is: mode, page, cursor row, unconfirmed edits (drafts), filter."""
         drafts_text = json.dumps({str(m): labels for m, labels in (drafts or {}).items()})
         with self.transaction() as con:
             con.execute("DELETE FROM session_state WHERE dataset=? AND annotator=?", [dataset, annotator])
-            con.execute("INSERT INTO session_state (dataset, annotator, mode, arg, page, at_ts, drafts, cursor) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO session_state (dataset, annotator, mode, arg, page, at_ts, drafts, cursor, "
+                        "scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [dataset, annotator, mode, arg, json.dumps([int(m) for m in page]), now(),
-                         drafts_text, int(cursor)])
+                         drafts_text, int(cursor), json.dumps(list(scope))])
 
     def session_state(self, dataset: str, annotator: str) -> SavedSession | None:
         with self.transaction() as con:
-            row = con.execute("SELECT mode, arg, page, drafts, cursor FROM session_state "
+            row = con.execute("SELECT mode, arg, page, drafts, cursor, scope FROM session_state "
                               "WHERE dataset=? AND annotator=?", [dataset, annotator]).fetchone()
         if row is None:
             return None
         drafts = {int(m): dict(labels) for m, labels in json.loads(row[3] or "{}").items()}
-        return SavedSession(row[0], row[1], json.loads(row[2] or "[]"), drafts, int(row[4] or 0))
+        source, language = json.loads(row[5] or "[null, null]")
+        return SavedSession(row[0], row[1], json.loads(row[2] or "[]"), drafts, int(row[4] or 0),
+                            (source, language))
 
 
