@@ -43,7 +43,7 @@ def _names(text: str, what: str) -> list[str]:
 
 
 def sources_command(ctx: Context) -> int:
-    from .cli import CliError, _confirm
+    from .cli import _confirm
 
     args, store = ctx.args, ctx.store
     action = args.sources_command or "list"
@@ -67,8 +67,6 @@ def sources_command(ctx: Context) -> int:
     if not rows:
         print(f"{ctx.db}: no sources")
         return 0
-    if action != "list":
-        raise CliError(f"unknown sources command {action}")
     print(f"{'source':20} {'messages':>9}  {'first':16}  {'last':16}  datasets")
     for info in rows:
         first = f"{info.first:%Y-%m-%d %H:%M}" if info.first else "-"

@@ -16,8 +16,8 @@ def read_source(path: Path, progress: Progress = _no_progress, *, skip_bad: bool
     kind = mail.kind_of(path)
     if kind is None:
         if path.is_dir():
-            raise ImportFailed([f"{path}: a folder without mail in it (an mbox file, a Maildir or .eml files "
-                                "are read from folders; CSV and JSONL files are named one by one)"])
+            raise ImportFailed([f"{path}: a folder with no mail in it (a folder is read as a Maildir or as "
+                                ".eml files; name CSV and JSONL files one by one)"])
         return read_file(path, progress)
     progress("reading", 0.0)
     mails = mail.read_mail(path, kind)
