@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,23 @@ def _tui_open(store: Any) -> tuple[float, float]:
         return elapsed, discover
 
     return asyncio.run(run())
+
+
+def each_mailbox(sizes: list[int], profiles: list[str], runs: int, as_json: bool,
+                 measure_one: Callable[[int, str, int, Path], dict[str, Any]],
+                 line: Callable[[dict[str, Any]], str], prefix: str) -> int:
+    """Measure every (size, profile) in a temporary folder of its own; print a line each
+    as it comes, or every result as JSON at the end (``--predict`` and ``--mail``)."""
+    results = []
+    for size in sizes:
+        for profile in profiles:
+            with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+                results.append(measure_one(size, profile, runs, Path(tmp)))
+            if not as_json:
+                print(line(results[-1]), flush=True)
+    if as_json:
+        print(json.dumps(results, indent=2))
+    return 0
 
 
 def run_bench(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ text, language, validation, writing), and for reading and parsing alone
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -43,18 +42,12 @@ def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]
             "parse_per_s": round(size / statistics.median(parse))}
 
 
-def run(sizes: list[int], profiles: list[str], runs: int, as_json: bool) -> int:
-    import tempfile
+def _line(r: dict[str, Any]) -> str:
+    return (f"mbox {r['messages']:>9,} {r['profile']:5} ({r['mbox_mb']} MB)  import {r['import_per_s']:>6,}/s"
+            f"  of which reading and parsing alone {r['parse_per_s']:,}/s")
 
-    results = []
-    for size in sizes:
-        for profile in profiles:
-            with tempfile.TemporaryDirectory(prefix="cmtui-bench-mail-") as tmp:
-                results.append(measure(size, profile, runs, Path(tmp)))
-            if not as_json:
-                r = results[-1]
-                print(f"mbox {r['messages']:>9,} {r['profile']:5} ({r['mbox_mb']} MB)  import {r['import_per_s']:>6,}/s"
-                      f"  of which reading and parsing alone {r['parse_per_s']:,}/s", flush=True)
-    if as_json:
-        print(json.dumps(results, indent=2))
-    return 0
+
+def run(sizes: list[int], profiles: list[str], runs: int, as_json: bool) -> int:
+    from .bench import each_mailbox
+
+    return each_mailbox(sizes, profiles, runs, as_json, measure, _line, "cmtui-bench-mail-")

@@ -12,7 +12,6 @@ runs.
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -109,19 +108,13 @@ def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]
             "cluster_per_s": round(size / statistics.median(cluster)) if cluster else None}
 
 
-def run(sizes: list[int], profiles: list[str], runs: int, as_json: bool) -> int:
-    import tempfile
+def _line(r: dict[str, Any]) -> str:
+    cluster = f"{r['cluster_per_s']:,}/s" if r["cluster_per_s"] else "- (no cmtui[cluster])"
+    return (f"predict {r['messages']:>10,} {r['profile']:5}  local {r['local_per_s']:>7,}/s "
+            f"({r['local_s']:.1f} s)  peak {r['peak_rss_mb']} MB  local Dask cluster {cluster}")
 
-    results = []
-    for size in sizes:
-        for profile in profiles:
-            with tempfile.TemporaryDirectory(prefix="cmtui-bench-predict-") as tmp:
-                results.append(measure(size, profile, runs, Path(tmp)))
-            if not as_json:
-                r = results[-1]
-                cluster = f"{r['cluster_per_s']:,}/s" if r["cluster_per_s"] else "- (no cmtui[cluster])"
-                print(f"predict {r['messages']:>10,} {r['profile']:5}  local {r['local_per_s']:>7,}/s "
-                      f"({r['local_s']:.1f} s)  peak {r['peak_rss_mb']} MB  local Dask cluster {cluster}", flush=True)
-    if as_json:
-        print(json.dumps(results, indent=2))
-    return 0
+
+def run(sizes: list[int], profiles: list[str], runs: int, as_json: bool) -> int:
+    from .bench import each_mailbox
+
+    return each_mailbox(sizes, profiles, runs, as_json, measure, _line, "cmtui-bench-predict-")

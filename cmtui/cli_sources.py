@@ -52,7 +52,7 @@ def sources_command(ctx: Context) -> int:
         print(f"renamed source {args.old!r} to {args.new!r}")
         return 0
     if action == "delete":
-        datasets = next((s.datasets for s in store.sources() if s.name == args.name), ())
+        datasets = store.source_datasets(args.name)  # an unknown source is said before any question
         if datasets and not args.force:
             store.delete_source(args.name)  # raises: says which datasets and what --force does
         used = f" and from dataset{'s' if len(datasets) > 1 else ''} {', '.join(datasets)}" if datasets else ""

@@ -157,6 +157,7 @@ def read_text(path: Path, text: str, progress: Progress = _no_progress,
 
 
 def _internal(name: str) -> str | None:
+    """The internal column a header name stands for (case, spaces and dashes aside), or None."""
     return HEADER_ALIASES.get(re.sub(r"[\s-]+", "_", name.strip().lstrip("\ufeff").lower()))
 
 
@@ -317,11 +318,10 @@ def _map_headers(path: Path, headers: list[str], errors: _Errors) -> tuple[dict[
     seen: dict[str, int] = {}
     for index, name in enumerate(headers):
         clean = name.strip().lstrip("\ufeff")
-        key = re.sub(r"[\s-]+", "_", clean.lower())
         if not clean:
             errors.add(1, f"column {index + 1}", "header is empty (stray column?)")
             continue
-        internal = HEADER_ALIASES.get(key)
+        internal = _internal(clean)
         target = internal or f"prop:{clean}"
         if target in seen:
             errors.add(1, clean, f"header repeats column {seen[target] + 1}")

@@ -64,12 +64,10 @@ def readiness(report: Mapping[str, Any], review_modes: Mapping[int, str], page_s
 def _label_problem(row: Mapping[str, Any]) -> dict[str, Any]:
     """Why a label's warning is on, and the mode that fixes it."""
     ap = row.get("ap")
-    if row["examples"] < AMBER_EXAMPLES:
+    if row["examples"] < AMBER_EXAMPLES or ap is None:  # metrics.warning_level: few examples, or low AP
         why, mode = f"too few examples ({row['examples']} of {AMBER_EXAMPLES})", "teach"
-    elif ap is not None and ap < 0.75:
-        why, mode = f"low AP ({ap:.2f}): check its reviews, then find what it missed", "check-label"
     else:
-        why, mode = f"few examples ({row['examples']})", "teach"
+        why, mode = f"low AP ({ap:.2f}): check its reviews, then find what it missed", "check-label"
     return {"name": row["name"], "warning": row["warning"], "important": bool(row["informative"]),
             "why": why, "mode": mode}
 

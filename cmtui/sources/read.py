@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..ingest import ImportFailed, ParsedFile, Progress, _no_progress, read_file, validate_rows
-from . import mail
 
 
 def read_source(path: Path, progress: Progress = _no_progress, *, skip_bad: bool = False) -> ParsedFile:
     """Read and validate whatever ``path`` holds, or raise ``ImportFailed``. Mails that
     cannot be read refuse the whole import unless ``skip_bad`` (then they are counted)."""
+    from . import mail  # mailbox and email load only when something is imported
+
     if not path.exists():
         raise ImportFailed([f"{path}: cannot read: No such file or directory"])
     kind = mail.kind_of(path)

@@ -33,17 +33,17 @@ class SourcesStore(StoreBase):
                    GROUP BY s.name ORDER BY s.name""").fetchall()
         return [SourceInfo(r[0], int(r[1]), r[2], r[3], tuple(r[4] or ())) for r in rows]
 
-    def _source_datasets(self, name: str) -> tuple[str, ...]:
-        for info in self.sources():
-            if info.name == name:
-                return info.datasets
-        known = ", ".join(i.name for i in self.sources()) or "none"
-        raise StoreError(f"{self.path}: no source {name!r} (sources: {known})")
+    def source_datasets(self, name: str) -> tuple[str, ...]:
+        """The datasets ``name`` feeds; ``StoreError`` when there is no such source."""
+        found = {info.name: info.datasets for info in self.sources()}
+        if name not in found:
+            raise StoreError(f"{self.path}: no source {name!r} (sources: {', '.join(found) or 'none'})")
+        return found[name]
 
     def rename_source(self, old: str, new: str) -> None:
         """Rename a source everywhere: its messages, the datasets it feeds, stream filters."""
         validate_name(new, "source")
-        self._source_datasets(old)
+        self.source_datasets(old)
         with self.transaction() as con:
             if con.execute("SELECT 1 FROM sources WHERE name=?", [new]).fetchone():
                 raise StoreError(f"{self.path}: a source {new!r} exists already")
@@ -62,7 +62,7 @@ class SourcesStore(StoreBase):
         """Delete a source and its messages; refused while a dataset uses it unless ``force``,
         which removes its messages (and their reviews) from those datasets. Returns
         (messages deleted, datasets it fed)."""
-        datasets = self._source_datasets(name)
+        datasets = self.source_datasets(name)
         if datasets and not force:
             raise StoreError(f"source {name!r} feeds dataset{'s' if len(datasets) > 1 else ''} "
                              f"{', '.join(datasets)}; --force deletes its messages from "
@@ -82,7 +82,7 @@ class SourcesStore(StoreBase):
     def add_sources(self, dataset: str, sources: Sequence[str]) -> None:
         """Feed ``dataset`` from more sources (each must exist)."""
         for source in sources:
-            self._source_datasets(source)
+            self.source_datasets(source)
         with self.transaction() as con:
             if not con.execute("SELECT 1 FROM datasets WHERE name=?", [dataset]).fetchone():
                 raise StoreError(f"{self.path}: no dataset {dataset!r}")
