@@ -341,7 +341,7 @@ HANDLERS: dict[str, Callable[[Context], int]] = {
     "sources": cli_sources.sources_command, "delete-dataset": _delete_dataset,
     "delete-message": _delete_message, "export": _export, "stats": _stats, "simulate": _simulate,
     "discover": _discover, "models": cli_use.models_command, "predict": cli_use.predict_command,
-    "stream": cli_use.stream_command,
+    "stream": cli_use.stream_command, "report": cli_use.report_command,
     "bench": _bench, "undo": _undo,
     "labels": lambda ctx: _labels_command(ctx.store, ctx.dataset(), ctx.annotator, ctx.args),
     "db": lambda ctx: _db_command(ctx.args.path or ctx.db, ctx.args.action, ctx.args.group),

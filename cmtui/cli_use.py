@@ -1,4 +1,4 @@
-"""Commands that use a trained model: ``models``, ``predict`` and ``stream``."""
+"""Commands that use a trained model: ``models``, ``predict``, ``stream`` and ``report``."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--rejects", type=Path, default=None, help="where --skip-bad lists them (default OUT.rejects.jsonl)")
     p.add_argument("--cluster", default=None,
                    help="score Parquet files on a Dask cluster (tcp://HOST:8786); needs cmtui[cluster]")
-
+    _report_parser(sub, common)
 
     p = sub.add_parser("stream", parents=[common], help="streams: new messages with predictions, for a consumer")
     streams = p.add_subparsers(dest="stream_command", required=True)
@@ -71,6 +71,50 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     q.add_argument("name")
     q.add_argument("message_id")
     q.add_argument("--type", required=True, dest="kind", help="what went wrong, e.g. 'missing policy number'")
+
+
+def _report_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("report", parents=[common],
+                       help="analytics: label volumes over time, sentiment, label pairs (tables, JSON, HTML or PNG)")
+    p.add_argument("--out", default="-", help="report.html (self-contained page), report.png, or - for tables on stdout")
+    p.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
+    p.add_argument("--by", choices=["day", "week", "month"], default=None,
+                   help="period of the volumes (default: chosen from the messages' span)")
+    p.add_argument("--source", default=None, help="only the messages of this source")
+    p.add_argument("--since", default=None, metavar="TIME", help="only messages from this date or time (UTC)")
+    p.add_argument("--until", default=None, metavar="TIME", help="only messages before this date or time (UTC)")
+    p.add_argument("--where", default=None, metavar="KEY=VALUE", help="only messages with this user property value")
+
+
+# ---- report -----------------------------------------------------------------------------
+def report_command(ctx: Context) -> int:
+    """The analytics figures of the model of the current reviews (fitted now, as ``stats``
+    does, but not recorded as a version)."""
+    from .analytics import format_tables, parse_filters
+    from .cli import CliError
+    from .report import ReportError, write_report
+    from .session import Session
+
+    args = ctx.args
+    filters = parse_filters(args.source, args.since, args.until, args.where)
+    out = None if args.out == "-" else Path(args.out)
+    if out is not None and (out.suffix.lower() not in (".html", ".png") or not out.parent.is_dir()):
+        raise CliError(f"{out}: use a .html or .png file in an existing folder (or - for tables)")
+    session = Session.open(ctx.store, ctx.dataset(), ctx.annotator)
+    if session.labels and session.reviewed:
+        session.retrain(persist=False)
+    figures = session.analytics(filters, args.by)
+    if out is not None:
+        try:
+            write_report(figures, out)
+        except ReportError as exc:
+            raise CliError(str(exc)) from None
+        print(f"{out}: report of dataset {figures.dataset!r} ({figures.filters.describe()})", file=sys.stderr)
+    if args.json:
+        print(json.dumps(figures.to_json(), indent=2))
+    elif out is None:
+        print(format_tables(figures))
+    return 0
 
 
 # ---- models -----------------------------------------------------------------------------

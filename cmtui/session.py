@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics, queues, ranking
+from .analytics import Analytics, Reporting, parse_filters, period_name, sparkline
 from .discover import Cluster
 from .discovering import Clusters, Discoverer, Discovering
 from .features import DEFAULT_BITS
@@ -23,12 +24,12 @@ from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import Cancelled, ModelParams
 from .readiness import format_readiness, readiness
 from .scoping import Scoping
-from .store import ModelVersion, Review, SavedSession, Store, validate_label_name
+from .store import Filters, ModelVersion, Review, SavedSession, Store, validate_label_name
 from .taxonomy import within
 from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
-__all__ = ["AMBER_EXAMPLES", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied",
+__all__ = ["AMBER_EXAMPLES", "Analytics", "Filters", "parse_filters", "period_name", "sparkline", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied",
            "ModelState", "ModelVersion", "PageRow", "SavedSession", "Session", "Undone", "check_label_name", "format_readiness", "in_test_split", "readiness"]
 
 
@@ -47,7 +48,7 @@ class Undone:
     label: str | None = None
 
 
-class Session(Labelling, Discovering, Scoping):
+class Session(Labelling, Discovering, Scoping, Reporting):
     """One annotator working on one dataset: pages, drafts, confirm, submit and undo
     (the label edits of a draft are ``Labelling``'s; fitting is the ``Trainer``'s)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .analytics import AnalyticsStore, Filters, Volumes
 from .base import (
     APP_MARKER,
     LABEL_SEP,
@@ -30,13 +31,13 @@ from .models import Condition, ModelsStore, ModelVersion, StreamInfo
 from .reviews import ReviewsStore
 from .sources import SourceInfo, SourcesStore
 
-__all__ = ["APP_MARKER", "Condition", "ModelVersion", "StreamInfo", "LABEL_SEP", "MAX_LABEL_LEN", "MIGRATIONS", "REVIEW_KINDS", "SCHEMA_VERSION",
+__all__ = ["APP_MARKER", "AnalyticsStore", "Filters", "Volumes", "Condition", "ModelVersion", "StreamInfo", "LABEL_SEP", "MAX_LABEL_LEN", "MIGRATIONS", "REVIEW_KINDS", "SCHEMA_VERSION",
            "TAXONOMY_KINDS", "DatasetInfo", "ImportResult", "LabelNameError", "Review", "SavedSession", "SourceInfo", "Store",
            "StoreBusy", "StoreError", "UndoneStep", "ancestors", "now", "sort_labels", "validate_label_name",
            "validate_name"]
 
 
-class Store(LabelsStore, ReviewsStore, DatasetsStore, SourcesStore, ModelsStore):
+class Store(LabelsStore, ReviewsStore, DatasetsStore, SourcesStore, ModelsStore, AnalyticsStore):
     """One DuckDB file. Cheap to construct; every method opens and closes the file.
 
     Several cmtui processes share one database file and DuckDB lets one process hold it

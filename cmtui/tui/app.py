@@ -22,6 +22,7 @@ from ..session import LabelImplied, Session
 from ..taxonomy import short_names
 from ..textsafe import one_line
 from ..workspace import Workspace
+from .analytics import AnalyticsActions
 from .commands import CmtuiCommands
 from .discover import DiscoverActions
 from .keys import MAIN_BINDINGS, UnknownKeyId, binding_ids
@@ -51,7 +52,7 @@ NARROW = 100  # below this many columns the list sits above the message
 __all__ = ["CmtuiApp", "PageLoaded", "UnknownKeyId", "run_app"]
 
 
-class CmtuiApp(LabelActions, Workers, DiscoverActions):
+class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions):
     """cmtui's terminal app."""
 
     CSS_PATH = "app.tcss"

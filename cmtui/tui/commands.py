@@ -22,6 +22,7 @@ class CmtuiCommands(Provider):
         ]
         commands += [("Mode: Search", partial(app._mode_chosen, "search"), "messages matching words"),
                      ("Validation", app.action_validation, "per-label figures and model rating"),
+                     ("Analytics", app.action_analytics, "label volumes over time, sentiment, label pairs"),
                      ("Datasets", app.action_datasets, "open, create or import into a dataset"),
                      ("Submit page", app.action_submit, "save the page and retrain"),
                      ("Help", app.action_help, "keys and rules")]

@@ -30,6 +30,8 @@ MAIN_BINDINGS: list[Binding] = [
             tooltip="Clusters of similar unreviewed messages: label a group at a time"),
     Binding("v", "validation", "Validation", show=False, id="validation",
             tooltip="Per-label figures, warnings and the model rating"),
+    Binding("A", "analytics", "Analytics", show=False, id="analytics",
+            tooltip="Label volumes over time, sentiment and label pairs, by source, time and property"),
     Binding("d", "datasets", "Datasets", show=False, id="datasets", tooltip="Open, create or import into a dataset"),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and rules"),
     Binding("q", "quit", "Quit", id="quit", tooltip="Quit; unconfirmed edits are kept for next time"),
@@ -39,12 +41,13 @@ MAIN_BINDINGS: list[Binding] = [
 def binding_ids() -> set[str]:
     """Every binding id a config file may remap: the main screen's and each screen's."""
     from . import screens
+    from .analytics import AnalyticsScreen, ChoiceScreen
     from .discover import DiscoverScreen
 
     ids = {b.id for b in MAIN_BINDINGS if b.id}
     for cls in (screens.LabelPickerScreen, screens.ModeScreen, screens.QueryScreen, screens.FilterScreen, screens.ValidationScreen,
                 screens.HelpScreen, screens.DatasetsScreen, screens.ConfirmScreen, screens.AskScreen,
-                DiscoverScreen):
+                DiscoverScreen, AnalyticsScreen, ChoiceScreen):
         ids |= {b.id for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
     return ids
 

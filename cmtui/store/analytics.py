@@ -1,0 +1,181 @@
+"""Analytics aggregates: label volumes per period, sentiment and label pairs, by DuckDB.
+
+The labels of each message come from the caller as *hits* (one row per message and label,
+``origin`` saying whether a review or the model gave it): the reviews are in the database
+but the predictions live in memory. They reach DuckDB as a Parquet file (no pyarrow, as
+in ``query_frame``), are joined to the dataset's messages under the filters, rolled up to
+every parent label, and counted per period: one pass of SQL, no Python loop per message.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from ..taxonomy import LABEL_SEP
+from .base import StoreBase, StoreError, _lit
+
+BUCKETS = ("day", "week", "month")
+TOP_PAIRS = 10
+PROPERTY_SAMPLE = 20_000  # messages read to list the user properties one can filter by
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which messages the figures count: one source, a time range (``until`` excluded) and
+    one user property's value; None: no limit."""
+
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    prop: tuple[str, str] | None = None  # (key, value)
+
+    def describe(self) -> str:
+        parts = []
+        if self.source is not None:
+            parts.append(f"source {self.source}")
+        if self.since is not None or self.until is not None:
+            since = self.since.date().isoformat() if self.since else "start"
+            until = self.until.date().isoformat() if self.until else "end"
+            parts.append(f"{since} to {until}")
+        if self.prop is not None:
+            parts.append(f"{self.prop[0]}={self.prop[1]}")
+        return ", ".join(parts) or "all messages"
+
+
+@dataclass(frozen=True)
+class Volumes:
+    """What ``label_volumes`` counted (frames sorted for stable output)."""
+
+    bucket: str
+    periods: pl.DataFrame  # period, messages, reviewed: every period from first to last
+    volumes: pl.DataFrame  # origin, period, label (rolled up), n, positive, negative
+    pairs: pl.DataFrame  # origin, first, second, n: the top pairs of labels given together
+
+
+def pick_bucket(first: datetime, last: datetime) -> str:
+    """Days for up to three months of messages, weeks up to two years, months beyond."""
+    days = (last - first).days
+    return "day" if days <= 92 else "week" if days <= 731 else "month"
+
+
+class AnalyticsStore(StoreBase):
+    def label_volumes(self, dataset: str, hits: pl.DataFrame, filters: Filters,
+                      bucket: str | None = None) -> Volumes:
+        """Count ``hits`` (origin, mid, label or null for a message reviewed with none,
+        sentiment 1/-1/null) per period of the messages ``filters`` keeps; ``bucket``:
+        day, week or month (None: chosen from the span of those messages)."""
+        if bucket is not None and bucket not in BUCKETS:
+            raise StoreError(f"bucket: one of {', '.join(BUCKETS)} (got {bucket!r})")
+        where, params = self._filter_sql(dataset, filters)
+        with tempfile.TemporaryDirectory(prefix="cmtui-") as tmp:
+            path = Path(tmp) / "hits.parquet"
+            hits.select(pl.col("origin").cast(pl.String), pl.col("mid").cast(pl.Int64),
+                        pl.col("label").cast(pl.String), pl.col("sentiment").cast(pl.Int8)).write_parquet(path)
+            with self.transaction() as con:
+                first, last = con.execute(f"SELECT min(m.ts), max(m.ts) FROM messages m WHERE {where}",
+                                          params).fetchone() or (None, None)
+                if first is None:
+                    return Volumes(bucket or "day", *_empty_frames())
+                bucket = bucket or pick_bucket(first, last)
+                con.execute(f"CREATE TEMP TABLE hits AS SELECT * FROM read_parquet({_lit(str(path))})")
+                con.execute(f"""CREATE TEMP TABLE msgs AS SELECT m.mid, date_trunc('{bucket}', m.ts) AS period
+                                FROM messages m WHERE {where}""", params)
+                return Volumes(bucket, _periods(con, bucket), _volumes(con), _pairs(con))
+
+    def property_values(self, dataset: str, per_key: int = 8) -> list[tuple[str, str, int]]:
+        """User properties (key, value, messages) seen in a sample of the dataset's
+        messages, the most frequent values of each key, to filter the figures by."""
+        where, params = self._filter_sql(dataset, Filters())
+        with self.transaction() as con:
+            rows = con.execute(
+                f"""WITH s AS (SELECT m.properties FROM messages m WHERE {where} AND m.properties IS NOT NULL
+                               LIMIT {PROPERTY_SAMPLE}),
+                         kv AS (SELECT k, json_extract_string(properties, '$."' || k || '"') AS v
+                                FROM (SELECT properties, unnest(json_keys(properties)) AS k FROM s))
+                    SELECT k, v, count(*) AS n FROM kv WHERE v IS NOT NULL GROUP BY k, v
+                    QUALIFY row_number() OVER (PARTITION BY k ORDER BY count(*) DESC, v) <= {per_key}
+                    ORDER BY k, n DESC, v""", params).fetchall()
+        return [(str(k), str(v), int(n)) for k, v, n in rows]
+
+    @staticmethod
+    def _filter_sql(dataset: str, filters: Filters) -> tuple[str, list[Any]]:
+        clauses = [f"m.source IN (SELECT source FROM dataset_sources WHERE dataset={_lit(dataset)})"]
+        params: list[Any] = []
+        if filters.source is not None:
+            clauses.append("m.source=?")
+            params.append(filters.source)
+        if filters.since is not None:
+            clauses.append("m.ts>=?")
+            params.append(filters.since)
+        if filters.until is not None:
+            clauses.append("m.ts<?")
+            params.append(filters.until)
+        if filters.prop is not None:
+            clauses.append("json_extract_string(m.properties, ?)=?")
+            params += ['$."' + filters.prop[0].replace('"', '\\"') + '"', filters.prop[1]]
+        return " AND ".join(clauses), params
+
+
+def _periods(con: duckdb.DuckDBPyConnection, bucket: str) -> pl.DataFrame:
+    rows = con.execute(
+        f"""WITH span AS (SELECT unnest(range(min(period), max(period) + INTERVAL 1 {bucket},
+                                              INTERVAL 1 {bucket})) AS period FROM msgs),
+                 counted AS (SELECT period, count(*) AS messages FROM msgs GROUP BY period),
+                 reviewed AS (SELECT s.period, count(DISTINCT h.mid) AS reviewed FROM hits h
+                              JOIN msgs s USING (mid) WHERE h.origin='reviewed' GROUP BY s.period)
+            SELECT span.period, coalesce(messages, 0), coalesce(reviewed, 0)
+            FROM span LEFT JOIN counted USING (period) LEFT JOIN reviewed USING (period)
+            ORDER BY span.period""").fetchall()
+    return pl.DataFrame(rows, schema={"period": pl.Datetime, "messages": pl.Int64, "reviewed": pl.Int64},
+                        orient="row")
+
+
+def _volumes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    # each label name once: its own name and every parent's ("A > B" counts in "A" too)
+    sep = _lit(LABEL_SEP)
+    rows = con.execute(
+        f"""WITH names AS (SELECT DISTINCT label FROM hits WHERE label IS NOT NULL),
+                 rolled AS (SELECT label, unnest(list_transform(
+                                range(1, len(string_split(label, {sep})) + 1),
+                                lambda i: array_to_string(string_split(label, {sep})[1:i], {sep}))) AS rolled
+                            FROM names)
+            SELECT h.origin, s.period, r.rolled AS label, count(DISTINCT h.mid) AS n,
+                   count(DISTINCT h.mid) FILTER (WHERE h.sentiment > 0) AS positive,
+                   count(DISTINCT h.mid) FILTER (WHERE h.sentiment < 0) AS negative
+            FROM hits h JOIN rolled r USING (label) JOIN msgs s USING (mid)
+            GROUP BY ALL ORDER BY 1, 2, 3""").fetchall()
+    return pl.DataFrame(rows, schema={"origin": pl.String, "period": pl.Datetime, "label": pl.String,
+                                      "n": pl.Int64, "positive": pl.Int64, "negative": pl.Int64}, orient="row")
+
+
+def _pairs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    # the most specific labels of each message: a parent given (or predicted) with its own
+    # child is not a pair, the child says it already
+    sep = _lit(LABEL_SEP)
+    rows = con.execute(
+        f"""WITH kept AS (SELECT h.origin, h.mid, h.label FROM hits h JOIN msgs USING (mid)
+                          WHERE h.label IS NOT NULL),
+                 leaves AS (SELECT * FROM kept k WHERE NOT EXISTS (
+                              SELECT 1 FROM kept c WHERE c.origin=k.origin AND c.mid=k.mid
+                                                     AND starts_with(c.label, k.label || {sep})))
+            SELECT a.origin, a.label, b.label, count(*) AS n
+            FROM leaves a JOIN leaves b ON a.origin=b.origin AND a.mid=b.mid AND a.label < b.label
+            GROUP BY a.origin, a.label, b.label
+            QUALIFY row_number() OVER (PARTITION BY a.origin ORDER BY count(*) DESC, a.label, b.label) <= {TOP_PAIRS}
+            ORDER BY 1, 4 DESC, 2, 3""").fetchall()
+    return pl.DataFrame(rows, schema={"origin": pl.String, "first": pl.String, "second": pl.String,
+                                      "n": pl.Int64}, orient="row")
+
+
+def _empty_frames() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    return (pl.DataFrame(schema={"period": pl.Datetime, "messages": pl.Int64, "reviewed": pl.Int64}),
+            pl.DataFrame(schema={"origin": pl.String, "period": pl.Datetime, "label": pl.String,
+                                 "n": pl.Int64, "positive": pl.Int64, "negative": pl.Int64}),
+            pl.DataFrame(schema={"origin": pl.String, "first": pl.String, "second": pl.String, "n": pl.Int64}))
