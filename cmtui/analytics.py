@@ -20,7 +20,7 @@ import polars as pl
 
 from .labelling import RowIndex
 from .store import Filters, Store, StoreError, Volumes, sort_labels
-from .taxonomy import ancestors
+from .taxonomy import LABEL_SEP, ancestors
 
 ORIGINS = ("predicted", "reviewed")
 BLOCK = 65_536  # rows of scores compared with the thresholds at a time
@@ -88,68 +88,108 @@ def parse_filters(source: str | None = None, since: str | None = None, until: st
     return Filters(source or None, first, last, prop)
 
 
+@dataclass(frozen=True)
+class Names:
+    """Every label the figures show, parents included, in taxonomy order: DuckDB counts
+    their positions, not their names."""
+
+    names: list[str]
+
+    @classmethod
+    def of(cls, *groups: Sequence[str]) -> Names:
+        return cls(sort_labels([a for group in groups for name in group for a in (name, *ancestors(name))]))
+
+    def index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
+
+
+def hits_frame(reviewed: bool, mids: np.ndarray, labels: np.ndarray, sentiment: np.ndarray,
+               leaf: np.ndarray) -> pl.DataFrame:
+    """The rows DuckDB counts: one per message and label it counts in (parents too)."""
+    return pl.DataFrame({"reviewed": np.full(len(mids), reviewed), "mid": mids.astype(np.int64),
+                         "label": labels.astype(np.int32), "sentiment": sentiment.astype(np.int8),
+                         "leaf": leaf.astype(bool)})
+
+
 def predicted_hits(mids: np.ndarray, probs: np.ndarray, thresholds: Sequence[float], labels: Sequence[str],
-                   positive: np.ndarray | None = None) -> pl.DataFrame:
-    """One row per message and label at or above its threshold (a block of rows at a
-    time); ``positive``: each message's probability of positive sentiment, if known."""
+                   names: Names, positive: np.ndarray | None = None) -> pl.DataFrame:
+    """Each message's labels at or above their thresholds, rolled up to every parent
+    once (a block of rows at a time); ``leaf``: a label no more specific one on the same
+    message says already (what pairs count); ``positive``: each message's probability of
+    positive sentiment (0: not known)."""
+    at = names.index()
     limits = np.asarray(thresholds, dtype=np.float32)
-    found_rows, found_cols = [], []
+    column = np.array([at[name] for name in labels], dtype=np.int64)
+    members = [[j for j, name in enumerate(labels) if a == name or name.startswith(a + LABEL_SEP)]
+               for a in names.names]
+    below = [[k for k, other in enumerate(labels) if other.startswith(name + LABEL_SEP)] for name in labels]
+    parts: list[pl.DataFrame] = []
     for start in range(0, probs.shape[0], BLOCK):
-        rows, cols = np.nonzero(probs[start:start + BLOCK] >= limits)
-        found_rows.append(rows + start)
-        found_cols.append(cols)
-    rows = np.concatenate(found_rows) if found_rows else np.zeros(0, np.int64)
-    cols = np.concatenate(found_cols) if found_cols else np.zeros(0, np.int64)
-    sentiment = (None if positive is None
-                 else pl.Series("sentiment", np.where(positive[rows] >= 0.5, 1, -1).astype(np.int8)))
-    return pl.DataFrame({
-        "origin": pl.Series("origin", ["predicted"] * len(rows), dtype=pl.String),
-        "mid": np.asarray(mids)[rows].astype(np.int64),
-        "label": pl.Series("label", list(labels), dtype=pl.String).gather(cols),
-        "sentiment": sentiment if sentiment is not None else pl.Series("sentiment", [None] * len(rows), pl.Int8),
-    })
+        flags = probs[start:start + BLOCK] >= limits
+        rolled = np.zeros((flags.shape[0], len(names.names)), dtype=bool)
+        leaf = np.zeros_like(rolled)
+        for r, given in enumerate(members):  # a loop over labels, each over every row at once
+            if given:
+                rolled[:, r] = flags[:, given].any(axis=1)
+        for j, more in enumerate(below):
+            leaf[:, column[j]] = flags[:, j] & ~flags[:, more].any(axis=1) if more else flags[:, j]
+        rows, cols = np.nonzero(rolled)
+        sign = (np.zeros(len(rows), np.int8) if positive is None
+                else np.where(positive[start + rows] >= 0.5, 1, -1).astype(np.int8))
+        parts.append(hits_frame(False, np.asarray(mids)[start + rows], cols, sign, leaf[rows, cols]))
+    return pl.concat(parts) if parts else hits_frame(False, *(np.zeros(0, np.int64),) * 4)
 
 
-def reviewed_hits(reviewed: dict[int, dict[str, int | None]]) -> pl.DataFrame:
-    """One row per reviewed message and label (a row with no label for a message
-    reviewed with none, so that it still counts as reviewed)."""
-    rows = [(mid, label, sentiment) for mid, given in reviewed.items()
-            for label, sentiment in (given.items() or [(None, None)])]
-    return pl.DataFrame({"origin": ["reviewed"] * len(rows), "mid": [r[0] for r in rows],
-                         "label": [r[1] for r in rows], "sentiment": [r[2] for r in rows]},
-                        schema={"origin": pl.String, "mid": pl.Int64, "label": pl.String, "sentiment": pl.Int8})
+def reviewed_hits(reviewed: dict[int, dict[str, int | None]], names: Names) -> pl.DataFrame:
+    """The reviews' labels rolled up like ``predicted_hits`` (a parent's sentiment: the
+    sign of its children's), and a row with label -1 for a message reviewed with none, so
+    that it still counts as reviewed."""
+    at = names.index()
+    rows: list[tuple[int, int, int, bool]] = []
+    for mid, given in reviewed.items():
+        if not given:
+            rows.append((mid, -1, 0, False))
+            continue
+        signs: dict[str, int] = {}
+        for label, sentiment in given.items():
+            for name in (label, *ancestors(label)):
+                signs[name] = signs.get(name, 0) + (sentiment or 0)
+        rows += [(mid, at[name], int(np.sign(total)),
+                  name in given and not any(o.startswith(name + LABEL_SEP) for o in given))
+                 for name, total in signs.items()]
+    columns = [np.array(c) for c in zip(*rows, strict=True)] if rows else [np.zeros(0, np.int64)] * 4
+    return hits_frame(True, *columns)
 
 
-def compute(store: Store, dataset: str, hits: pl.DataFrame, taxonomy: Sequence[str], filters: Filters,
+def compute(store: Store, dataset: str, hits: Sequence[pl.DataFrame], names: Names, filters: Filters,
             bucket: str | None = None, model_version: int | None = None,
             has_sentiment: bool = False) -> Analytics:
-    """Count ``hits`` per period under ``filters`` (``taxonomy``: the labels to show even
-    when nothing carries them)."""
-    volumes = store.label_volumes(dataset, hits, filters, bucket)
-    return shape(volumes, dataset, filters, taxonomy, model_version, has_sentiment)
+    """Count ``hits`` per period under ``filters``."""
+    return shape(store.label_volumes(dataset, hits, filters, bucket), dataset, filters, names,
+                 model_version, has_sentiment)
 
 
-def shape(volumes: Volumes, dataset: str, filters: Filters, taxonomy: Sequence[str],
+def shape(volumes: Volumes, dataset: str, filters: Filters, names: Names,
           model_version: int | None, has_sentiment: bool) -> Analytics:
     """The counted rows as one series per origin and label (a loop over the counted rows:
     labels x periods of them, not messages)."""
     periods = volumes.periods["period"].to_list()
     column = {p: i for i, p in enumerate(periods)}
-    labels = sort_labels([*taxonomy, *(a for name in taxonomy for a in ancestors(name)),
-                          *volumes.volumes["label"].to_list()])
+    label = names.names
     counts: dict[str, dict[str, list[int]]] = {o: {} for o in ORIGINS}
     totals: dict[str, dict[str, list[int]]] = {o: {} for o in ORIGINS}
-    for origin, period, label, n, positive, negative in volumes.volumes.iter_rows():
-        counts[origin].setdefault(label, [0] * len(periods))[column[period]] = n
-        signs = totals[origin].setdefault(label, [0, 0])
+    for reviewed, period, r, n, positive, negative in volumes.volumes.iter_rows():
+        origin = ORIGINS[int(reviewed)]
+        counts[origin].setdefault(label[r], [0] * len(periods))[column[period]] = n
+        signs = totals[origin].setdefault(label[r], [0, 0])
         signs[0] += positive
         signs[1] += negative
-    sentiment = {o: {label: (s[0], s[1]) for label, s in totals[o].items()} for o in ORIGINS}
+    sentiment = {o: {name: (s[0], s[1]) for name, s in totals[o].items()} for o in ORIGINS}
     pairs: dict[str, list[tuple[str, str, int]]] = {o: [] for o in ORIGINS}
-    for origin, first, second, n in volumes.pairs.iter_rows():
-        pairs[origin].append((first, second, n))
+    for reviewed, first, second, n in volumes.pairs.iter_rows():
+        pairs[ORIGINS[int(reviewed)]].append((label[first], label[second], n))
     return Analytics(dataset, filters, volumes.bucket, periods, volumes.periods["messages"].to_list(),
-                     volumes.periods["reviewed"].to_list(), labels, counts, sentiment, pairs,
+                     volumes.periods["reviewed"].to_list(), list(label), counts, sentiment, pairs,
                      model_version, has_sentiment)
 
 
@@ -219,18 +259,23 @@ class Reporting:
     row_of: RowIndex
     trainer: Any
     _positive: tuple[tuple[int, int], np.ndarray | None] | None = None
+    _predicted: tuple[tuple[int, int, tuple[str, ...]], pl.DataFrame] | None = None
 
     def analytics(self, filters: Filters | None = None, bucket: str | None = None) -> Analytics:
         """The figures under ``filters`` by ``bucket`` (None: chosen from the span)."""
         state = self.trainer.state
-        frames = [reviewed_hits(self.reviewed)]
-        version = None
-        if state.model is not None and state.probs.shape[0] == len(self.mids):
-            frames.append(predicted_hits(self.mids, state.probs, state.thresholds, state.labels,
-                                         self._predicted_positive()))
-            version = state.version
-        return compute(self.store, self.dataset, pl.concat(frames), self.labels, filters or Filters(),
-                       bucket, version, self.sentiment)
+        modelled = state.model is not None and state.probs.shape[0] == len(self.mids)
+        given = {name for labels in self.reviewed.values() for name in labels}
+        names = Names.of(self.labels, sorted(given), state.labels if modelled else [])
+        frames = [reviewed_hits(self.reviewed, names)]
+        if modelled:
+            key = (state.version, id(state), tuple(names.names))
+            if self._predicted is None or self._predicted[0] != key:  # kept while the model serves
+                self._predicted = (key, predicted_hits(self.mids, state.probs, state.thresholds, state.labels,
+                                                       names, self._predicted_positive()))
+            frames.append(self._predicted[1])
+        return compute(self.store, self.dataset, frames, names, filters or Filters(),
+                       bucket, state.version if modelled else None, self.sentiment)
 
     def analytics_choices(self) -> dict[str, list[tuple[str, int]]]:
         """What the figures can be filtered by: sources, and user properties as ``key=value``."""

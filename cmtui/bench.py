@@ -88,12 +88,13 @@ def measure_session(db: Path, gold_path: Path, size: int, runs: int) -> dict[str
     discover_times = [_first_discover(store) for _ in range(runs)]
     tui_times, discover_open = zip(*(_tui_time(db) for _ in range(runs)), strict=True)  # a process each
     session = Session.open(store, "bench", "bench", seed=3)
-    submit, validate, rescore = _page_loop(session, gold, size, runs)
+    submit, validate, rescore, analytics = _page_loop(session, gold, size, runs)
     return {
         "open_s": _median(open_times), "tui_open_s": _median(list(tui_times)),
         "discover_s": _median(discover_times), "discover_open_s": _median(list(discover_open)),
         "submit_to_next_page_s": submit, "validate_s": validate,
         "rescore_s": _median(rescore) if rescore else None,
+        "analytics_s": _median(analytics) if analytics else None,
         "peak_rss_mb": round(peak_rss_kb() / 1024),
     }
 
@@ -139,15 +140,17 @@ def _tui_time(db: Path) -> tuple[float, float]:
 
 
 def _page_loop(session: Any, gold: dict[str, list[str]], size: int,
-               runs: int) -> tuple[dict[str, float], dict[str, float], list[float]]:
-    """At each reviewed count: submit a page, quick retrain, next page (timed), then validate."""
+               runs: int) -> tuple[dict[str, float], dict[str, float], list[float], list[float]]:
+    """At each reviewed count: submit a page, quick retrain, next page (timed), then
+    validate, then the Analytics screen's figures."""
     from .model import predict
 
     id_of = dict(zip(session.mids.tolist(), session.ids, strict=True))
     order = [int(m) for m in session.mids[session.shuffle_order]]
     submit: dict[str, float] = {}
     validate: dict[str, float] = {}
-    rescore = []
+    rescore: list[float] = []
+    analytics: list[float] = []
     for target in REVIEWED_STEPS:
         if target > size // 2:
             break
@@ -167,12 +170,15 @@ def _page_loop(session: Any, gold: dict[str, list[str]], size: int,
             started = time.perf_counter()
             session.validate()  # after the page is shown, as the app does
             validation.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            session.analytics()  # the Analytics screen's figures, for the new model
+            analytics.append(time.perf_counter() - started)
         submit[str(target)] = _median(times)
         validate[str(target)] = _median(validation)
         started = time.perf_counter()
         predict(session.state.model, session.x)
         rescore.append(time.perf_counter() - started)
-    return submit, validate, rescore
+    return submit, validate, rescore, analytics
 
 
 def _tui_open(store: Any) -> tuple[float, float]:
@@ -255,6 +261,7 @@ def _row(r: dict[str, Any]) -> str:
     return (f"{r['messages']:>9,} {r['profile']:5}  import {r['import_per_s']:>7,}/s  open {r['open_s']:.2f}s  "
             f"tui {r['tui_open_s']:.2f}s  discover {r['discover_s']:.2f}s (open {r['discover_open_s']:.2f}s)  "
             f"submit→next [{submit}]  then validate [{validate}]  rescore {rescore}  "
+            f"analytics {'-' if r.get('analytics_s') is None else format(r['analytics_s'], '.2f') + 's'}  "
             f"peak {r['peak_rss_mb']} MB")
 
 

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from cmtui.analytics import (
+    Names,
     format_tables,
     parse_filters,
     predicted_hits,
@@ -47,25 +48,23 @@ def fixture_store(tmp_path: Path) -> tuple[Store, dict[str, int]]:
     return store, mids
 
 
+PREDICTED = {"a": {"Claims > Motor": None, "Claims > Home": None, "Urgent": None}, "b": {"Claims > Motor": None},
+             "c": {"Claims": None, "Claims > Motor": None, "Urgent": None}, "e": {"Billing": None},
+             "f": {"Urgent": None}}
+REVIEWED = {"a": {"Claims > Motor": 1, "Urgent": -1}, "d": {}, "e": {"Billing": -1}}
+NAMES = Names.of(["Billing", "Claims > Motor", "Claims > Home", "Quote", "Urgent"])
+
+
 def hits(mids: dict[str, int]) -> pl.DataFrame:
-    rows = [  # origin, message, label, sentiment
-        ("predicted", "a", "Claims > Motor", None), ("predicted", "a", "Claims > Home", None),
-        ("predicted", "a", "Urgent", None), ("predicted", "b", "Claims > Motor", None),
-        ("predicted", "c", "Claims", None), ("predicted", "c", "Claims > Motor", None),
-        ("predicted", "c", "Urgent", None), ("predicted", "e", "Billing", None),
-        ("predicted", "f", "Urgent", None),
-        ("reviewed", "a", "Claims > Motor", 1), ("reviewed", "a", "Urgent", -1),
-        ("reviewed", "d", None, None), ("reviewed", "e", "Billing", -1),
-    ]
-    return pl.DataFrame({"origin": [r[0] for r in rows], "mid": [mids[r[1]] for r in rows],
-                         "label": [r[2] for r in rows], "sentiment": [r[3] for r in rows]},
-                        schema={"origin": pl.String, "mid": pl.Int64, "label": pl.String, "sentiment": pl.Int8})
+    """The model's labels and the reviews above, as the Session passes them."""
+    predicted = reviewed_hits({mids[k]: v for k, v in PREDICTED.items()}, NAMES).with_columns(reviewed=False)
+    return pl.concat([predicted, reviewed_hits({mids[k]: v for k, v in REVIEWED.items()}, NAMES)])
 
 
 def test_volumes_pairs_and_sentiment_hand_counted(tmp_path: Path) -> None:
     store, mids = fixture_store(tmp_path)
-    counted = store.label_volumes("d", hits(mids), Filters(), "week")
-    a = shape(counted, "d", Filters(), ["Billing", "Claims > Motor", "Quote"], None, True)
+    counted = store.label_volumes("d", [hits(mids)], Filters(), "week")
+    a = shape(counted, "d", Filters(), NAMES, None, True)
     assert [p.date().isoformat() for p in a.periods] == ["2024-01-01", "2024-01-08", "2024-01-15"]
     assert a.messages == [2, 2, 2]
     assert a.reviewed == [1, 1, 1]  # d was reviewed with no label: still reviewed
@@ -77,6 +76,7 @@ def test_volumes_pairs_and_sentiment_hand_counted(tmp_path: Path) -> None:
     assert a.series("predicted", "Quote") == [0, 0, 0]  # in the taxonomy, never given
     assert a.labels == ["Billing", "Claims", "Claims > Home", "Claims > Motor", "Quote", "Urgent"]
     assert a.sentiment["reviewed"]["Urgent"] == (0, 1)
+    assert a.sentiment["reviewed"]["Billing"] == (0, 1)
     assert a.sentiment["reviewed"]["Claims"] == (1, 0)
     # pairs of the most specific labels: c's Claims is said by its Claims > Motor
     assert a.pairs["predicted"][:2] == [("Claims > Motor", "Urgent", 2), ("Claims > Home", "Claims > Motor", 1)]
@@ -86,28 +86,35 @@ def test_volumes_pairs_and_sentiment_hand_counted(tmp_path: Path) -> None:
 
 def test_filters_by_source_time_and_property(tmp_path: Path) -> None:
     store, mids = fixture_store(tmp_path)
-    by_source = store.label_volumes("d", hits(mids), Filters(source="two"), "week")
+    by_source = store.label_volumes("d", [hits(mids)], Filters(source="two"), "week")
     assert by_source.periods["messages"].to_list() == [2]  # e and f, one week
-    emails = store.label_volumes("d", hits(mids), Filters(prop=("channel", "email")), "week")
+    emails = store.label_volumes("d", [hits(mids)], Filters(prop=("channel", "email")), "week")
     assert emails.periods["messages"].to_list() == [1, 2, 1]
     window = Filters(since=datetime(2024, 1, 8), until=datetime(2024, 1, 16))
-    weeks = shape(store.label_volumes("d", hits(mids), window, None), "d", window, [], None, False)
+    weeks = shape(store.label_volumes("d", [hits(mids)], window, None), "d", window, NAMES, None, False)
     assert weeks.bucket == "day" and sum(weeks.messages) == 2  # c and d
     assert weeks.total("predicted", "Urgent") == 1
-    nothing = store.label_volumes("d", hits(mids), Filters(source="none"), None)
+    nothing = store.label_volumes("d", [hits(mids)], Filters(source="none"), None)
     assert nothing.periods.height == 0 and nothing.volumes.height == 0
     with pytest.raises(StoreError, match="bucket"):
-        store.label_volumes("d", hits(mids), Filters(), "year")
+        store.label_volumes("d", [hits(mids)], Filters(), "year")
     assert ("channel", "email", 4) in store.property_values("d")
 
 
 def test_hits_from_scores_and_reviews() -> None:
-    probs = np.array([[0.9, 0.1], [0.6, 0.7], [0.2, 0.2]], dtype=np.float32)
-    found = predicted_hits(np.array([10, 11, 12]), probs, [0.5, 0.65], ["A", "B"], np.array([0.9, 0.2, 0.5]))
-    assert sorted(zip(found["mid"], found["label"], found["sentiment"], strict=True)) == [
-        (10, "A", 1), (11, "A", -1), (11, "B", -1)]
-    reviewed = reviewed_hits({5: {"A": 1}, 6: {}})
-    assert reviewed.rows() == [("reviewed", 5, "A", 1), ("reviewed", 6, None, None)]
+    labels = ["A", "A > B", "C"]
+    names = Names.of(labels)
+    probs = np.array([[0.9, 0.8, 0.1], [0.6, 0.1, 0.7], [0.2, 0.9, 0.2]], dtype=np.float32)
+    found = predicted_hits(np.array([10, 11, 12]), probs, [0.5, 0.5, 0.65], labels, names,
+                           np.array([0.9, 0.2, 0.5]))
+    named = sorted((m, names.names[r], sign, leaf) for m, r, sign, leaf in
+                   zip(found["mid"], found["label"], found["sentiment"], found["leaf"], strict=True))
+    # 10: A and A > B (A is said by A > B); 11: A and C; 12: A > B alone still counts in A
+    assert named == [(10, "A", 1, False), (10, "A > B", 1, True), (11, "A", -1, True), (11, "C", -1, True),
+                     (12, "A", 1, False), (12, "A > B", 1, True)]
+    reviewed = reviewed_hits({5: {"A > B": 1, "C": -1}, 6: {}}, names)
+    assert sorted(reviewed.rows()) == [(True, 5, 0, 1, False), (True, 5, 1, 1, True), (True, 5, 2, -1, True),
+                                       (True, 6, -1, 0, False)]
     assert sparkline([0, 1, 2, 4]) == " ▃▅█" and sparkline([0, 0]) == "  "
 
 
@@ -191,8 +198,8 @@ def test_report_refuses_bad_input_and_writes_nothing(tmp_path: Path, capsys: pyt
 
 def test_tables_say_when_there_is_no_model(tmp_path: Path) -> None:
     store, mids = fixture_store(tmp_path)
-    reviews = hits(mids).filter(pl.col("origin") == "reviewed")
-    a = shape(store.label_volumes("d", reviews, Filters(), None), "d", Filters(), [], None, False)
+    reviews = hits(mids).filter(pl.col("reviewed"))
+    a = shape(store.label_volumes("d", [reviews], Filters(), None), "d", Filters(), NAMES, None, False)
     text = format_tables(a)
     assert "no model yet" in text and "2024-01-01 to 2024-01-17 by day" in text
 
