@@ -277,6 +277,20 @@ class Reporting:
         return compute(self.store, self.dataset, frames, names, filters or Filters(),
                        bucket, state.version if modelled else None, self.sentiment)
 
+    def drift_of(self, window: str | None = None) -> dict[str, Any]:
+        """Drift figures (``cmtui.drift``) of the messages of a time ``window`` (see
+        ``scoping.window_rows``; default: the latest import) against the rest."""
+        from .scoping import LATEST_IMPORT
+
+        window = window or LATEST_IMPORT
+        new = self.window_mask(window)  # type: ignore[attr-defined]
+        state = self.trainer.state
+        if state.model is None or state.probs.shape[0] != len(self.mids):
+            return {"window": window, "new": int(new.sum()), "warning": False, "why": "no model yet"}
+        reviewed_rows = self.row_of.rows(sorted(m for m in self.reviewed if m in self.row_of))
+        return dict(self.trainer.drift(new, window if window == LATEST_IMPORT else f"window {window}",
+                                       reviewed_rows))
+
     def analytics_choices(self) -> dict[str, list[tuple[str, int]]]:
         """What the figures can be filtered by: sources, and user properties as ``key=value``."""
         return {"source": [(s or "", n) for s, n in self.store.scope_counts(self.dataset)["source"]],

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from cmtui.cli import main
@@ -80,3 +81,52 @@ def test_stats_shows_drift_over_a_chosen_number_of_days(tmp_path: Path, capsys: 
     assert drift["window"] == "last 30 days" and 0 < drift["new"] < 300
     assert main(["stats", *db]) == 0  # one import: nothing to compare the newest with
     assert "drift: not measured (the latest import holds most of the dataset" in capsys.readouterr().out
+
+
+def test_time_windows_of_the_filter() -> None:
+    from cmtui.scoping import window_rows
+    from cmtui.store import StoreError
+
+    stamps = np.array([1704067200, 1706745600, 1709251200])  # 2024-01-01, 02-01, 03-01 (UTC)
+    updated = np.array(["2024-01-05", "2024-03-02", "2024-03-02"], dtype="datetime64[us]")
+    assert window_rows("2024-02-01..", stamps, updated).tolist() == [False, True, True]
+    assert window_rows("..2024-02-01", stamps, updated).tolist() == [True, False, False]
+    assert window_rows("2024-01-15..2024-03-01", stamps, updated).tolist() == [False, True, False]
+    assert window_rows("latest import", stamps, updated).tolist() == [False, True, True]
+    for bad in ("2024-02-01", "soon..", "2024-03-01..2024-01-01"):
+        with pytest.raises(StoreError):
+            window_rows(bad, stamps, updated)
+
+
+async def test_app_measures_drift_and_trains_on_the_new_messages(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from cmtui.tui.analytics import AnalyticsScreen
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.workspace import Workspace
+    from tests.test_tui import settle
+
+    first = gold(("Claims", "Policy"), 700, seed=1)
+    write_csv(tmp_path / "first.csv", iter(first))
+    write_csv(tmp_path / "second.csv", iter(gold(("Billing", "Quote", "Complaint"), 250, seed=2)), with_labels=False)
+    db = ["--db", str(tmp_path / "d.duckdb")]
+    assert main(["import", str(tmp_path / "first.csv"), "--dataset", "d", *db]) == 0
+    assert main(["import", str(tmp_path / "second.csv"), "--dataset", "d", *db]) == 0
+    store = Store(tmp_path / "d.duckdb")
+    second = set(store.messages_frame("d", "mid, id").filter(pl.col("id").str.starts_with("S2-"))["mid"].to_list())
+    app = CmtuiApp(Workspace(store, "ann"), "d")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("A")
+        await app.workers.wait_for_complete()
+        await pilot.press("d")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, AnalyticsScreen)
+        line = str(app.screen.query_one("#analytics-drift", Static).render())
+        assert "250 messages of the latest import" in line and "They look new" in line, line
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert app.session is not None and app.session.scope == (None, None, "latest import")
+        assert app.page.mode == "low-confidence" and set(app.page_mids) <= second and app.page_mids
+        assert "latest import" in str(app.query_one("#status", Static).render())

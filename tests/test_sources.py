@@ -371,5 +371,5 @@ def test_the_filter_narrows_every_mode_to_a_source_or_language(tmp_path: Path, d
     session.page("shuffle")
     again = Session.open(Store(db_path), "d", "ann")
     resumed = again.resume()
-    assert resumed is not None and resumed.scope == ("german", None) and again.scope == ("german", None)
+    assert resumed is not None and resumed.scope == ("german", None, None) and again.scope == ("german", None, None)
     assert {again.ids[again.row_of[m]][:2] for m in again.page("shuffle", number=1)} == {"de"}

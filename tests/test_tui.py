@@ -336,7 +336,7 @@ async def test_filter_by_source_and_a_chat_shown_as_turns(tmp_path: Path) -> Non
         options.highlighted = ids.index("source:chats")  # type: ignore[attr-defined]
         await pilot.press("enter")
         await settle(app, pilot)
-        assert app.session.scope == ("chats", None)
+        assert app.session.scope == ("chats", None, None)
         assert sorted(app.session.ids[app.session.row_of[m]] for m in app.page_mids) == ["chat0", "chat1", "chat2"]
         assert "only chats" in str(app.query_one("#status").render())
         body = str(app.query_one("#message-body").render())
@@ -346,7 +346,7 @@ async def test_filter_by_source_and_a_chat_shown_as_turns(tmp_path: Path) -> Non
         app.screen.query_one("#filter-options").highlighted = 0  # type: ignore[attr-defined]
         await pilot.press("enter")
         await settle(app, pilot)
-        assert app.session.scope == (None, None) and len(app.page_mids) == 20
+        assert app.session.scope == (None, None, None) and len(app.page_mids) == 20
 
 
 async def test_validation_says_whether_the_model_is_ready_and_a_digit_goes_to_the_next_step(tmp_path: Path) -> None:

@@ -207,7 +207,7 @@ class SavedSession:
     page: list[int]
     drafts: dict[int, dict[str, int | None]]
     cursor: int = 0
-    scope: tuple[str | None, str | None] = (None, None)  # the filter: source, language
+    scope: tuple[str | None, str | None, str | None] = (None, None, None)  # the filter: source, language, window
 
 
 @dataclass(frozen=True)

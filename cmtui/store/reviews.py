@@ -197,7 +197,7 @@ class ReviewsStore(StoreBase):
     # ---- where each annotator is ---------------------------------------------------
     def save_session_state(self, dataset: str, annotator: str, mode: str, arg: str | None,
                            page: Sequence[int], drafts: dict[int, dict[str, int | None]] | None = None,
-                           cursor: int = 0, scope: tuple[str | None, str | None] = (None, None)) -> None:
+                           cursor: int = 0, scope: tuple[str | None, ...] = (None, None, None)) -> None:
         """Where an annotator is: mode, page, cursor row, unconfirmed edits (drafts), filter."""
         drafts_text = json.dumps({str(m): labels for m, labels in (drafts or {}).items()})
         with self.transaction() as con:
@@ -214,8 +214,8 @@ class ReviewsStore(StoreBase):
         if row is None:
             return None
         drafts = {int(m): dict(labels) for m, labels in json.loads(row[3] or "{}").items()}
-        source, language = json.loads(row[5] or "[null, null]")
+        source, language, window = [*json.loads(row[5] or "[]"), None, None, None][:3]  # older: 2 items
         return SavedSession(row[0], row[1], json.loads(row[2] or "[]"), drafts, int(row[4] or 0),
-                            (source, language))
+                            (source, language, window))
 
 

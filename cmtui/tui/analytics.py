@@ -9,6 +9,7 @@ often given together. The figures are counted in a worker (DuckDB), so keys neve
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, time
 
 from rich.text import Text
 from textual import on, work
@@ -32,13 +33,20 @@ TREND_WIDTH = 16  # periods in the table's trend column
 
 
 class AnalyticsActions:
-    """The app's key to the Analytics screen."""
+    """The app's key to the Analytics screen, and its way back to a page of the newest
+    messages when they look new."""
 
     session: Session | None
 
     def action_analytics(self) -> None:
         if self.session is not None:
-            self.push_screen(AnalyticsScreen(self.session))  # type: ignore[attr-defined]
+            self.push_screen(AnalyticsScreen(self.session), self._analytics_done)  # type: ignore[attr-defined]
+
+    def _analytics_done(self, result: tuple[str, str] | None) -> None:
+        """``(mode, window)``: that mode's page, among the messages of the time window."""
+        if result is not None and self.session is not None:
+            source, language, _ = self.session.scope
+            self.apply_filter((source, language, result[1]), result[0], None)  # type: ignore[attr-defined]
 
 
 class ChoiceScreen(ModalScreen[str | None]):
@@ -67,7 +75,7 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class AnalyticsScreen(ModalScreen[None]):
+class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):
     """Every label's volume over time; filters by source, time range and user property."""
 
     BINDINGS = [
@@ -81,6 +89,10 @@ class AnalyticsScreen(ModalScreen[None]):
         Binding("w", "property", "Property", id="analytics_property",
                 tooltip="Only the messages with a user property value"),
         Binding("x", "clear", "All", id="analytics_clear", tooltip="Every message again (no filter)"),
+        Binding("d", "drift", "Drift", id="analytics_drift",
+                tooltip="Do the messages of the time range (or of the latest import) look new to the model?"),
+        Binding("r", "train_window", "Train on them", id="analytics_train",
+                tooltip="A Low confidence page among the messages the drift figures are about"),
     ]
 
     def __init__(self, session: Session) -> None:
@@ -90,20 +102,24 @@ class AnalyticsScreen(ModalScreen[None]):
         self.bucket: str | None = None
         self.figures: Analytics | None = None
         self.choices: dict[str, list[tuple[str, int]]] | None = None
+        self.drift_window: str | None = None  # the window the drift line is about
 
     def compose(self) -> ComposeResult:
         with Vertical(id="analytics") as box:
             box.border_title = "Analytics"
             yield Static(Text("counting…"), id="analytics-title")
+            yield Static(id="analytics-drift")
             with Horizontal(id="analytics-panes"):
                 yield DataTable(id="analytics-labels", cursor_type="row", zebra_stripes=False)
                 with Vertical(id="analytics-side"):
                     yield Static(id="analytics-legend")
                     yield PlotextPlot(id="analytics-chart")
                     yield Static(id="analytics-pairs")
-            yield Static("b period · s source · t time · w property · x all · esc close", id="analytics-keys")
+            yield Static("b period · s source · t time · w property · x all · d drift · esc close",
+                         id="analytics-keys")
 
     def on_mount(self) -> None:
+        self.query_one("#analytics-drift").display = False  # until d measures it
         self._stack()
         self.query_one(DataTable).focus()
         self.count()
@@ -202,7 +218,10 @@ class AnalyticsScreen(ModalScreen[None]):
         top = max(1, top)
         plt.ylim(0, top)
         plt.yticks(sorted({0, top // 2, top}))  # whole messages, not 1.33
-        step = max(1, len(xs) // max(1, plot.size.width // 12 or 4))
+        # a tick every 12 columns or so, from the screen's width (the chart's own may not
+        # be laid out yet when the figures arrive)
+        width = self.app.size.width if self.app.size.width < STACK_BELOW else self.app.size.width * 2 // 5
+        step = max(1, len(xs) // max(1, width // 12))
         plt.xticks(xs[::step], [_name(figures, int(i))[-5:] for i in xs[::step]])
         plot.refresh()
         self._draw_pairs(self._origin(), figures.pairs.get(self._origin(), []))
@@ -281,12 +300,57 @@ class AnalyticsScreen(ModalScreen[None]):
             self.choices = self.session.analytics_choices()
         self.app.call_from_thread(then, self.choices)
 
+    # ---- drift ------------------------------------------------------------------------
+    def action_drift(self) -> None:
+        f = self.filters
+        window = None
+        if f.since is not None or f.until is not None:
+            window = f"{_time_text(f.since)}..{_time_text(f.until)}"
+        line = self.query_one("#analytics-drift", Static)
+        line.display = True
+        line.update(Text("Drift: measuring…"))
+        self._measure_drift(window)
+
+    @work(thread=True, exclusive=True, group="analytics-drift", exit_on_error=False)
+    def _measure_drift(self, window: str | None) -> None:
+        try:
+            found = self.session.drift_of(window)
+        except StoreError as exc:
+            found = {"window": window, "warning": False, "why": str(exc)}
+        self.app.call_from_thread(self._show_drift, found)
+
+    def _show_drift(self, found: dict[str, object]) -> None:
+        self.drift_window = str(found["window"])
+        text = Text("Drift: ", style="bold")
+        if "coverage_new" not in found:
+            text.append(f"not measured ({found.get('why', '')})")
+        else:
+            auc = "-" if found.get("auc") is None else f"{found['auc']:.2f}"
+            text.append(f"{found['new']:,} messages of the {found['window']}: {found['coverage_new']:.0%} covered "
+                        f"against {found['coverage_rest']:.0%} before, told apart at AUC {auc}. ")
+            if found["warning"]:
+                text.append("They look new: r trains on them (Low confidence among them)", style="bold")
+            else:
+                text.append("No drift seen.")
+        self.query_one("#analytics-drift", Static).update(text)
+
+    def action_train_window(self) -> None:
+        if self.drift_window is not None:
+            self.dismiss(("low-confidence", self.drift_window))
+
     def action_cursor(self, step: int) -> None:
         table = self.query_one(DataTable)
         table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + step)))
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _time_text(moment: datetime | None) -> str:
+    """A time as typed back: the date alone at midnight."""
+    if moment is None:
+        return ""
+    return moment.date().isoformat() if moment.time() == time() else moment.isoformat()
 
 
 def _name(figures: Analytics, i: int) -> str:

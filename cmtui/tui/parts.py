@@ -91,13 +91,14 @@ class Workers(AppBase):
         if self.session is not None:
             self.push_screen(FilterScreen(self.session), self._filter_chosen)
 
-    def _filter_chosen(self, scope: tuple[str | None, str | None] | None) -> None:
+    def _filter_chosen(self, scope: tuple[str | None, str | None, str | None] | None) -> None:
         if scope is not None and self.session is not None and scope != self.session.scope:
             self.apply_filter(scope, self.page.mode, self.page.arg)
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
-    def apply_filter(self, scope: tuple[str | None, str | None], mode: str, arg: str | None) -> None:
-        """Narrow every mode to a source and/or language, then show the mode's first page."""
+    def apply_filter(self, scope: tuple[str | None, str | None, str | None], mode: str, arg: str | None) -> None:
+        """Narrow every mode to a source, language and/or time window, then show the
+        mode's first page."""
         assert self.session is not None
         try:
             count = self.session.set_scope(*scope)
@@ -106,7 +107,7 @@ class Workers(AppBase):
         except (StoreError, ValueError) as exc:
             self.post_message(Failed(str(exc)))
             return
-        what = "every message" if scope == (None, None) else f"{count:,} messages"
+        what = "every message" if scope == (None, None, None) else f"{count:,} messages"
         self.app.call_from_thread(self.notify, f"Showing {what}", timeout=3)
         self.post_message(PageLoaded(mode, arg, 0, mids, 0))
 
@@ -281,9 +282,10 @@ class PageView(AppBase):
         arg = f": {one_line(self.page.arg, 30)}" if self.page.arg else ""
         text = Text()
         text.append(f" {mode}{arg} ", style="reverse")
-        source, language = self.session.scope if self.session is not None else (None, None)
-        if source is not None or language is not None:
-            shown = " ".join(v for v in (source, None if language is None else language or "no language") if v)
+        source, language, window = self.session.scope if self.session is not None else (None, None, None)
+        if source is not None or language is not None or window is not None:
+            shown = " ".join(v for v in (source, None if language is None else language or "no language",
+                                         window) if v)
             text.append(f" only {one_line(shown, 30)} ", style="bold")
         text.append(f" page {self.page.number + 1} · {self.pages_submitted} submitted · "
                     f"{one_line(self.dataset, 24)} · {one_line(self.annotator, 16)} · ? help")

@@ -306,12 +306,14 @@ class ModeScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-Scope = tuple[str | None, str | None]  # (source, language) of the filter
+Scope = tuple[str | None, str | None, str | None]  # (source, language, time window) of the filter
+RECENT_DAYS = (7, 30)  # the time windows offered besides the latest import
 
 
 class FilterScreen(ModalScreen[Scope | None]):
-    """Choose which messages every mode draws from: one source, one language, or all.
-    The counts are read in a worker, so the screen opens at once."""
+    """Choose which messages every mode draws from: one source, one language, the newest
+    (the latest import, the last days), or all. The counts are read in a worker, so the
+    screen opens at once."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="filter_close")]
 
@@ -335,9 +337,9 @@ class FilterScreen(ModalScreen[Scope | None]):
         self.app.call_from_thread(self._fill, counts)
 
     def _fill(self, counts: dict[str, list[tuple[str | None, int]]]) -> None:
-        source, language = self.current
+        source, language, window = self.current
         mark = "  (current)"
-        options = [Option("every message" + (mark if self.current == (None, None) else ""), id="all")]
+        options = [Option("every message" + (mark if self.current == (None, None, None) else ""), id="all")]
         if source is not None:
             options.append(Option("every source", id="source:*"))
         options += [Option(f"source {one_line(name or '', 40)}  ({n:,}){mark if name == source else ''}",
@@ -346,6 +348,10 @@ class FilterScreen(ModalScreen[Scope | None]):
             options.append(Option("every language", id="language:*"))
         options += [Option(f"language {code or '(not found)'}  ({n:,}){mark if (code or '') == language else ''}",
                            id=f"language:{code or ''}") for code, n in counts["language"]]
+        if window is not None:
+            options.append(Option(f"any time (now: {one_line(window, 30)})", id="window:*"))
+        for what, choice in self.session.recent_windows(RECENT_DAYS):
+            options.append(Option(f"newest: {what}{mark if choice == window else ''}", id=f"window:{choice}"))
         box = self.query_one(OptionList)
         box.clear_options()
         box.add_options(options)
@@ -354,13 +360,14 @@ class FilterScreen(ModalScreen[Scope | None]):
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
         choice = event.option.id or "all"
-        source, language = self.current
+        source, language, window = self.current
         if choice == "all":
-            self.dismiss((None, None))
+            self.dismiss((None, None, None))
             return
         field, _, value = choice.partition(":")
         picked = None if value == "*" else value
-        self.dismiss((picked, language) if field == "source" else (source, picked))
+        self.dismiss((picked, language, window) if field == "source" else (source, picked, window)
+                     if field == "language" else (source, language, picked))
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
