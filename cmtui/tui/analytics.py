@@ -211,8 +211,7 @@ class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):
                 plt.bar(xs, predicted)
             plt.plot(xs, reviewed, marker="•")
             legend.append(one_line(label, 60), style="bold")
-            legend.append(f"  {'█ predicted · ' if figures.model_version is not None else ''}• reviewed "
-                          f"per {figures.bucket}")
+            legend.append(f"  {'█ predicted  ' if figures.model_version is not None else ''}• reviewed")
             top = max([*predicted, *reviewed, 0])
         self.query_one("#analytics-legend", Static).update(legend)
         top = max(1, top)
@@ -228,7 +227,7 @@ class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):
 
     def _draw_pairs(self, origin: str, pairs: list[tuple[str, str, int]]) -> None:
         """The top pairs of labels: one line each when wide, run together when stacked."""
-        text = Text(f"Together ({origin}):", style="bold")
+        text = Text(f"Together ({origin}):", style="bold", no_wrap=True, overflow="ellipsis")
         if not pairs:
             text.append(" no pairs yet", style="")
         elif self.app.size.width < STACK_BELOW:
