@@ -127,20 +127,23 @@ def test_parse_filters_says_what_is_wrong() -> None:
             parse_filters(**kwargs)
 
 
-def labelled_db(tmp_path: Path) -> Path:
-    """90 messages of February 2024, 45 of them reviewed, in two channels."""
+def labelled_db(tmp_path: Path, sentiment: bool = False) -> Path:
+    """90 messages of February 2024, 45 of them reviewed, in two channels (with
+    ``sentiment``: Billing negative, the rest positive)."""
     topics = [("Billing", "payment failed refund premium card charged"),
               ("Claims > Motor", "car crash windscreen collision garage repair"),
               ("Claims > Home", "water leak roof storm burglary kitchen")]
-    lines = ["id,timestamp,subject,body,channel,labels,reviewed"]
+    lines = ["id,timestamp,subject,body,channel,labels,sentiments,reviewed"]
     for i in range(90):
         label, words = topics[i % 3]
-        both = f"{label};Billing" if i % 9 == 1 else label
+        both = [label, "Billing"] if i % 9 == 1 else [label]
+        signs = ";".join("negative" if n == "Billing" else "positive" for n in both)
         lines.append(f"m{i:03d},2024-02-{1 + i % 28:02d}T09:00:00Z,Subject {i},{words} {i},"
-                     f"{'email' if i % 2 else 'chat'},{both},{'true' if i < 45 else 'false'}")
+                     f"{'email' if i % 2 else 'chat'},{';'.join(both)},{signs if sentiment else ''},"
+                     f"{'true' if i < 45 else 'false'}")
     db = tmp_path / "r.duckdb"
     assert main(["import", str(write(tmp_path / "r.csv", "\n".join(lines) + "\n")), "--dataset", "d",
-                 "--db", str(db)]) == 0
+                 "--db", str(db), *(["--sentiment"] if sentiment else [])]) == 0
     return db
 
 
@@ -183,6 +186,22 @@ def test_report_tables_json_html_and_png(tmp_path: Path, capsys: pytest.CaptureF
     import matplotlib.image
 
     assert matplotlib.image.imread(str(png)).shape[:2] == (height, width)
+
+
+def test_report_with_sentiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = labelled_db(tmp_path, sentiment=True)
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), "--json"]) == 0
+    by_name = {row["name"]: row for row in json.loads(capsys.readouterr().out)["labels"]}
+    # 45 reviewed: 15 Billing (negative), 15 + 5 Motor of which 5 also Billing, 15 Home (positive)
+    assert by_name["Billing"]["reviewed"]["negative"] == 20 and by_name["Billing"]["reviewed"]["positive"] == 0
+    assert by_name["Claims > Home"]["reviewed"]["positive"] == 15
+    assert by_name["Claims > Motor"]["reviewed"]["positive"] == 15
+    predicted = by_name["Claims"]["predicted"]
+    assert predicted["positive"] + predicted["negative"] == predicted["total"]  # a sentiment model ran
+    assert main(["report", "--db", str(db)]) == 0
+    assert "+pos  -neg" in capsys.readouterr().out
+    assert main(["report", "--db", str(db), "--out", str(tmp_path / "s.png")]) == 0
 
 
 def test_report_refuses_bad_input_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -125,6 +125,7 @@ async def test_app_measures_drift_and_trains_on_the_new_messages(tmp_path: Path)
         assert isinstance(app.screen, AnalyticsScreen)
         line = str(app.screen.query_one("#analytics-drift", Static).render())
         assert "250 messages of the latest import" in line and "They look new" in line, line
+        assert "Most changed: " in line and "(was " in line, line
         await pilot.press("r")
         await settle(app, pilot)
         assert app.session is not None and app.session.scope == (None, None, "latest import")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, time
+from typing import Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -327,6 +328,10 @@ class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):
             auc = "-" if found.get("auc") is None else f"{found['auc']:.2f}"
             text.append(f"{found['new']:,} messages of the {found['window']}: {found['coverage_new']:.0%} covered "
                         f"against {found['coverage_rest']:.0%} before, told apart at AUC {auc}. ")
+            shares = cast(list[dict[str, Any]], found.get("shares") or [])[:3]
+            if shares:
+                text.append("Most changed: " + ", ".join(
+                    f"{one_line(s['label'], 30)} {s['new']:.0%} (was {s['before']:.0%})" for s in shares) + ". ")
             if found["warning"]:
                 text.append("They look new: r trains on them (Low confidence among them)", style="bold")
             else:
