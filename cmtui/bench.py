@@ -238,6 +238,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from . import bench_mail
 
         return bench_mail.run([2_000] if args.quick else sizes, profiles, runs, args.json)
+    if args.fields:
+        from . import bench_fields
+
+        return bench_fields.run([2_000] if args.quick else sizes, profiles, runs, args.json)
     results = []
     for size in sizes:
         for profile in profiles:

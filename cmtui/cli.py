@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_sources, cli_use
+from . import __version__, cli_fields, cli_sources, cli_use
 from .config import default_annotator, default_db_path
 from .imports import ensure_sample, import_file
 from .ingest import ImportFailed
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_commands(sub, common)
     _tool_commands(sub, common)
     cli_use.add_commands(sub, common)
+    cli_fields.add_commands(sub, common)
     return parser
 
 
@@ -150,6 +151,7 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--predict", action="store_true",
                    help="the speed and memory of cmtui predict instead (locally and on a local Dask cluster)")
     p.add_argument("--mail", action="store_true", help="the speed of importing an mbox instead")
+    p.add_argument("--fields", action="store_true", help="the speed of finding general fields instead")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--json", action="store_true")
 
@@ -341,7 +343,7 @@ HANDLERS: dict[str, Callable[[Context], int]] = {
     "sources": cli_sources.sources_command, "delete-dataset": _delete_dataset,
     "delete-message": _delete_message, "export": _export, "stats": _stats, "simulate": _simulate,
     "discover": _discover, "models": cli_use.models_command, "predict": cli_use.predict_command,
-    "stream": cli_use.stream_command, "report": cli_use.report_command,
+    "stream": cli_use.stream_command, "report": cli_use.report_command, "fields": cli_fields.fields_command,
     "bench": _bench, "undo": _undo,
     "labels": lambda ctx: _labels_command(ctx.store, ctx.dataset(), ctx.annotator, ctx.args),
     "db": lambda ctx: _db_command(ctx.args.path or ctx.db, ctx.args.action, ctx.args.group),

@@ -3,10 +3,14 @@ friends; user-defined fields; finding them over a dataset."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
+import polars as pl
 import pytest
 
+from cmtui.fields.fields import message_text
 from cmtui.fields.kinds import (
     find_all,
     find_dates,
@@ -99,3 +103,67 @@ def test_find_all_keeps_the_longer_of_overlapping_candidates() -> None:
     assert [(c.kind, c.value) for c in find_all(text)] == [
         ("url", "https://x.example/020-7946-0018"), ("reference", "HM-1234567"),
         ("date", "2024-03-18"), ("money", "5 GBP")]
+
+
+def fields_db(tmp_path: Path) -> Path:
+    from cmtui.cli import main
+    from tests.conftest import write
+
+    lines = ["id,timestamp,subject,body,labels,reviewed",
+             'a,2023-05-01T09:00:00Z,Renewal,"Policy HM-1234567 renews on 18 March for £1,234.50.",Policy,true',
+             'b,2024-02-01T09:00:00Z,Claim,"Crash on 3 May, call +44 20 7946 0958.",Claims,true',
+             "c,2024-02-02T09:00:00Z,Hello,nothing here,,false"]
+    db = tmp_path / "f.duckdb"
+    assert main(["import", str(write(tmp_path / "f.csv", "\n".join(lines) + "\n")), "--dataset", "d",
+                 "--db", str(db)]) == 0
+    return db
+
+
+def test_fields_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmtui.cli import main
+
+    db = ["--db", str(fields_db(tmp_path))]
+    assert main(["fields", "add", "policy number", "--like", "reference:AA-9999999", "--labels", "Policy", *db]) == 0
+    assert main(["fields", "add", "renewal date", "--like", "date", *db]) == 0
+    assert main(["fields", "attach", "renewal date", "--labels", "Policy", *db]) == 0
+    assert main(["fields", "rename", "renewal date", "renewal", *db]) == 0
+    capsys.readouterr()
+    assert main(["fields", "list", "--json", *db]) == 0
+    listed = {f["name"]: f for f in json.loads(capsys.readouterr().out)}
+    assert set(listed) == {"date", "money", "percentage", "email", "phone", "url", "reference",
+                           "policy number", "renewal"}
+    assert listed["policy number"]["shape"] == "AA-9999999" and listed["renewal"]["labels"] == ["Policy"]
+    # bad input: one line each, exit 2, nothing written
+    for bad in (["add", "x", "--like", "regex:("], ["add", "x", "--like", "nope"], ["add", "x", "--like", "date:1"],
+                ["add", "x", "--like", "reference:---"], ["add", "x", "--like", "date", "--labels", "Nope"],
+                ["add", "Policy Number", "--like", "date"], ["rename", "nope", "y"], ["attach", "nope", "--labels", ""]):
+        assert main(["fields", *bad, *db]) == 2, bad
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 8 and all(e.startswith("cmtui: ") for e in errors), errors
+    assert main(["fields", "list", "--json", *db]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 9
+    assert main(["fields", "delete", "renewal", "--yes", *db]) == 0
+
+
+def test_find_in_a_dataset_is_cached(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmtui.cli import main
+    from cmtui.fields.fields import dataset_fields, find_in_dataset
+    from cmtui.store import Store
+
+    db = fields_db(tmp_path)
+    assert main(["fields", "add", "policy number", "--like", "reference:AA-9999999", "--db", str(db)]) == 0
+    store = Store(db)
+    found = find_in_dataset(store, "d", dataset_fields(store, "d"))
+    by_field = {(r["field"], r["value"]) for r in found.iter_rows(named=True)}
+    assert by_field == {("reference", "HM-1234567"), ("policy number", "HM-1234567"), ("date", "2023-03-18"),
+                        ("money", "1234.50 GBP"), ("date", "2024-05-03"), ("phone", "+442079460958")}
+    text = store.messages_frame("d", "subject, body").row(0)
+    row = found.filter(pl.col("field") == "money").row(0, named=True)
+    assert message_text(*text)[row["start"]:row["end"]] == "£1,234.50"  # positions in subject + newline + body
+    cached = list((tmp_path / "f.duckdb.cache").rglob("fields-*.parquet"))
+    assert len(cached) == 1
+    assert find_in_dataset(store, "d", dataset_fields(store, "d")).equals(found)
+    capsys.readouterr()
+    assert main(["fields", "find", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "policy number" in out and "1 messages" in out

@@ -146,6 +146,8 @@ def find_money(text: str) -> Iterator[Candidate]:
 
 def find_percentages(text: str) -> Iterator[Candidate]:
     """Percentages, as a decimal number of percent (``12.5``)."""
+    if "%" not in text and "cent" not in text.lower():  # quicker than the pattern on every text
+        return
     for match in PERCENT.finditer(text):
         try:
             value = Decimal(match.group(1).replace(",", "."))
@@ -160,12 +162,17 @@ URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 
 
 def find_emails(text: str) -> Iterator[Candidate]:
+    if "@" not in text:
+        return
     for match in EMAIL.finditer(text):
         yield Candidate("email", match.start(), match.end(), match.group(0), match.group(0).lower())
 
 
 def find_urls(text: str) -> Iterator[Candidate]:
     """Web addresses (trailing sentence punctuation is not part of them)."""
+    lowered = text.lower()
+    if "http" not in lowered and "www." not in lowered:
+        return
     for match in URL.finditer(text):
         url = match.group(0).rstrip(".,;:!?")
         yield Candidate("url", match.start(), match.start() + len(url), url, url)

@@ -8,14 +8,12 @@ language, or none when the model is unsure (numbers, a word or two, mixed script
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+from ..pool import cores, shared_pool
 
 SAMPLE_CHARS = 200  # the start of a message says its language; fastText's time grows with length
 MIN_SCORE = 0.3  # below this the model is guessing (``12345`` scores 0.12 as English)
@@ -45,32 +43,18 @@ def language_of(text: str) -> str | None:
 
 
 PARALLEL_FROM = 20_000  # texts: below this one process is quicker than handing them out
-_pool: ProcessPoolExecutor | None = None
 
 
 def languages(texts: Sequence[str]) -> list[str | None]:
     """``language_of`` each text; a large import's texts on every core, in worker processes
     kept for the next file (a million short messages: 23 s on one core)."""
-    workers = os.cpu_count() or 1
+    workers = cores()
     if len(texts) < PARALLEL_FROM or workers < 2:
         return _chunk_languages(texts)
     step = -(-len(texts) // (2 * workers))
     chunks = [list(texts[start:start + step]) for start in range(0, len(texts), step)]
-    return [code for part in _workers(workers).map(_chunk_languages, chunks) for code in part]
+    return [code for part in shared_pool().map(_chunk_languages, chunks) for code in part]
 
 
 def _chunk_languages(texts: Sequence[str]) -> list[str | None]:
     return [language_of(text) for text in texts]
-
-
-def _workers(count: int) -> ProcessPoolExecutor:
-    global _pool
-    if _pool is None:  # multiprocessing is imported here: no cost to start-up or small imports
-        import atexit
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # forkserver: never fork a process whose thread pools (polars, DuckDB) are running
-        _pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("forkserver"))
-        atexit.register(_pool.shutdown, cancel_futures=True)
-    return _pool

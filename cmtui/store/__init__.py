@@ -26,18 +26,19 @@ from .base import (
     validate_name,
 )
 from .datasets import DatasetsStore
+from .fields import FieldInfo, FieldsStore
 from .labels import LabelsStore
 from .models import Condition, ModelsStore, ModelVersion, StreamInfo
 from .reviews import ReviewsStore
 from .sources import SourceInfo, SourcesStore
 
-__all__ = ["APP_MARKER", "AnalyticsStore", "Filters", "Volumes", "Condition", "ModelVersion", "StreamInfo", "LABEL_SEP", "MAX_LABEL_LEN", "MIGRATIONS", "REVIEW_KINDS", "SCHEMA_VERSION",
+__all__ = ["APP_MARKER", "FieldInfo", "AnalyticsStore", "Filters", "Volumes", "Condition", "ModelVersion", "StreamInfo", "LABEL_SEP", "MAX_LABEL_LEN", "MIGRATIONS", "REVIEW_KINDS", "SCHEMA_VERSION",
            "TAXONOMY_KINDS", "DatasetInfo", "ImportResult", "LabelNameError", "Review", "SavedSession", "SourceInfo", "Store",
            "StoreBusy", "StoreError", "UndoneStep", "ancestors", "now", "sort_labels", "validate_label_name",
            "validate_name"]
 
 
-class Store(LabelsStore, ReviewsStore, DatasetsStore, SourcesStore, ModelsStore, AnalyticsStore):
+class Store(LabelsStore, ReviewsStore, DatasetsStore, SourcesStore, ModelsStore, AnalyticsStore, FieldsStore):
     """One DuckDB file. Cheap to construct; every method opens and closes the file.
 
     Several cmtui processes share one database file and DuckDB lets one process hold it

@@ -107,6 +107,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN turns VARCHAR;
     ALTER TABLE session_state ADD COLUMN scope VARCHAR;
     """,
+    # 6: general fields a team names (kind: a built-in kind or regex; shape: a reference's
+    # shape or the regex; labels: JSON list of the labels that expect the field)
+    """
+    CREATE TABLE fields(dataset VARCHAR NOT NULL, name VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+                        shape VARCHAR, labels VARCHAR NOT NULL, created TIMESTAMP NOT NULL);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

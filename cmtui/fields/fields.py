@@ -1,0 +1,162 @@
+"""A dataset's fields and where they are in its messages.
+
+Every dataset has the built-in fields, one per kind (``date``, ``money``...). A team adds
+its own: ``--like KIND`` takes that kind's candidates (``renewal date`` is a date; which
+dates are renewal dates is for reviews to teach), ``--like reference:SHAPE`` a reference of
+a shape (``HM-9999999``), ``--like regex:PATTERN`` a pattern of its own. A field can be
+expected by labels (``Claims > New claim`` expects ``policy number``).
+
+Finding every field in a dataset runs on every core for large datasets and is kept in a
+cache file beside the database, keyed by the field definitions and the messages' update
+times, so it is done once per change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from ..pool import cores, shared_pool
+from ..store import FieldInfo, Store, StoreError
+from .kinds import DEFAULT_REGION, FINDERS, KINDS, Candidate, find_pattern, shape_pattern
+
+PARALLEL_FROM = 5_000  # messages: below this one process is quicker than handing them out
+CHUNK = 2_000  # messages a worker takes at a time
+FOUND_SCHEMA = {"mid": pl.Int64, "field": pl.String, "kind": pl.String, "start": pl.Int32, "end": pl.Int32,
+                "text": pl.String, "value": pl.String}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str  # a built-in kind, or "regex"
+    shape: str | None = None  # a reference's shape, or the regular expression
+    labels: tuple[str, ...] = ()  # the labels that expect it
+    builtin: bool = False
+
+    def describe(self) -> str:
+        like = self.kind if self.shape is None else f"{self.kind}:{self.shape}"
+        return like if self.builtin else f"like {like}"
+
+
+def parse_like(like: str) -> tuple[str, str | None]:
+    """``--like`` as (kind, shape): ``date``, ``reference:AA-999999`` or ``regex:PATTERN``;
+    ``StoreError`` says what is wrong."""
+    kind, sep, shape = like.partition(":")
+    kind = kind.strip().lower()
+    if kind not in (*KINDS, "regex"):
+        raise StoreError(f"--like: {like!r} is not one of {', '.join(KINDS)}, reference:SHAPE or regex:PATTERN")
+    if kind == "regex":
+        if not shape:
+            raise StoreError("--like regex:PATTERN needs a pattern")
+        try:
+            if re.compile(shape).search("") is not None:
+                raise StoreError(f"--like: the pattern {shape!r} matches empty text")
+        except re.error as exc:
+            raise StoreError(f"--like: the pattern {shape!r} is not a regular expression: {exc}") from None
+        return kind, shape
+    if sep and kind != "reference":
+        raise StoreError(f"--like: only reference and regex take a shape (got {like!r})")
+    if kind == "reference" and shape:
+        try:
+            shape_pattern(shape)
+        except ValueError as exc:
+            raise StoreError(f"--like: {exc}") from None
+    return kind, shape or None
+
+
+def dataset_fields(store: Store, dataset: str) -> list[Field]:
+    """The built-in fields, then the team's (alphabetically)."""
+    own = [_field(info) for info in store.fields(dataset)]
+    return [*(Field(kind, kind, builtin=True) for kind in KINDS), *own]
+
+
+def _field(info: FieldInfo) -> Field:
+    return Field(info.name, info.kind, info.shape, info.labels)
+
+
+@dataclass(frozen=True)
+class Found:
+    field: str
+    candidate: Candidate
+
+
+def find_fields(text: str, fields: Sequence[Field], base_year: int = 2024,
+                region: str = DEFAULT_REGION) -> list[Found]:
+    """Every field's candidates in ``text``, by position: a kind is looked for once and
+    its candidates go to each field of that kind."""
+    by_kind: dict[tuple[str, str | None], list[Candidate]] = {}
+    found: list[Found] = []
+    for field in fields:
+        key = (field.kind, field.shape)
+        if key not in by_kind:
+            by_kind[key] = list(_candidates(text, field, base_year, region))
+        found += [Found(field.name, c) for c in by_kind[key]]
+    found.sort(key=lambda f: (f.candidate.start, -f.candidate.end, f.field))
+    return found
+
+
+def _candidates(text: str, field: Field, base_year: int, region: str) -> list[Candidate]:
+    if field.kind == "regex":
+        return list(find_pattern(text, re.compile(field.shape or ""), field.name))
+    if field.kind == "reference":
+        return list(FINDERS["reference"](text, field.shape))
+    if field.kind == "date":
+        return list(FINDERS["date"](text, base_year))
+    if field.kind == "phone":
+        return list(FINDERS["phone"](text, region))
+    return list(FINDERS[field.kind](text))
+
+
+# ---- a whole dataset ----------------------------------------------------------------------
+def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region: str = DEFAULT_REGION,
+                    progress: Callable[[float], None] = lambda _f: None) -> pl.DataFrame:
+    """Every field's candidates in every message of ``dataset`` (mid, field, kind, start,
+    end, text, value), from the cache when neither the fields nor the messages changed."""
+    from ..features import cache_dir
+    from ..private import write_cache_file
+
+    meta = store.messages_frame(dataset, "mid, updated")
+    key = hashlib.sha256(json.dumps([[f.name, f.kind, f.shape] for f in fields] + [region]).encode()
+                         + meta.hash_rows().to_numpy().tobytes()).hexdigest()[:16]
+    path = cache_dir(store.path, dataset) / f"fields-{key}.parquet"
+    if path.exists():
+        return pl.read_parquet(path)
+    parts: list[pl.DataFrame] = []
+    texts = store.messages_frame(dataset, "mid, ts, subject, body")  # one read: quicker than one per chunk
+    chunks = [texts.slice(start, CHUNK) for start in range(0, texts.height, CHUNK)]
+    jobs = ((frame, list(fields), region) for frame in chunks)
+    results = (shared_pool().map(_find_chunk, jobs) if texts.height >= PARALLEL_FROM and cores() > 1
+               else map(_find_chunk, jobs))
+    for n, part in enumerate(results, start=1):
+        parts.append(part)
+        progress(n / max(1, len(chunks)))
+    found = pl.concat(parts) if parts else pl.DataFrame(schema=FOUND_SCHEMA)
+    for old in path.parent.glob("fields-*.parquet") if path.parent.exists() else []:
+        old.unlink(missing_ok=True)
+    write_cache_file(path, lambda tmp: found.write_parquet(tmp))
+    return found
+
+
+def _find_chunk(job: tuple[pl.DataFrame, list[Field], str]) -> pl.DataFrame:
+    """One chunk of messages, in a worker process: the subject and body searched as one
+    text (subject, a newline, body), so positions count from the subject's start."""
+    frame, fields, region = job
+    rows: list[tuple[int, str, str, int, int, str, str]] = []
+    for mid, ts, subject, body in frame.iter_rows():
+        year = ts.year if isinstance(ts, datetime) else datetime.now(UTC).year
+        for found in find_fields(message_text(subject, body), fields, year, region):
+            c = found.candidate
+            rows.append((mid, found.field, c.kind, c.start, c.end, c.text, c.value))
+    return pl.DataFrame(rows, schema=FOUND_SCHEMA, orient="row")
+
+
+def message_text(subject: str | None, body: str | None) -> str:
+    """What fields are found in: the subject, a newline, the body."""
+    return f"{subject or ''}\n{body or ''}"
