@@ -19,6 +19,7 @@ from .analytics import Analytics, Reporting, parse_filters, period_name, sparkli
 from .discover import Cluster
 from .discovering import Clusters, Discoverer, Discovering
 from .features import DEFAULT_BITS
+from .fields.extracting import Extracting, FieldSpan
 from .labelling import LabelImplied, Labelling, RowIndex
 from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES
 from .model import Cancelled, ModelParams
@@ -29,7 +30,7 @@ from .taxonomy import within
 from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
-__all__ = ["AMBER_EXAMPLES", "Analytics", "Filters", "parse_filters", "period_name", "sparkline", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied",
+__all__ = ["AMBER_EXAMPLES", "Analytics", "FieldSpan", "Filters", "parse_filters", "period_name", "sparkline", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied",
            "ModelState", "ModelVersion", "PageRow", "SavedSession", "Session", "Undone", "check_label_name", "format_readiness", "in_test_split", "readiness"]
 
 
@@ -48,7 +49,7 @@ class Undone:
     label: str | None = None
 
 
-class Session(Labelling, Discovering, Scoping, Reporting):
+class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
     """One annotator working on one dataset: pages, drafts, confirm, submit and undo
     (the label edits of a draft are ``Labelling``'s; fitting is the ``Trainer``'s)."""
 
@@ -201,8 +202,10 @@ class Session(Labelling, Discovering, Scoping, Reporting):
         return self.texts.thread(thread_id, fetch)
 
     def prefetch(self, mids: Sequence[int]) -> None:
-        """Read the texts of ``mids`` and of their threads into the cache (in a worker)."""
+        """Read the texts of ``mids`` and of their threads into the cache, and find their
+        fields (in a worker)."""
         self.texts.prefetch(mids)
+        self.find_page_fields(mids)
 
     def add_label(self, name: str) -> str:
         name = self.store.add_label(self.dataset, name, self.annotator)

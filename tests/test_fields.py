@@ -110,9 +110,9 @@ def fields_db(tmp_path: Path) -> Path:
     from tests.conftest import write
 
     lines = ["id,timestamp,subject,body,labels,reviewed",
-             'a,2023-05-01T09:00:00Z,Renewal,"Policy HM-1234567 renews on 18 March for £1,234.50.",Policy,true',
-             'b,2024-02-01T09:00:00Z,Claim,"Crash on 3 May, call +44 20 7946 0958.",Claims,true',
-             "c,2024-02-02T09:00:00Z,Hello,nothing here,,false"]
+             'a,2023-05-01T09:00:00Z,Renewal,"Policy HM-1234567 renews on 18 March for £1,234.50.",,false',
+             'b,2024-02-01T09:00:00Z,Claim,"Crash on 3 May, call +44 20 7946 0958.",,false',
+             "c,2024-02-02T09:00:00Z,Hello,nothing here,Policy;Claims,true"]
     db = tmp_path / "f.duckdb"
     assert main(["import", str(write(tmp_path / "f.csv", "\n".join(lines) + "\n")), "--dataset", "d",
                  "--db", str(db)]) == 0
@@ -167,3 +167,43 @@ def test_find_in_a_dataset_is_cached(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["fields", "find", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "policy number" in out and "1 messages" in out
+
+
+def test_highlighted_fields_keep_message_text_inert() -> None:
+    from cmtui.fields.extracting import FieldSpan
+    from cmtui.textsafe import inert
+    from cmtui.tui.widgets import FIELD_STYLE, with_fields
+    from tests.test_tui import HOSTILE
+
+    body = f"{HOSTILE}\r\n\ton 18 March [b]x[/b] \x1b[31m"
+    start = body.index("18 March")
+    text = with_fields(body, [FieldSpan(("date",), start, start + 8, "18 March", "2024-03-18", False)])
+    assert text.plain == inert(body[:start]) + "⟦18 March⟧" + inert(body[start + 8:])
+    assert "\x1b" not in text.plain and "[bold red]not bold[/bold red]" in text.plain  # shown, not applied
+    styled = [text.plain[s.start:s.end] for s in text.spans if s.style == FIELD_STYLE]
+    assert styled == ["18 March"]
+
+
+async def test_the_message_view_shows_a_messages_fields(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from cmtui.store import Store
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.workspace import Workspace
+    from tests.test_tui import settle
+
+    app = CmtuiApp(Workspace(Store(fields_db(tmp_path)), "tester"), "d")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        shown = {}
+        for _ in range(3):
+            mid = app.current_mid()
+            shown[mid] = (str(app.query_one("#message-fields", Static).render()),
+                          str(app.query_one("#message-body", Static).render()))
+            await pilot.press("j")
+            await pilot.pause()
+        lines = sorted(line for line, _ in shown.values())
+        assert any("reference | " not in line and "date 2023-03-18" in line and "money 1234.50 GBP" in line
+                   for line in lines), lines
+        assert any("phone +442079460958" in line for line in lines), lines
+        assert any("⟦HM-1234567⟧" in body for _, body in shown.values())

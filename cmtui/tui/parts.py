@@ -354,7 +354,7 @@ class PageView(AppBase):
             status += " · exception: " + ", ".join(one_line(k, 40) for k in session.exception_kinds[mid])
         narrow = self.query_one("#main").has_class("stacked")
         view.show(row, self.chips(mid), thread, status,
-                  2 if narrow else 4, same_message=mid == self._shown_mid)
+                  2 if narrow else 4, same_message=mid == self._shown_mid, spans=session.fields_of(mid))
         self._shown_mid = mid
 
     def chips(self, mid: int) -> list[tuple[Text, bool]]:

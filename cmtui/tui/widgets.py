@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,6 +186,38 @@ class CoverageMeter(Static):
         return text
 
 
+FIELD_STYLE = "bold underline"  # a field's candidate in the body: underlined, so NO_COLOR shows it too
+
+
+def with_fields(body: str, spans: Sequence[Any]) -> Text:
+    """``body`` made inert a piece at a time, each field's candidate underlined and
+    bracketed (``⟦18 March⟧``): positions count in the raw body, and making a piece inert
+    can change its length, so pieces are cut before."""
+    text = Text()
+    at = 0
+    for span in sorted(spans, key=lambda s: s.start):
+        if span.start < at or span.end > len(body):
+            continue
+        text.append(inert(body[at:span.start]))
+        text.append("⟦")
+        text.append(inert(body[span.start:span.end]), style=FIELD_STYLE)
+        text.append("⟧")
+        at = span.end
+    text.append(inert(body[at:]))
+    return text
+
+
+def fields_line(spans: Sequence[Any]) -> Text:
+    """The fields of the message and their values, in one or two lines: ``date 2024-03-18``."""
+    line = Text()
+    for n, span in enumerate(spans):
+        if n:
+            line.append(" · ", style="dim")
+        line.append(one_line(" | ".join(span.fields), 40), style="italic")
+        line.append(" " + one_line(span.value, 60))
+    return line
+
+
 class MessageView(Vertical):
     """The highlighted message: a fixed one-line header and label line, and the body,
     which scrolls on its own (J/K). Its text is always inert."""
@@ -192,6 +225,7 @@ class MessageView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="message-head")
         yield Static(id="message-labels")
+        yield Static(id="message-fields")
         with VerticalScroll(id="message-scroll"):
             yield Static(id="message-body")
 
@@ -201,13 +235,14 @@ class MessageView(Vertical):
         self._shown = None
         self.query_one("#message-head", Static).update(Text(note))
         self.query_one("#message-labels", Static).update("")
+        self.query_one("#message-fields", Static).update("")
         self.query_one("#message-body", Static).update("")
 
     def scroll_body(self, lines: int) -> None:
         self.query_one("#message-scroll", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def show(self, row: Any, chips: list[tuple[Text, bool]], thread: list[Any], status: str, max_label_lines: int,
-             same_message: bool) -> None:
+             same_message: bool, spans: Sequence[Any] = ()) -> None:
         self._shown = (row, chips, status, max_label_lines)
         self._lay_out_head()
         details = [f"to {one_line(row.recipients)}"] if row.recipients else []
@@ -231,11 +266,13 @@ class MessageView(Vertical):
                 body.append(inert(turn["text"]))
                 body.append("\n\n")
         else:
-            body.append(inert(row.body))
+            body.append_text(with_fields(row.body, [s for s in spans if not s.in_subject]))
         for other in thread[:5]:
             body.append(f"\n\n── in thread: {one_line(other.subject, 80)} ({other.ts:%Y-%m-%d}) ──\n", style="dim")
             body.append(inert(other.body)[:2000], style="dim")
         self.query_one("#message-body", Static).update(body)
+        self.query_one("#message-fields", Static).update(fields_line(spans))
+        self.query_one("#message-fields").display = bool(spans)
         if not same_message:
             self.query_one("#message-scroll", VerticalScroll).scroll_home(animate=False)
 
