@@ -278,7 +278,7 @@ def _stats(ctx: Context) -> int:
 
     session = Session.open(ctx.store, ctx.dataset(), ctx.annotator)
     session.retrain()
-    report = session.stats_report()
+    report = session.state.report
     if ctx.args.drift_days is not None:
         if ctx.args.drift_days < 1:
             raise CliError(f"--drift-days: at least 1 (got {ctx.args.drift_days})")

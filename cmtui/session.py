@@ -202,8 +202,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         return self.texts.thread(thread_id, fetch)
 
     def prefetch(self, mids: Sequence[int]) -> None:
-        """Read the texts of ``mids`` and of their threads into the cache, and find their
-        fields (in a worker)."""
+        """Cache the texts of ``mids`` and their threads, and find their fields (in a worker)."""
         self.texts.prefetch(mids)
         self.find_page_fields(mids)
 
@@ -343,9 +342,6 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
     @property
     def x(self) -> Any:
         return self.trainer.x
-
-    def stats_report(self) -> dict[str, Any]:
-        return self.state.report
 
     def pinned_versions(self) -> list[ModelVersion]:
         """The pinned model versions other than the current one, newest first (to compare)."""

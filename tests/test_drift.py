@@ -34,7 +34,7 @@ def drift_after(tmp_path: Path, second: list[dict[str, str]]) -> dict:
     assert main(["import", str(tmp_path / "second.csv"), "--dataset", "d", *db]) == 0
     session = Session.open(Store(tmp_path / "d.duckdb"), "d", "ann")
     session.retrain()
-    return session.stats_report()
+    return session.state.report
 
 
 @pytest.mark.parametrize("kind", ["unseen", "same"])

@@ -283,7 +283,7 @@ def test_disagreement_shows_in_check_label_and_stats(tmp_path: Path) -> None:
     store.confirm("d", "alice", [Review(disputed, {"Billing": None})])  # alice's is the latest review
     session.retrain()
     assert session.ranked("check-label", "Billing")[0] == disputed
-    annotators = session.stats_report()["annotators"]
+    annotators = session.state.report["annotators"]
     # seed reviewed all 120; bob agreed with seed on one and disagreed with alice on the other
     assert annotators["counts"] == {"alice": 1, "bob": 2, "seed": 120}
     assert annotators["shared"] == 2 and annotators["agreement"] == 0.5
