@@ -296,6 +296,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         if step is None:
             return None
         self.refresh_reviews()
+        self.field_undone(step.kind, step.mids)
         self.discoverer.undone(step.kind, step.mids)  # a cluster whose submit is undone opens again
         return Undone(step.kind, step.mids, step.label)
 

@@ -207,3 +207,76 @@ async def test_the_message_view_shows_a_messages_fields(tmp_path: Path) -> None:
                    for line in lines), lines
         assert any("phone +442079460958" in line for line in lines), lines
         assert any("⟦HM-1234567⟧" in body for _, body in shown.values())
+
+
+async def test_reviewing_fields_on_a_page(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from cmtui.store import Store
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.tui.screens import AskScreen, ChoiceScreen
+    from cmtui.workspace import Workspace
+    from tests.test_tui import settle
+
+    db = fields_db(tmp_path)
+    from cmtui.cli import main
+
+    assert main(["fields", "add", "renewal date", "--like", "date", "--db", str(db)]) == 0
+    store = Store(db)
+    app = CmtuiApp(Workspace(store, "tester"), "d")
+    ids = dict(store.messages_frame("d", "mid, id").iter_rows())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        while ids[app.current_mid()] != "a":  # type: ignore[index]
+            await pilot.press("j")
+        line = lambda: str(app.query_one("#message-fields", Static).render())  # noqa: E731
+        assert line().startswith("· reference HM-1234567")
+        await pilot.press("]", "x")  # the reference is not a 'reference' (say)
+        await app.workers.wait_for_complete()
+        await pilot.press("]", "]", "y")  # after x the cursor moved on to the date; ] ] reaches the amount
+        await app.workers.wait_for_complete()
+        verdicts = {(f, v, d) for _, f, _, _, v, d in store.field_reviews("d")}
+        assert verdicts == {("reference", "HM-1234567", "no"), ("money", "1234.50 GBP", "yes")}
+        await pilot.press("u")  # the last review is taken back
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(store.field_reviews("d")) == 1
+        await pilot.press("w")
+        assert isinstance(app.screen, AskScreen)
+        await pilot.press(*"renews", "enter")
+        assert isinstance(app.screen, ChoiceScreen)
+        names = [app.screen.choices[i][0] for i in range(len(app.screen.choices))]
+        await pilot.press(*["down"] * names.index("renewal date"), "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert ("renewal date", "renews", "yes") in {(f, v, d) for _, f, _, _, v, d in store.field_reviews("d")}
+        assert "✓ renewal date renews" in line()
+        await pilot.press("w", *"no such words", "enter")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(store.field_reviews("d")) == 2  # refused: the words are not in the message
+
+
+def test_snapshot_field_review(tmp_path: Path, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    from textual.pilot import Pilot
+
+    from cmtui.store import Store
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.workspace import Workspace
+    from tests.test_tui import settle
+
+    store = Store(fields_db(tmp_path))
+    app = CmtuiApp(Workspace(store, "tester"), "d")
+    ids = dict(store.messages_frame("d", "mid, id").iter_rows())
+
+    async def before(pilot: Pilot) -> None:  # type: ignore[type-arg]
+        await settle(app, pilot)
+        app.clear_notifications()
+        while ids[app.current_mid()] != "a":  # type: ignore[index]
+            await pilot.press("j")
+        await pilot.press("]", "x")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)

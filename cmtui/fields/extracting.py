@@ -1,34 +1,45 @@
 """The Session's fields: where each field is in the messages of the open page, found off
-the main thread (with the page's texts) so the message view only reads them."""
+the main thread (with the page's texts) so the message view only reads them, and the
+reviews that say a span is, or is not, a field."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import Store
+from ..store import Store, StoreError
+
+Key = tuple[str, int, int]  # field, start, end
 
 
 @dataclass(frozen=True)
 class FieldSpan:
-    """A field's candidate in a message: ``start``/``end`` count in the body (negative:
-    in the subject); ``fields`` every field it is a candidate of (``date``, ``renewal date``)."""
+    """A field's candidate in a message: ``start``/``end`` count in the subject, a
+    newline and the body (``offset``: where the body starts); ``fields``: every field it
+    may be (``date``, ``renewal date``)."""
 
     fields: tuple[str, ...]
     start: int
     end: int
     text: str
     value: str
-    in_subject: bool
+    offset: int
+
+    @property
+    def in_subject(self) -> bool:
+        return self.start < self.offset
 
 
 class Extracting:
     store: Store
     dataset: str
+    annotator: str
     texts: Any
     _field_defs: list[Any] | None = None
     _field_spans: dict[int, list[FieldSpan]]
+    _verdicts: dict[int, dict[Key, tuple[str, str]]] | None = None  # mid -> key -> (value, yes/no)
     fields_missing: str | None = None  # why fields are not found (their extra not installed)
 
     def find_page_fields(self, mids: Sequence[int]) -> None:
@@ -41,16 +52,21 @@ class Extracting:
         try:
             if self._field_defs is None:
                 self._field_defs = dataset_fields(self.store, self.dataset)
+            verdicts = self.field_verdicts()
             for row in self.texts.rows([m for m in mids if m not in self._field_spans], False):
-                subject_length = len(row.subject or "") + 1
-                spans: dict[tuple[int, int], tuple[Any, list[str]]] = {}  # one span, every field it may be
-                for found in find_fields(message_text(row.subject, row.body), self._field_defs, row.ts.year):
+                offset = len(row.subject or "") + 1
+                text = message_text(row.subject, row.body)
+                spans: dict[tuple[int, int], tuple[str, str, list[str]]] = {}  # one span, every field it may be
+                for found in find_fields(text, self._field_defs, row.ts.year):
                     c = found.candidate
-                    spans.setdefault((c.start, c.end), (c, []))[1].append(found.field)
-                self._field_spans[row.mid] = [
-                    FieldSpan(tuple(names), c.start - subject_length, c.end - subject_length, c.text, c.value,
-                              c.start < subject_length)
-                    for c, names in (spans[key] for key in sorted(spans))]
+                    spans.setdefault((c.start, c.end), (c.text, c.value, []))[2].append(found.field)
+                for (field, start, end), (value, verdict) in verdicts.get(row.mid, {}).items():
+                    if verdict == "yes":  # a span people marked that no finder found
+                        spans.setdefault((start, end), (text[start:end], value, []))
+                        if field not in spans[(start, end)][2]:
+                            spans[(start, end)][2].append(field)
+                self._field_spans[row.mid] = [FieldSpan(tuple(names), start, end, written, value, offset)
+                                              for (start, end), (written, value, names) in sorted(spans.items())]
         except FieldsUnavailable as exc:
             self.fields_missing = str(exc)
 
@@ -58,7 +74,67 @@ class Extracting:
         """The fields found in message ``mid`` (none until its page's were found)."""
         return getattr(self, "_field_spans", {}).get(mid, [])
 
-    def forget_fields(self) -> None:
-        """After the fields were changed: find them again."""
-        self._field_defs = None
-        self._field_spans = {}
+    def field_items(self, mid: int) -> list[tuple[FieldSpan, str]]:
+        """Each (span, field) to review in message ``mid``, in reading order."""
+        return [(span, field) for span in self.fields_of(mid) for field in span.fields]
+
+    def field_names(self) -> list[str]:
+        return [f.name for f in self._field_defs or []]
+
+    def field_verdicts(self) -> dict[int, dict[Key, tuple[str, str]]]:
+        if self._verdicts is None:
+            verdicts: dict[int, dict[Key, tuple[str, str]]] = {}
+            for mid, field, start, end, value, verdict in self.store.field_reviews(self.dataset):
+                verdicts.setdefault(mid, {})[(field, start, end)] = (value, verdict)
+            self._verdicts = verdicts
+        return self._verdicts
+
+    def verdict(self, mid: int, field: str, span: FieldSpan) -> str | None:
+        found = self.field_verdicts().get(mid, {}).get((field, span.start, span.end))
+        return None if found is None else found[1]
+
+    def review_field(self, mid: int, span: FieldSpan, field: str, verdict: str | None) -> None:
+        """Say ``span`` is (``yes``) or is not (``no``) ``field`` (None: not reviewed),
+        written at once; ``undo`` takes it back."""
+        self.store.review_field(self.dataset, self.annotator, mid, field, span.start, span.end, span.value, verdict)
+        mine = self.field_verdicts().setdefault(mid, {})
+        if verdict is None:
+            mine.pop((field, span.start, span.end), None)
+        else:
+            mine[(field, span.start, span.end)] = (span.value, verdict)
+
+    def mark_field(self, mid: int, words: str, field: str) -> FieldSpan:
+        """A span the finders missed: the first place ``words`` are written in message
+        ``mid`` (case and spacing aside) is ``field``."""
+        from .fields import message_text
+
+        if field not in self.field_names():
+            raise StoreError(f"no field {field!r} (cmtui fields lists them)")
+        row = self.texts.rows([mid], False)[0]
+        text = message_text(row.subject, row.body)
+        pattern = r"\s+".join(re.escape(w) for w in words.split())
+        match = re.search(pattern, text, re.IGNORECASE) if pattern else None
+        if match is None:
+            raise StoreError(f"{words!r} is not in this message")
+        span = FieldSpan((field,), match.start(), match.end(), match.group(0), " ".join(match.group(0).split()),
+                         len(row.subject or "") + 1)
+        self.review_field(mid, span, field, "yes")
+        self.forget_field_spans([mid])
+        self.find_page_fields([mid])
+        return span
+
+    def field_undone(self, kind: str, mids: Sequence[int]) -> None:
+        """After an undo: a field review's message shows the verdicts as they are again."""
+        if kind == "field-review":
+            self._verdicts = None
+            self.forget_field_spans(mids)
+            self.find_page_fields(mids)
+
+    def forget_field_spans(self, mids: Sequence[int] | None = None) -> None:
+        """Find again: the fields of ``mids`` (every message: None), and re-read verdicts."""
+        spans = getattr(self, "_field_spans", {})
+        for mid in list(spans) if mids is None else mids:
+            spans.pop(mid, None)
+        if mids is None:
+            self._field_defs = None
+            self._verdicts = None

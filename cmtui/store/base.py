@@ -113,6 +113,13 @@ MIGRATIONS: list[str] = [
     CREATE TABLE fields(dataset VARCHAR NOT NULL, name VARCHAR NOT NULL, kind VARCHAR NOT NULL,
                         shape VARCHAR, labels VARCHAR NOT NULL, created TIMESTAMP NOT NULL);
     """,
+    # 7: field reviews: a span of a message (positions in subject + newline + body) is, or
+    # is not, a field (verdict yes/no), by an annotator
+    """
+    CREATE TABLE field_reviews(dataset VARCHAR NOT NULL, mid BIGINT NOT NULL, annotator VARCHAR NOT NULL,
+                               field VARCHAR NOT NULL, start_at INTEGER NOT NULL, end_at INTEGER NOT NULL,
+                               value VARCHAR, verdict VARCHAR NOT NULL, at_ts TIMESTAMP NOT NULL);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -192,6 +199,7 @@ class ImportResult:
 
 
 REVIEW_KINDS = ("confirm", "submit")
+FIELD_REVIEW = "field-review"
 TAXONOMY_KINDS = ("add-label", "rename-label", "merge-label", "delete-label", "describe-label")
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .base import StoreBase, StoreError, validate_name
+from .base import FIELD_REVIEW, StoreBase, StoreError, validate_name
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,15 @@ class FieldsStore(StoreBase):
                     "SELECT 1 FROM fields WHERE dataset=? AND lower(name)=lower(?)", [dataset, new]).fetchone():
                 raise StoreError(f"field {new!r} exists already in dataset {dataset!r}")
             con.execute("UPDATE fields SET name=? WHERE dataset=? AND name=?", [new, dataset, old])
+            con.execute("UPDATE field_reviews SET field=? WHERE dataset=? AND field=?", [new, dataset, old])
             self._event(con, dataset, annotator, "rename-field", None, {"old": old, "new": new})
 
     def delete_field(self, dataset: str, name: str, annotator: str) -> None:
+        """Delete a field and its reviews (not undoable: ``cmtui fields delete`` asks first)."""
         with self.transaction() as con:
             self._field(con, dataset, name)
             con.execute("DELETE FROM fields WHERE dataset=? AND name=?", [dataset, name])
+            con.execute("DELETE FROM field_reviews WHERE dataset=? AND field=?", [dataset, name])
             self._event(con, dataset, annotator, "delete-field", None, {"name": name})
 
     def attach_field(self, dataset: str, name: str, labels: Sequence[str], annotator: str) -> None:
@@ -65,6 +68,45 @@ class FieldsStore(StoreBase):
             con.execute("UPDATE fields SET labels=? WHERE dataset=? AND name=?",
                         [json.dumps(list(labels)), dataset, name])
             self._event(con, dataset, annotator, "attach-field", None, {"name": name, "labels": list(labels)})
+
+    # ---- reviews of fields ----------------------------------------------------------------
+    def review_field(self, dataset: str, annotator: str, mid: int, field: str, start: int, end: int,
+                     value: str, verdict: str | None) -> None:
+        """Say span ``start:end`` of message ``mid`` is (``yes``) or is not (``no``) field
+        ``field``; None takes the verdict back. One undo step (``undo_last``)."""
+        if verdict not in ("yes", "no", None):
+            raise StoreError(f"a field's verdict is yes or no (got {verdict!r})")
+        with self.transaction() as con:
+            key = [dataset, mid, annotator, field, start, end]
+            where = "dataset=? AND mid=? AND annotator=? AND field=? AND start_at=? AND end_at=?"
+            before = con.execute(f"SELECT value, verdict FROM field_reviews WHERE {where}", key).fetchone()
+            con.execute(f"DELETE FROM field_reviews WHERE {where}", key)
+            if verdict is not None:
+                con.execute("INSERT INTO field_reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", [*key, value, verdict])
+            self._event(con, dataset, annotator, FIELD_REVIEW, mid,
+                        {"field": field, "start": start, "end": end, "after": [value, verdict],
+                         "before": None if before is None else list(before)})
+
+    def field_reviews(self, dataset: str) -> list[tuple[int, str, int, int, str, str]]:
+        """Every span's latest verdict (any annotator): mid, field, start, end, value, verdict."""
+        with self.transaction() as con:
+            rows = con.execute(
+                """SELECT mid, field, start_at, end_at, value, verdict FROM (
+                     SELECT *, row_number() OVER (PARTITION BY mid, field, start_at, end_at
+                                                  ORDER BY at_ts DESC, annotator) AS rk
+                     FROM field_reviews WHERE dataset=?) WHERE rk=1 ORDER BY mid, start_at, field""",
+                [dataset]).fetchall()
+        return [(int(m), str(f), int(s), int(e), str(v or ""), str(d)) for m, f, s, e, v, d in rows]
+
+    @staticmethod
+    def _undo_field_review(con: duckdb.DuckDBPyConnection, dataset: str, annotator: str, mid: int,
+                           payload: dict[str, object]) -> None:
+        key = [dataset, mid, annotator, payload["field"], payload["start"], payload["end"]]
+        con.execute("DELETE FROM field_reviews WHERE dataset=? AND mid=? AND annotator=? AND field=? "
+                    "AND start_at=? AND end_at=?", key)
+        before = payload.get("before")
+        if isinstance(before, list):
+            con.execute("INSERT INTO field_reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", [*key, *before])
 
     @staticmethod
     def _field(con: duckdb.DuckDBPyConnection, dataset: str, name: str) -> None:

@@ -12,6 +12,7 @@ import polars as pl
 
 from ..private import current_user
 from .base import (
+    FIELD_REVIEW,
     REVIEW_KINDS,
     TAXONOMY_KINDS,
     Review,
@@ -22,6 +23,7 @@ from .base import (
     _lit,
     now,
 )
+from .fields import FieldsStore
 
 
 class ReviewsStore(StoreBase):
@@ -121,7 +123,7 @@ class ReviewsStore(StoreBase):
         is left to undo.
         """
         with self.transaction() as con:
-            kinds = ", ".join(_lit(k) for k in (*REVIEW_KINDS, *TAXONOMY_KINDS))
+            kinds = ", ".join(_lit(k) for k in (*REVIEW_KINDS, *TAXONOMY_KINDS, FIELD_REVIEW))
             row = con.execute(
                 f"""SELECT seq, kind, payload FROM events e
                    WHERE dataset=? AND annotator=? AND kind IN ({kinds})
@@ -137,6 +139,11 @@ class ReviewsStore(StoreBase):
                 self._restore_taxonomy(con, dataset, payload)
                 self._event(con, dataset, annotator, "undo", None, {"seq": seq})
                 return UndoneStep(kind, [], payload.get("label"))
+            if kind == FIELD_REVIEW:
+                mid = int(con.execute("SELECT mid FROM events WHERE seq=?", [seq]).fetchone()[0])  # type: ignore[index]
+                FieldsStore._undo_field_review(con, dataset, annotator, mid, payload)
+                self._event(con, dataset, annotator, "undo", mid, {"seq": seq})
+                return UndoneStep(kind, [mid], payload.get("field"))
             steps = [(seq, payload)]
             if payload.get("batch") is not None:
                 steps = [(int(s), json.loads(p)) for s, p in con.execute(

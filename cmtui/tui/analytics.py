@@ -18,15 +18,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from ..session import Analytics, Filters, Session, parse_filters, period_name, sparkline
 from ..taxonomy import LABEL_SEP
 from ..textsafe import one_line
 from ..workspace import StoreError
-from .screens import AskScreen
+from .screens import AskScreen, ChoiceScreen
 
 STACK_BELOW = 100  # columns: narrower, the chart sits below the table
 BUCKETS: list[str | None] = [None, "day", "week", "month"]  # None: chosen from the span
@@ -48,32 +47,6 @@ class AnalyticsActions:
         if result is not None and self.session is not None:
             source, language, _ = self.session.scope
             self.apply_filter((source, language, result[1]), result[0], None)  # type: ignore[attr-defined]
-
-
-class ChoiceScreen(ModalScreen[str | None]):
-    """One choice from a list (a source, a user property value)."""
-
-    BINDINGS = [Binding("escape", "dismiss_none", "Close", id="choice_close")]
-
-    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.title_text = title
-        self.choices = choices  # (id, text)
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="choice"):
-            yield Static(Text(self.title_text, style="bold"))
-            yield OptionList(*[Option(text, id=key) for key, text in self.choices], id="choice-options")
-
-    def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
-
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
 
 
 class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):

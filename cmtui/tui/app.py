@@ -25,7 +25,8 @@ from ..workspace import Workspace
 from .analytics import AnalyticsActions
 from .commands import CmtuiCommands
 from .discover import DiscoverActions
-from .keys import MAIN_BINDINGS, UnknownKeyId, binding_ids
+from .fields import FieldActions
+from .keys import MAIN_BINDINGS, UnknownKeyId, binding_ids, help_keys
 from .messages import (
     Failed,
     PageLoaded,
@@ -52,7 +53,7 @@ NARROW = 100  # below this many columns the list sits above the message
 __all__ = ["CmtuiApp", "PageLoaded", "UnknownKeyId", "run_app"]
 
 
-class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions):
+class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldActions):
     """cmtui's terminal app."""
 
     CSS_PATH = "app.tcss"
@@ -195,6 +196,10 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions):
             self.meter.training = True
             self.retrain(then_page=False)
             return
+        if step.kind == "field-review":
+            self.notify(f"Undid a review of field {step.label or ''}", timeout=3)
+            self.refresh_message()
+            return
         if step.kind not in ("edit", "confirm"):
             self.notify(f"Undid {step.kind.replace('-', ' ')} {step.label or ''}", timeout=4)
         elif step.mids and step.mids[0] in self.page_mids:
@@ -306,24 +311,9 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions):
         if result is not None:
             self.start_mode(*result)
 
-    def help_keys(self) -> list[tuple[str, str, str]]:
-        """(keys as bound now, what they do, binding id) for the help screen."""
-        shown = []
-        for binding in MAIN_BINDINGS:
-            if binding.id is None or binding.id.startswith("label_") and binding.id != "label_1":
-                continue
-            keys = self._keymap.get(binding.id, binding.key)
-            what = binding.tooltip or binding.description
-            if binding.id == "label_1":
-                keys = "1-9"
-                what = "toggle the label on that key"
-            shown.append((keys, what, binding.id))
-        shown.append(("ctrl+p", "command palette: modes, per-label modes, screens", "-"))
-        return shown
-
     def action_help(self) -> None:
         descriptions = self.session.descriptions if self.session is not None else {}
-        self.push_screen(HelpScreen(self.help_keys(), descriptions))
+        self.push_screen(HelpScreen(help_keys(self._keymap), descriptions))
 
     def action_datasets(self) -> None:
         self.push_screen(DatasetsScreen(self.workspace, self.dataset), self._dataset_chosen)

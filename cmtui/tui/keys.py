@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from textual.binding import Binding
 
 MAIN_BINDINGS: list[Binding] = [
@@ -32,6 +34,17 @@ MAIN_BINDINGS: list[Binding] = [
             tooltip="Per-label figures, warnings and the model rating"),
     Binding("A", "analytics", "Analytics", show=False, id="analytics",
             tooltip="Label volumes over time, sentiment and label pairs, by source, time and property"),
+    Binding("]", "field(1)", "Next field", show=False, id="field_next",
+            tooltip="Next field value in the message (dates, amounts, references...)"),
+    Binding("[", "field(-1)", "Previous field", show=False, id="field_previous", tooltip="Previous field value"),
+    Binding("y", "field_verdict('yes')", "Field yes", show=False, id="field_yes",
+            tooltip="The field value under [ ] is right"),
+    Binding("x", "field_verdict('no')", "Field no", show=False, id="field_no",
+            tooltip="The field value under [ ] is not that field"),
+    Binding("e", "field_rename", "Other field", show=False, id="field_other",
+            tooltip="The value under [ ] is another field: choose which"),
+    Binding("w", "field_mark", "Mark field", show=False, id="field_mark",
+            tooltip="A field value the finders missed: type its words, choose its field"),
     Binding("d", "datasets", "Datasets", show=False, id="datasets", tooltip="Open, create or import into a dataset"),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and rules"),
     Binding("q", "quit", "Quit", id="quit", tooltip="Quit; unconfirmed edits are kept for next time"),
@@ -41,16 +54,32 @@ MAIN_BINDINGS: list[Binding] = [
 def binding_ids() -> set[str]:
     """Every binding id a config file may remap: the main screen's and each screen's."""
     from . import screens
-    from .analytics import AnalyticsScreen, ChoiceScreen
+    from .analytics import AnalyticsScreen
     from .discover import DiscoverScreen
 
     ids = {b.id for b in MAIN_BINDINGS if b.id}
     for cls in (screens.LabelPickerScreen, screens.ModeScreen, screens.QueryScreen, screens.FilterScreen, screens.ValidationScreen,
                 screens.HelpScreen, screens.DatasetsScreen, screens.ConfirmScreen, screens.AskScreen,
-                DiscoverScreen, AnalyticsScreen, ChoiceScreen):
+                DiscoverScreen, AnalyticsScreen, screens.ChoiceScreen):
         ids |= {b.id for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
     return ids
 
 
 class UnknownKeyId(ValueError):
     """A key id in the settings file that no binding has."""
+
+
+def help_keys(keymap: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(keys as bound now, what they do, binding id) for the help screen."""
+    shown = []
+    for binding in MAIN_BINDINGS:
+        if binding.id is None or binding.id.startswith("label_") and binding.id != "label_1":
+            continue
+        keys = keymap.get(binding.id, binding.key)
+        what = binding.tooltip or binding.description
+        if binding.id == "label_1":
+            keys = "1-9"
+            what = "toggle the label on that key"
+        shown.append((keys, what, binding.id))
+    shown.append(("ctrl+p", "command palette: modes, per-label modes, screens", "-"))
+    return shown

@@ -49,6 +49,7 @@ class AppBase(App[int]):
     _names: dict[str, str]
     _writes: list[Worker[Any]]
     confirmed_since_retrain: int
+    field_cursor: int | None  # the field value [ and ] are on (tui.fields.FieldActions)
 
     @property
     def meter(self) -> CoverageMeter:
@@ -353,8 +354,11 @@ class PageView(AppBase):
         if self.page.mode == "exceptions" and mid in session.exception_kinds:
             status += " · exception: " + ", ".join(one_line(k, 40) for k in session.exception_kinds[mid])
         narrow = self.query_one("#main").has_class("stacked")
-        view.show(row, self.chips(mid), thread, status,
-                  2 if narrow else 4, same_message=mid == self._shown_mid, spans=session.fields_of(mid))
+        if mid != self._shown_mid:
+            self.field_cursor = None
+        spans, items = self.field_view(mid)  # type: ignore[attr-defined]
+        view.show(row, self.chips(mid), thread, status, 2 if narrow else 4, same_message=mid == self._shown_mid,
+                  spans=spans, items=items, current=self.field_cursor)
         self._shown_mid = mid
 
     def chips(self, mid: int) -> list[tuple[Text, bool]]:

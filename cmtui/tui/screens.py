@@ -282,6 +282,32 @@ class AskScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class ChoiceScreen(ModalScreen[str | None]):
+    """One choice from a list (a source, a user property value)."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Close", id="choice_close")]
+
+    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = choices  # (id, text)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="choice"):
+            yield Static(Text(self.title_text, style="bold"))
+            yield OptionList(*[Option(text, id=key) for key, text in self.choices], id="choice-options")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
 class ModeScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="mode_close")]
 

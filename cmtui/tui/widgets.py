@@ -187,34 +187,42 @@ class CoverageMeter(Static):
 
 
 FIELD_STYLE = "bold underline"  # a field's candidate in the body: underlined, so NO_COLOR shows it too
+CURRENT_FIELD_STYLE = "bold underline reverse"  # the one [ and ] are on
+VERDICT_MARKS = {"yes": "✓", "no": "✗", None: "·"}
 
 
-def with_fields(body: str, spans: Sequence[Any]) -> Text:
+def with_fields(body: str, spans: Sequence[Any], current: Any = None) -> Text:
     """``body`` made inert a piece at a time, each field's candidate underlined and
-    bracketed (``⟦18 March⟧``): positions count in the raw body, and making a piece inert
+    bracketed (``⟦18 March⟧``): positions count in the raw text, and making a piece inert
     can change its length, so pieces are cut before."""
     text = Text()
     at = 0
     for span in sorted(spans, key=lambda s: s.start):
-        if span.start < at or span.end > len(body):
+        start, end = span.start - span.offset, span.end - span.offset
+        if start < at or end > len(body):
             continue
-        text.append(inert(body[at:span.start]))
+        text.append(inert(body[at:start]))
         text.append("⟦")
-        text.append(inert(body[span.start:span.end]), style=FIELD_STYLE)
+        text.append(inert(body[start:end]), style=CURRENT_FIELD_STYLE if span is current else FIELD_STYLE)
         text.append("⟧")
-        at = span.end
+        at = end
     text.append(inert(body[at:]))
     return text
 
 
-def fields_line(spans: Sequence[Any]) -> Text:
-    """The fields of the message and their values, in one or two lines: ``date 2024-03-18``."""
+def fields_line(items: Sequence[tuple[Any, str, str | None]], current: int | None = None) -> Text:
+    """Each field of the message with its value and verdict (✓ is, ✗ is not, · not
+    reviewed), the one ``[``/``]`` are on in reverse: ``✓ date 2024-03-18 · ...``."""
     line = Text()
-    for n, span in enumerate(spans):
+    for n, (span, field, verdict) in enumerate(items):
         if n:
-            line.append(" · ", style="dim")
-        line.append(one_line(" | ".join(span.fields), 40), style="italic")
-        line.append(" " + one_line(span.value, 60))
+            line.append("  ")
+        piece = Text(f"{VERDICT_MARKS[verdict]} ")
+        piece.append(one_line(field, 40), style="italic")
+        piece.append(" " + one_line(span.value, 60))
+        if n == current:
+            piece.stylize("reverse")
+        line.append_text(piece)
     return line
 
 
@@ -242,7 +250,8 @@ class MessageView(Vertical):
         self.query_one("#message-scroll", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def show(self, row: Any, chips: list[tuple[Text, bool]], thread: list[Any], status: str, max_label_lines: int,
-             same_message: bool, spans: Sequence[Any] = ()) -> None:
+             same_message: bool, spans: Sequence[Any] = (), items: Sequence[tuple[Any, str, str | None]] = (),
+             current: int | None = None) -> None:
         self._shown = (row, chips, status, max_label_lines)
         self._lay_out_head()
         details = [f"to {one_line(row.recipients)}"] if row.recipients else []
@@ -266,13 +275,14 @@ class MessageView(Vertical):
                 body.append(inert(turn["text"]))
                 body.append("\n\n")
         else:
-            body.append_text(with_fields(row.body, [s for s in spans if not s.in_subject]))
+            on = items[current][0] if current is not None and current < len(items) else None
+            body.append_text(with_fields(row.body, [s for s in spans if not s.in_subject], on))
         for other in thread[:5]:
             body.append(f"\n\n── in thread: {one_line(other.subject, 80)} ({other.ts:%Y-%m-%d}) ──\n", style="dim")
             body.append(inert(other.body)[:2000], style="dim")
         self.query_one("#message-body", Static).update(body)
-        self.query_one("#message-fields", Static).update(fields_line(spans))
-        self.query_one("#message-fields").display = bool(spans)
+        self.query_one("#message-fields", Static).update(fields_line(items, current))
+        self.query_one("#message-fields").display = bool(items)
         if not same_message:
             self.query_one("#message-scroll", VerticalScroll).scroll_home(animate=False)
 
