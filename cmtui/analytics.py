@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from .labelling import RowIndex
-from .store import Filters, Store, StoreError, Volumes, sort_labels
+from .store import Filters, ModelVersion, Store, StoreError, Volumes, sort_labels
 from .taxonomy import LABEL_SEP, ancestors
 
 ORIGINS = ("predicted", "reviewed")
@@ -290,6 +290,11 @@ class Reporting:
         reviewed_rows = self.row_of.rows(sorted(m for m in self.reviewed if m in self.row_of))
         return dict(self.trainer.drift(new, window if window == LATEST_IMPORT else f"window {window}",
                                        reviewed_rows))
+
+    def pinned_versions(self) -> list[ModelVersion]:
+        """The pinned model versions other than the current one, newest first (to compare)."""
+        return [v for v in reversed(self.store.model_versions(self.dataset, pinned_only=True))
+                if v.version != self.trainer.state.version]
 
     def analytics_choices(self) -> dict[str, list[tuple[str, int]]]:
         """What the figures can be filtered by: sources, and user properties as ``key=value``."""

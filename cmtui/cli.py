@@ -143,6 +143,11 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--fields", type=Path, default=None, metavar="GOLD_FIELDS.jsonl",
+                   help="the oracle reviews general fields too (gold from python -m cmtui.sample --fields-gold); "
+                        "precision and recall per field after 5 and 10 pages")
+    p.add_argument("--learner", choices=["linear", "trees", "both"], default="both",
+                   help="with --fields: the trained fields' classifier")
 
     p = sub.add_parser("bench", parents=[common], help="speed benchmarks on synthetic mailboxes")
     p.add_argument("--sizes", default="10000,100000")
@@ -266,7 +271,10 @@ def _export(ctx: Context) -> int:
     if not out.parent.is_dir():
         raise CliError(f"{out}: no folder {out.parent}")
     dataset = ctx.dataset()
-    frame = build_export_frame(ctx.store, dataset, load_predictions(ctx.store.path, dataset))
+    from .fields.fields import load_values
+
+    frame = build_export_frame(ctx.store, dataset, load_predictions(ctx.store.path, dataset),
+                               fields=load_values(ctx.store, dataset))
     write_export(frame, out)
     print(f"{out}: {frame.height} messages exported from dataset {dataset!r}")
     return 0

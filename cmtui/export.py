@@ -50,11 +50,13 @@ def write_export(frame: pl.DataFrame, out: Path) -> None:
 
 
 def build_export_frame(store: Store, dataset: str, predictions: Predictions | None = None,
-                       min_probability: float = 0.05) -> pl.DataFrame:
+                       min_probability: float = 0.05, fields: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every message of ``dataset`` with its effective review and, if given, predictions.
 
     ``predictions`` is ``(mids, label_names, probabilities[n_messages, n_labels])``; labels
-    are written in taxonomy order, predicted ones as ``name=probability``.
+    are written in taxonomy order, predicted ones as ``name=probability``. ``fields``
+    (mid, field, value: cmtui.fields.fields.load_values) become a ``fields`` column of
+    ``field=value`` items.
     """
     order = {name: i for i, name in enumerate(store.labels(dataset))}
     messages = store.messages_frame(dataset)
@@ -74,6 +76,11 @@ def build_export_frame(store: Store, dataset: str, predictions: Predictions | No
     out = out.with_columns(reviews)
     if predictions is not None:
         out = out.with_columns(_predicted_column(mids, predictions, order, min_probability))
+    if fields is not None:
+        items = (fields.group_by("mid", maintain_order=True)
+                 .agg((pl.col("field") + "=" + pl.col("value")).alias("fields")))
+        out = out.with_columns(pl.DataFrame({"mid": mids}).join(items, on="mid", how="left", maintain_order="left")["fields"]
+                               .fill_null(pl.lit([], dtype=pl.List(pl.String))))
     return out
 
 

@@ -480,4 +480,19 @@ def format_report(report: dict[str, Any]) -> str:
         if annotators.get("agreement") is not None:
             lines.append(f"agreement on {annotators['shared']} messages reviewed twice: "
                          f"{100 * annotators['agreement']:.0f}%")
+    lines += format_fields(report.get("fields") or [])
     return "\n".join(lines)
+
+
+def format_fields(fields: list[dict[str, Any]]) -> list[str]:
+    """The general fields' figures (cmtui.fields.training): one line each."""
+    if not fields:
+        return []
+    def pct(x: float | None) -> str:
+        return "   -" if x is None else f"{100 * x:3.0f}%"
+
+    lines = ["", f"{'field':40} {'examples':>8} {'prec':>5} {'recall':>6}  {'model':7}  warning"]
+    for f in fields:
+        lines.append(f"{f['name'][:40]:40} {f['examples']:8d} {pct(f['precision']):>5} {pct(f['recall']):>6}  "
+                     f"{f['trained'] or 'pattern':7}  {f['warning'] or '-'}")
+    return lines

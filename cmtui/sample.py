@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import random
+import string
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -250,19 +252,56 @@ SIGNATURE = ("--\n{name}\n{phone}\nSent from my phone. This email and any attach
              "before printing this email.")
 
 
+# the gold field of each placeholder (a date by what the sentence says it is)
+GOLD_FIELDS = {"policy": "policy number", "claim": "claim number", "amount": "amount", "phone": "phone number"}
+DATE_FIELDS = (("with effect from {date}", "cancellation date"), ("moved house on {date}", "move date"),
+               ("date of birth {date}", "date of birth"), ("missed payment on {date}", "missed payment date"),
+               ("cover from {date}", "cover start date"), ("until {date}", "return date"))
+
+
 class _Filler:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
+        self.used: list[tuple[str, str]] = []  # (gold field, value as written) of every fill since the last take
+
+    def take(self) -> list[tuple[str, str]]:
+        used, self.used = self.used, []
+        return used
 
     def fill(self, template: str, name: str) -> str:
+        values = self._values(name)  # every value is drawn each time: the texts stay as they were
+        for _, key, _, _ in string.Formatter().parse(template):
+            if key in GOLD_FIELDS:
+                self.used.append((GOLD_FIELDS[key], str(values[key])))
+            elif key == "date":
+                self.used.append((next((f for t, f in DATE_FIELDS if t in template), "date"), str(values[key])))
+        return template.format(**values)
+
+    def _values(self, name: str) -> dict[str, object]:
         r = self.rng
-        return template.format(
+        return dict(
             road=r.choice(ROADS), car=r.choice(CARS), place=r.choice(PLACES),
             amount=f"£{r.randint(80, 9000):,}", claim=f"CL-{r.randint(100000, 999999)}",
             policy=f"HM-{r.randint(1000000, 9999999)}",
             date=f"{r.randint(1, 28)} {r.choice(['March', 'April', 'May', 'June', 'July'])}",
             address=f"{r.randint(1, 120)} {r.choice(STREETS)}, {r.choice(TOWNS)}",
             name=name, years=r.randint(2, 25), phone=f"07{r.randint(100000000, 999999999)}")
+
+
+def gold_fields(subject: str, body: str, used: list[tuple[str, str]]) -> list[dict[str, object]]:
+    """Where each filled value is in subject + newline + body (the positions fields are
+    found at), in the order they were filled: a value written twice is found twice."""
+    text = f"{subject}\n{body}"
+    found: list[dict[str, object]] = []
+    taken: set[int] = set()
+    for field, value in used:
+        start = text.find(value)
+        while start in taken:
+            start = text.find(value, start + 1)
+        if start >= 0:
+            taken.add(start)
+            found.append({"field": field, "start": start, "end": start + len(value), "text": value})
+    return sorted(found, key=lambda f: (int(f["start"]), str(f["field"])))  # type: ignore[call-overload]
 
 
 def _pick_labels(rng: random.Random, leaves: list[str], weights: list[float]) -> list[str]:
@@ -297,6 +336,7 @@ def generate(n: int, seed: int = SEED, profile: str = "email",
         when = start + timedelta(seconds=int(span * index / max(n, 1)) + rng.randint(0, 3600))
         thread = ""
         reply_to = threads[rng.randrange(len(threads))] if threads and rng.random() < 0.08 else None
+        filler.take()
         if reply_to is None and rng.random() < 0.03:
             subject, body = rng.choice(NOISE_MESSAGES)
             labels: list[str] = []
@@ -315,7 +355,7 @@ def generate(n: int, seed: int = SEED, profile: str = "email",
                 threads.append((thread, subject, labels[0]))
                 if len(threads) > 50:
                     threads.pop(0)
-        yield {
+        row: dict[str, object] = {
             "id": f"HM{index:07d}",
             "timestamp": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "subject": subject if profile != "short" or rng.random() < 0.5 else "",
@@ -329,6 +369,8 @@ def generate(n: int, seed: int = SEED, profile: str = "email",
             "body": text,
             "labels": ";".join(labels),
         }
+        row["gold_fields"] = gold_fields(str(row["subject"]), text, filler.take())
+        yield row  # type: ignore[misc]
 
 
 def _properties(rng: random.Random, labels: list[str], profile: str, channel: str, years: int) -> dict[str, str]:
@@ -469,10 +511,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--profile", choices=["email", "short", "long"], default="email")
     parser.add_argument("--mbox", action="store_true", help="write an mbox (mail as a server keeps it)")
+    parser.add_argument("--fields-gold", type=Path, default=None, metavar="FILE.jsonl",
+                        help="also the gold general fields of every message (cmtui simulate --fields)")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write = write_mbox if args.mbox else write_csv
-    count = write(args.out, generate(args.n, args.seed, args.profile))
+    rows = list(generate(args.n, args.seed, args.profile))
+    count = write(args.out, iter(rows))
+    if args.fields_gold is not None:
+        with args.fields_gold.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps({"id": row["id"], "fields": row["gold_fields"]}) + "\n")
     print(f"wrote {count} messages to {args.out}")
 
 

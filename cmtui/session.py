@@ -323,8 +323,10 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def validate(self, cancelled: Callable[[], bool] = lambda: False,
                  progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
-        """Validation figures, thresholds and boosters (after the page is shown)."""
-        return self.trainer.validate(self.training_data(with_annotators=True), cancelled, progress, persist)
+        """Validation figures, thresholds and boosters (after the page is shown), and the fields."""
+        state = self.trainer.validate(self.training_data(with_annotators=True), cancelled, progress, persist)
+        self.fit_fields(state.report, state.probs, self.row_of)
+        return state
 
     def retrain(self, cancelled: Callable[[], bool] = lambda: False,
                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
@@ -343,8 +345,3 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
     @property
     def x(self) -> Any:
         return self.trainer.x
-
-    def pinned_versions(self) -> list[ModelVersion]:
-        """The pinned model versions other than the current one, newest first (to compare)."""
-        return [v for v in reversed(self.store.model_versions(self.dataset, pinned_only=True))
-                if v.version != self.state.version]

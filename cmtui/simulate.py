@@ -200,6 +200,14 @@ def _evaluate(session: Session, test_x: Any, test_names: list[list[str]]) -> dic
 
 
 def run_simulation(args: argparse.Namespace) -> int:
+    if args.fields is not None:
+        from .fields import simulate as fields_simulation
+
+        learners = ["linear", "trees"] if args.learner == "both" else [args.learner]
+        with tempfile.TemporaryDirectory(prefix="cmtui-sim-") as tmp:
+            rows = fields_simulation.run(args.gold, args.fields, args.pages, args.seed, learners, Path(tmp))
+        print(json.dumps(rows) if args.json else fields_simulation.format_rows(rows))
+        return 0
     with tempfile.TemporaryDirectory(prefix="cmtui-sim-") as tmp:
         def log(row: dict[str, Any]) -> None:
             if not args.json:

@@ -280,3 +280,49 @@ def test_snapshot_field_review(tmp_path: Path, snap_compare) -> None:  # type: i
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_the_oracle_trains_fields_from_the_generators_gold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmtui.cli import main
+    from cmtui.sample import main as sample_main
+
+    gold_csv, gold_fields = tmp_path / "g.csv", tmp_path / "g.jsonl"
+    sample_main(["-n", "600", "--out", str(gold_csv), "--fields-gold", str(gold_fields)])
+    capsys.readouterr()
+    assert main(["simulate", str(gold_csv), "--fields", str(gold_fields), "--pages", "5", "--learner", "linear",
+                 "--page-size", "40", "--json"]) == 0
+    rows = {r["field"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"policy number", "claim number", "amount", "phone number", "move date"} <= set(rows)
+    assert rows["policy number"]["precision"] >= 0.95 and rows["policy number"]["recall"] >= 0.95
+    dates = [r for name, r in rows.items() if "date" in name and r["trained"]]
+    assert dates and all(r["precision"] >= 0.9 for r in dates), dates  # context tells the dates apart
+    untrained = [r for name, r in rows.items() if "date" in name and not r["trained"] and r["gold"]]
+    assert all(r["precision"] < 0.5 for r in untrained)  # every date, until the field is taught
+
+
+def test_export_and_stats_carry_the_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmtui.cli import main
+    from cmtui.session import Session
+    from cmtui.store import Store
+
+    db = fields_db(tmp_path)
+    assert main(["fields", "add", "policy number", "--like", "reference:AA-9999999", "--labels", "Policy",
+                 "--db", str(db)]) == 0
+    store = Store(db)
+    session = Session.open(store, "d", "tester")
+    ids = dict(store.messages_frame("d", "mid, id").iter_rows())
+    b = next(m for m, i in ids.items() if i == "b")
+    session.set_labels(b, {"Policy": None})
+    session.submit([b], "shuffle", untouched=True)
+    state = session.retrain()
+    fields = {f["name"]: f for f in state.report["fields"]}
+    # b and c are reviewed as Policy and hold no policy number
+    assert "missing in 2 of 2 reviewed 'Policy' messages" in fields["policy number"]["warning"]
+    out = tmp_path / "e.jsonl"
+    assert main(["export", "--out", str(out), "--db", str(db)]) == 0
+    exported = {json.loads(line)["id"]: json.loads(line)["fields"] for line in out.read_text().splitlines()}
+    assert "policy number=HM-1234567" in exported["a"] and "money=1234.50 GBP" in exported["a"]
+    assert exported["c"] == []
+    capsys.readouterr()
+    assert main(["stats", "--db", str(db)]) == 0
+    assert "policy number" in capsys.readouterr().out

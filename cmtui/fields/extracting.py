@@ -37,10 +37,13 @@ class Extracting:
     dataset: str
     annotator: str
     texts: Any
+    reviewed: dict[int, dict[str, int | None]]
     _field_defs: list[Any] | None = None
     _field_spans: dict[int, list[FieldSpan]]
     _verdicts: dict[int, dict[Key, tuple[str, str]]] | None = None  # mid -> key -> (value, yes/no)
     fields_missing: str | None = None  # why fields are not found (their extra not installed)
+    fields_state: Any = None  # the fitted fields (training.FieldsState), after a validation
+    field_learner: str | None = None  # None: model.LEARNER (the simulation compares both)
 
     def find_page_fields(self, mids: Sequence[int]) -> None:
         """Find the fields of ``mids`` (their texts cached already), for ``fields_of``."""
@@ -122,6 +125,28 @@ class Extracting:
         self.forget_field_spans([mid])
         self.find_page_fields([mid])
         return span
+
+    def fit_fields(self, report: dict[str, Any], probs: Any = None, row_of: Any = None) -> None:
+        """Fit every field from its reviews (after a validation) and put each field's
+        figures in ``report["fields"]``; nothing when the fields extra is not installed."""
+        from .fields import dataset_fields, find_in_dataset, save_values
+        from .kinds import FieldsUnavailable
+        from .model import LEARNER
+        from .training import check_expected, train
+
+        try:
+            self._field_defs = dataset_fields(self.store, self.dataset)
+            found = find_in_dataset(self.store, self.dataset, self._field_defs)
+        except FieldsUnavailable as exc:
+            self.fields_missing = str(exc)
+            return
+        self._verdicts = None
+        label_probs = None if probs is None or not probs.size else (lambda mids: probs[row_of.rows(mids.to_list())])
+        self.fields_state = train(found, self._field_defs, self.field_verdicts(), label_probs,
+                                  self.field_learner or LEARNER)
+        check_expected(self.fields_state, self._field_defs, self.reviewed, self.field_verdicts())
+        report["fields"] = self.fields_state.report()
+        save_values(self.store, self.dataset, self.fields_state.predicted, self.field_verdicts())
 
     def field_undone(self, kind: str, mids: Sequence[int]) -> None:
         """After an undo: a field review's message shows the verdicts as they are again."""

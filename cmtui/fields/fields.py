@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -29,7 +30,8 @@ from .kinds import DEFAULT_REGION, FINDERS, KINDS, Candidate, find_pattern, shap
 PARALLEL_FROM = 5_000  # messages: below this one process is quicker than handing them out
 CHUNK = 2_000  # messages a worker takes at a time
 FOUND_SCHEMA = {"mid": pl.Int64, "field": pl.String, "kind": pl.String, "start": pl.Int32, "end": pl.Int32,
-                "text": pl.String, "value": pl.String}
+                "text": pl.String, "value": pl.String, "context": pl.String}
+CACHE_VERSION = 2  # what the cache file holds: 2 added the candidates' context
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
     from ..private import write_cache_file
 
     meta = store.messages_frame(dataset, "mid, updated")
-    key = hashlib.sha256(json.dumps([[f.name, f.kind, f.shape] for f in fields] + [region]).encode()
+    key = hashlib.sha256(json.dumps([[f.name, f.kind, f.shape] for f in fields] + [region, CACHE_VERSION]).encode()
                          + meta.hash_rows().to_numpy().tobytes()).hexdigest()[:16]
     path = cache_dir(store.path, dataset) / f"fields-{key}.parquet"
     if path.exists():
@@ -148,15 +150,49 @@ def _find_chunk(job: tuple[pl.DataFrame, list[Field], str]) -> pl.DataFrame:
     """One chunk of messages, in a worker process: the subject and body searched as one
     text (subject, a newline, body), so positions count from the subject's start."""
     frame, fields, region = job
-    rows: list[tuple[int, str, str, int, int, str, str]] = []
+    from .model import context_of
+
+    rows: list[tuple[int, str, str, int, int, str, str, str]] = []
     for mid, ts, subject, body in frame.iter_rows():
         year = ts.year if isinstance(ts, datetime) else datetime.now(UTC).year
-        for found in find_fields(message_text(subject, body), fields, year, region):
+        text = message_text(subject, body)
+        for found in find_fields(text, fields, year, region):
             c = found.candidate
-            rows.append((mid, found.field, c.kind, c.start, c.end, c.text, c.value))
+            rows.append((mid, found.field, c.kind, c.start, c.end, c.text, c.value, context_of(text, c.start, c.end)))
     return pl.DataFrame(rows, schema=FOUND_SCHEMA, orient="row")
 
 
 def message_text(subject: str | None, body: str | None) -> str:
     """What fields are found in: the subject, a newline, the body."""
     return f"{subject or ''}\n{body or ''}"
+
+
+def values_path(store: Store, dataset: str) -> Path:
+    from ..features import cache_dir
+
+    return cache_dir(store.path, dataset) / "field-values.parquet"
+
+
+def save_values(store: Store, dataset: str, predicted: pl.DataFrame | None,
+                verdicts: dict[int, dict[tuple[str, int, int], tuple[str, str]]]) -> pl.DataFrame:
+    """Each message's field values as the last validation left them (what export writes):
+    the predicted ones, less those reviewed as not the field, plus those reviewed as it."""
+    from ..private import write_cache_file
+
+    said = [(mid, f, s, e, v, d) for mid, spans in verdicts.items() for (f, s, e), (v, d) in spans.items()]
+    judged = pl.DataFrame(said, schema={"mid": pl.Int64, "field": pl.String, "start": pl.Int32, "end": pl.Int32,
+                                        "value": pl.String, "verdict": pl.String}, orient="row")
+    keys = ["mid", "field", "start", "end"]
+    values = (predicted.select(*keys, "value") if predicted is not None
+              else pl.DataFrame(schema={k: judged.schema[k] for k in (*keys, "value")}))
+    values = values.with_columns(pl.col("start").cast(pl.Int32), pl.col("end").cast(pl.Int32))
+    values = values.join(judged.filter(pl.col("verdict") == "no").select(keys), on=keys, how="anti")
+    values = pl.concat([values, judged.filter(pl.col("verdict") == "yes").select(*keys, "value")]).unique(
+        keys, keep="last").sort("mid", "start", "field")
+    write_cache_file(values_path(store, dataset), lambda tmp: values.write_parquet(tmp))
+    return values
+
+
+def load_values(store: Store, dataset: str) -> pl.DataFrame | None:
+    path = values_path(store, dataset)
+    return pl.read_parquet(path) if path.exists() else None

@@ -471,6 +471,7 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
         with Vertical(id="validation"):
             yield Static(self._summary(), id="validation-summary")
             yield DataTable(id="validation-table", cursor_type="row")
+            yield Static(self._fields(), id="validation-fields")
             yield Static(self._readiness(), id="validation-readiness")
             yield Static(f"Figures show from {AMBER_EXAMPLES} examples (AP: needs N more). Warnings: few "
                          "examples, fixed in t Teach; low AP, fixed in c Check label and x Missed label. "
@@ -500,6 +501,18 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
             text.append(f"\nbeside: version {self.beside.version}{tag}, {self.beside.reviewed} reviewed: rating "
                         f"{b.get('rating', 0):.0f} ({b.get('rating_band')})   MAP {_pct(b.get('map'))}   "
                         f"coverage {(b.get('coverage') or 0) * 100:.1f}%", style="italic")
+        return text
+
+    def _fields(self) -> Text:
+        """The general fields that have reviews: examples, precision/recall, warnings."""
+        shown = [f for f in self.report.get("fields") or [] if f["reviewed"] or f["examples"]]
+        if not shown:
+            return Text("")
+        text = Text("Fields: ", style="bold", no_wrap=True, overflow="ellipsis")
+        for n, f in enumerate(shown):
+            text.append(("  " if n else "") + one_line(f["name"], 30), style="italic")
+            text.append(f" {f['examples']} ex. {_pct(f['precision'])}/{_pct(f['recall'])}"
+                        + (f" ⚠ {one_line(f['warning'], 60)}" if f["warning"] else ""))
         return text
 
     def _readiness(self) -> Text:

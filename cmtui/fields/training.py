@@ -1,0 +1,131 @@
+"""Fitting every field from its reviews, and its validation figures.
+
+A field that is a pattern (the built-in kinds, a reference's shape, a regex) takes every
+candidate until it has ``model.MIN_EACH`` reviewed candidates of each verdict; then a
+team's field is trained (``model``) and takes the candidates its classifier scores at 0.5
+or more. Figures per field: precision and recall on the reviewed candidates (trained
+fields: each scored by a model fitted without its message), examples (candidates said to
+be the field), and a warning when they are few or the figures low.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from . import model
+
+MIN_EXAMPLES = 5  # fewer examples than this: the figures say little
+LOW = 0.7  # precision or recall under this is warned about
+
+Verdicts = dict[int, dict[tuple[str, int, int], tuple[str, str]]]  # mid -> (field, start, end) -> (value, verdict)
+
+
+@dataclass
+class FieldFigures:
+    name: str
+    kind: str
+    trained: str | None  # the learner, when the field has a model
+    examples: int  # candidates said to be this field
+    reviewed: int  # candidates given a verdict
+    precision: float | None
+    recall: float | None
+    warning: str = ""
+    missing: dict[str, int] = field(default_factory=dict)  # label expecting it -> reviewed messages without it
+
+
+@dataclass
+class FieldsState:
+    models: dict[str, model.FieldModel] = field(default_factory=dict)
+    figures: list[FieldFigures] = field(default_factory=list)
+    predicted: pl.DataFrame | None = None  # mid, field, start, end, value, score: each field's values
+
+    def report(self) -> list[dict[str, Any]]:
+        return [asdict(f) for f in self.figures]
+
+
+def train(found: pl.DataFrame, fields: Sequence[Any], verdicts: Verdicts, label_probs: Any,
+          learner: str = model.LEARNER) -> FieldsState:
+    """Fit each team field from ``verdicts`` over its candidates in ``found`` (every
+    message's, with their ``context``); ``label_probs(mids)``: the messages' predicted
+    label probabilities (None: not used)."""
+    state = FieldsState()
+    parts = []
+    for f in fields:
+        rows = found.filter(pl.col("field") == f.name)
+        y, reviewed = _targets(rows, f.name, verdicts)
+        marked = sum(1 for spans in verdicts.values() for (name, s, e), (_, v) in spans.items()
+                     if name == f.name and v == "yes") - int(y[reviewed].sum())  # spans no finder found
+        x = model.features(rows["context"].to_list(), None if label_probs is None else label_probs(rows["mid"]))
+        fitted = None if f.builtin else model.fit(x[reviewed], y[reviewed], learner)
+        scores = np.ones(rows.height, np.float32) if fitted is None else fitted.scores(x)
+        checked = None
+        if fitted is not None:
+            checked = model.cross_scores(x[reviewed], y[reviewed], rows["mid"].to_numpy()[reviewed], learner)
+            state.models[f.name] = fitted
+        state.figures.append(_figures(f, y[reviewed], checked, marked, fitted))
+        parts.append(rows.select("mid", "field", "start", "end", "value").with_columns(
+            score=pl.Series(scores)).filter(pl.col("score") >= 0.5))
+    state.predicted = pl.concat(parts) if parts else None
+    return state
+
+
+def _targets(rows: pl.DataFrame, name: str, verdicts: Verdicts) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: 1 when said to be the field, 0 when said not to be, or said to be
+    another field; and whether it was reviewed at all."""
+    y = np.zeros(rows.height, np.float32)
+    reviewed = np.zeros(rows.height, bool)
+    for i, (mid, start, end) in enumerate(rows.select("mid", "start", "end").iter_rows()):
+        said = verdicts.get(mid)
+        if not said:
+            continue
+        mine = said.get((name, start, end))
+        other_yes = any(v == "yes" and s == start and e == end and n != name for (n, s, e), (_, v) in said.items())
+        if mine is not None or other_yes:
+            reviewed[i] = True
+            y[i] = 1.0 if mine is not None and mine[1] == "yes" else 0.0
+    return y, reviewed
+
+
+def _figures(f: Any, y: np.ndarray, checked: np.ndarray | None, marked: int,
+             fitted: model.FieldModel | None) -> FieldFigures:
+    predicted = np.ones(len(y), bool) if checked is None else checked >= 0.5
+    hits = int((predicted & (y == 1)).sum())
+    precision = hits / int(predicted.sum()) if predicted.any() else None
+    positives = int(y.sum()) + max(0, marked)
+    recall = hits / positives if positives else None
+    figures = FieldFigures(f.name, f.kind, None if fitted is None else fitted.learner, int(y.sum()) + max(0, marked),
+                           len(y), None if precision is None else round(precision, 3),
+                           None if recall is None else round(recall, 3))
+    if figures.examples < MIN_EXAMPLES:
+        figures.warning = f"few examples ({figures.examples}): review more of its values"
+    elif precision is not None and precision < LOW:
+        figures.warning = "low precision: say x to the values that are not this field"
+    elif recall is not None and recall < LOW:
+        figures.warning = "low recall: mark the values it misses (w)"
+    return figures
+
+
+def check_expected(state: FieldsState, fields: Sequence[Any], reviewed: dict[int, dict[str, Any]],
+                   verdicts: Verdicts) -> None:
+    """A label that expects a field: its reviewed messages with no value of that field
+    (none predicted, none marked) are counted in the field's warning."""
+    from ..taxonomy import within
+
+    for f, figures in zip(fields, state.figures, strict=True):
+        if not f.labels:
+            continue
+        have = set() if state.predicted is None else set(
+            state.predicted.filter(pl.col("field") == f.name)["mid"].to_list())
+        have |= {m for m, said in verdicts.items() if any(n == f.name and v == "yes" for (n, _, _), (_, v) in said.items())}
+        for label in f.labels:
+            given = [m for m, labels in reviewed.items() if any(within(n, label) for n in labels)]
+            missing = [m for m in given if m not in have]
+            if missing:
+                note = f"missing in {len(missing)} of {len(given)} reviewed {label!r} messages"
+                figures.warning = f"{figures.warning}; {note}" if figures.warning else note
+                figures.missing[label] = len(missing)
