@@ -55,23 +55,34 @@ def train(found: pl.DataFrame, fields: Sequence[Any], verdicts: Verdicts, label_
     label probabilities (None: not used)."""
     state = FieldsState()
     parts = []
+    judged_mids = [m for m, said in verdicts.items() if said]
     for f in fields:
         rows = found.filter(pl.col("field") == f.name)
-        y, reviewed = _targets(rows, f.name, verdicts)
-        marked = sum(1 for spans in verdicts.values() for (name, s, e), (_, v) in spans.items()
+        # only candidates of reviewed messages can have a verdict: the rest are not looked at
+        reviewed_rows = rows.with_row_index("row").filter(pl.col("mid").is_in(judged_mids))
+        y, reviewed = _targets(reviewed_rows, f.name, verdicts)
+        examples = reviewed_rows.filter(pl.Series(reviewed))
+        marked = sum(1 for spans in verdicts.values() for (name, _, _), (_, v) in spans.items()
                      if name == f.name and v == "yes") - int(y[reviewed].sum())  # spans no finder found
-        x = model.features(rows["context"].to_list(), None if label_probs is None else label_probs(rows["mid"]))
-        fitted = None if f.builtin else model.fit(x[reviewed], y[reviewed], learner)
-        scores = np.ones(rows.height, np.float32) if fitted is None else fitted.scores(x)
-        checked = None
+        fitted = checked = None
+        if not f.builtin and min(int(y[reviewed].sum()), int((1 - y[reviewed]).sum())) >= model.MIN_EACH:
+            x = model.features(examples["context"].to_list(), _probs(label_probs, examples["mid"]))
+            fitted = model.fit(x, y[reviewed], learner)
+            checked = model.cross_scores(x, y[reviewed], examples["mid"].to_numpy(), learner)
         if fitted is not None:
-            checked = model.cross_scores(x[reviewed], y[reviewed], rows["mid"].to_numpy()[reviewed], learner)
             state.models[f.name] = fitted
+            scores = fitted.scores(model.features(rows["context"].to_list(), _probs(label_probs, rows["mid"])))
+        else:  # a pattern: every candidate is the field
+            scores = np.ones(rows.height, np.float32)
         state.figures.append(_figures(f, y[reviewed], checked, marked, fitted))
         parts.append(rows.select("mid", "field", "start", "end", "value").with_columns(
             score=pl.Series(scores)).filter(pl.col("score") >= 0.5))
     state.predicted = pl.concat(parts) if parts else None
     return state
+
+
+def _probs(label_probs: Any, mids: pl.Series) -> Any:
+    return None if label_probs is None else label_probs(mids)
 
 
 def _targets(rows: pl.DataFrame, name: str, verdicts: Verdicts) -> tuple[np.ndarray, np.ndarray]:
