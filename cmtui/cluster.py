@@ -29,7 +29,7 @@ from .predict import (
     Writer,
     parquet_chunk,
     parquet_plan,
-    prediction_rows,
+    predictions_frame,
 )
 from .versions import ScoringModel, load_artifact
 
@@ -58,7 +58,7 @@ def score_chunk(key: str, blob: dict[str, bytes], plan: ParquetPlan, start: int,
     """One task, on a worker: score rows ``start`` to ``start + size`` of a file."""
     scoring = _model(key, blob)
     chunk, faults = parquet_chunk(plan, start, size, skip_bad)
-    return prediction_rows(scoring, chunk["id"], *scoring.score(chunk)), faults
+    return predictions_frame(scoring, chunk), faults
 
 
 def predict_on_cluster(address: str | Any, model_dir: Path, files: list[Path], out: Path | None,

@@ -38,7 +38,7 @@ HEADER_ALIASES: dict[str, str] = {
     # written by `cmtui export`, read back on import
     "labels": "labels", "sentiments": "sentiments", "reviewed": "reviewed",
     "annotator": "annotator", "reviewed_at": "reviewed_at", "source": "source",
-    "predicted": "predicted",
+    "predicted": "predicted", "fields": "fields",
     # chats and calls (cmtui/sources/chat.py): a conversation's turns, or one row per turn
     "turns": "turns", "conversation_id": "conversation_id", "speaker": "speaker",
 }

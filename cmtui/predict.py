@@ -70,7 +70,9 @@ def read_chunks(path: Path, skip_bad: bool, rejects: Rejects) -> Iterator[pl.Dat
     if path.suffix.lower() == ".parquet":
         yield from _parquet_chunks(path, skip_bad, rejects)
         return
-    frame = _validated(path, skip_bad, rejects).select(*MESSAGE_COLUMNS)
+    frame = _validated(path, skip_bad, rejects)
+    # the time too: a field's date written without a year takes the message's year
+    frame = frame.select(*MESSAGE_COLUMNS, *(["ts"] if "ts" in frame.columns else []))
     frame = frame.with_columns(thread_length())
     size = chunk_rows(frame["body"].head(1000))
     for start in range(0, frame.height, size):
@@ -183,8 +185,14 @@ def _message_frame(chunk: pl.DataFrame, properties: list[str]) -> pl.DataFrame:
 
 # ---- scoring and writing ----------------------------------------------------------------
 def predictions_frame(scoring: ScoringModel, chunk: pl.DataFrame) -> pl.DataFrame:
-    """``id`` and the ``labels`` (list of name, probability and the three flags) of a chunk."""
-    return prediction_rows(scoring, chunk["id"], *scoring.score(chunk))
+    """``id`` and the ``labels`` (list of name, probability and the three flags) of a chunk,
+    and its general fields' values when the version has fields."""
+    probs, positive = scoring.score(chunk)
+    out = prediction_rows(scoring, chunk["id"], probs, positive)
+    if scoring.fields is not None:
+        balanced = probs >= scoring.thresholds[:, 1].astype(np.float32)
+        out = out.with_columns(scoring.fields.values(chunk, probs, scoring.labels, balanced))
+    return out
 
 
 def prediction_rows(scoring: ScoringModel, ids: pl.Series, probs: np.ndarray,
@@ -288,8 +296,12 @@ def _csv(frame: pl.DataFrame, header: bool) -> str:
         at("high_recall").alias("high_recall"), at("balanced").alias("balanced"),
         at("high_precision").alias("high_precision"),
         *[pl.col(c) for c in ("sentiment", "sentiment_probability") if c in frame.columns],
+        *([pl.col("fields").list.eval(pl.format("{}={}", pl.element().struct.field("field"),
+                                                pl.element().struct.field("value"))).list.join(";")]
+          if "fields" in frame.columns else []),
     )
-    flat = flat.with_columns(_inert(c) for c in ("predicted", "high_recall", "balanced", "high_precision"))
+    flat = flat.with_columns(_inert(c) for c in ("predicted", "high_recall", "balanced", "high_precision",
+                                                 *(["fields"] if "fields" in frame.columns else [])))
     return flat.write_csv(include_header=header, quote_style="non_numeric")
 
 

@@ -73,6 +73,7 @@ class ScoringModel:
     bits: int = DEFAULT_BITS
     info: dict[str, Any] = field(default_factory=dict)  # dataset, version, created, reviewed, figures
     sentiment: TrainedModel | None = None  # P(positive) of a message, for datasets with sentiment
+    fields: Any = None  # the dataset's general fields (cmtui.fields.artifact), when the version has them
 
     @property
     def labels(self) -> list[str]:
@@ -230,7 +231,18 @@ def _read(directory: Path, meta: dict[str, Any]) -> ScoringModel:
     spec = [TreeColumn(c["name"], c["kind"], {str(k): float(v) for k, v in c.get("codes", {}).items()})
             for c in meta["trees"]["inputs"]]
     info: dict[str, Any] = {k: meta[k] for k in ("dataset", "version", "created", "reviewed", "figures", "sentiment") if k in meta}
-    return ScoringModel(model, idf, thresholds, spec, bits, info, sentiment)
+    return ScoringModel(model, idf, thresholds, spec, bits, info, sentiment, _fields(directory))
+
+
+def _fields(directory: Path) -> Any:
+    """The version's general fields (``fields.json``), if it has them and they can be used."""
+    try:
+        from .fields.artifact import read_fields
+
+        return read_fields(directory)
+    except ImportError:
+        return None  # the fields extra is not installed: labels only
+
 
 
 # ---- versions beside the database ---------------------------------------------------------

@@ -326,3 +326,43 @@ def test_export_and_stats_carry_the_fields(tmp_path: Path, capsys: pytest.Captur
     capsys.readouterr()
     assert main(["stats", "--db", str(db)]) == 0
     assert "policy number" in capsys.readouterr().out
+
+
+def test_predict_finds_the_fields_of_a_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cmtui.cli import main
+    from cmtui.fields.fields import message_text
+    from cmtui.fields.kinds import find_dates
+    from cmtui.sample import main as sample_main
+    from cmtui.session import Session
+    from cmtui.store import Store
+
+    gold_csv, db = tmp_path / "g.csv", tmp_path / "p.duckdb"
+    sample_main(["-n", "400", "--out", str(gold_csv)])
+    assert main(["import", str(gold_csv), "--dataset", "d", "--db", str(db)]) == 0
+    assert main(["fields", "add", "policy number", "--like", "reference:AA-9999999", "--labels",
+                 "Policy > Renewal", "--db", str(db)]) == 0
+    assert main(["fields", "add", "move date", "--like", "date", "--db", str(db)]) == 0
+    store = Store(db)
+    for mid, subject, body in store.messages_frame("d", "mid, subject, body").iter_rows():
+        text = message_text(subject, body)  # teach 'move date': the date after "moved house on"
+        for c in find_dates(text):
+            store.review_field("d", "tester", mid, "move date", c.start, c.end, c.value,
+                               "yes" if text[:c.start].endswith("moved house on ") else "no")
+    session = Session.open(store, "d", "tester")
+    state = session.retrain()
+    assert "move date" in session.fields_state.models
+    new = tmp_path / "new.csv"
+    new.write_text("\n".join(["id,timestamp,subject,body",
+                              'n1,2024-06-01T09:00:00Z,Moving,"I moved house on 3 May, policy HM-7654321."',
+                              'n2,2024-06-01T09:00:00Z,Cancel,"Please cancel policy HM-1234567 with effect from 9 June."',
+                              ""]))
+    capsys.readouterr()
+    assert main(["predict", str(new), "--model", str(state.version), "--db", str(db)]) == 0
+    out = {json.loads(line)["id"]: json.loads(line) for line in capsys.readouterr().out.splitlines()}
+    values = {i: {(f["field"], f["value"]) for f in r["fields"]} for i, r in out.items()}
+    assert {("move date", "2024-05-03"), ("date", "2024-05-03"), ("policy number", "HM-7654321")} <= values["n1"]
+    assert ("date", "2024-06-09") in values["n2"]
+    assert not any(f == "move date" for f, _ in values["n2"])  # a cancellation date is no move date
+    csv_out = tmp_path / "p.csv"
+    assert main(["predict", str(new), "--model", str(state.version), "--out", str(csv_out), "--db", str(db)]) == 0
+    assert "move date=2024-05-03" in csv_out.read_text()

@@ -148,7 +148,8 @@ def test_predict_formats_and_stdin(db: Path, tmp_path: Path, monkeypatch: pytest
     assert cli(db, "export", "--out", str(tmp_path / "all.parquet")) == 0
     assert cli(db, "predict", "--model", "1", str(tmp_path / "all.parquet"), "--out", str(tmp_path / "p.csv")) == 0
     from_parquet = pl.read_csv(tmp_path / "p.csv")
-    assert from_parquet.columns == ["id", "predicted", "high_recall", "balanced", "high_precision"]
+    # the version found general fields too (cmtui[fields] is in the test extra)
+    assert from_parquet.columns == ["id", "predicted", "high_recall", "balanced", "high_precision", "fields"]
     assert from_parquet.height == 900
     lines = [json.dumps({"id": "n1", "timestamp": "2024-05-01T10:00:00Z", "body": "My car was hit, claim please"}),
              json.dumps({"id": "n2", "timestamp": "2024-05-01T11:00:00Z", "body": "Refund my premium"})]

@@ -126,9 +126,11 @@ class Extracting:
         self.find_page_fields([mid])
         return span
 
-    def fit_fields(self, report: dict[str, Any], probs: Any = None, row_of: Any = None) -> None:
+    def fit_fields(self, report: dict[str, Any], probs: Any = None, row_of: Any = None,
+                   version: int | None = None) -> None:
         """Fit every field from its reviews (after a validation) and put each field's
-        figures in ``report["fields"]``; nothing when the fields extra is not installed."""
+        figures in ``report["fields"]``, and the fields in model ``version``'s files
+        (what ``cmtui predict`` reads); nothing when the fields extra is not installed."""
         from .fields import dataset_fields, find_in_dataset, save_values
         from .kinds import FieldsUnavailable
         from .model import LEARNER
@@ -147,6 +149,19 @@ class Extracting:
         check_expected(self.fields_state, self._field_defs, self.reviewed, self.field_verdicts())
         report["fields"] = self.fields_state.report()
         save_values(self.store, self.dataset, self.fields_state.predicted, self.field_verdicts())
+        if version:
+            self._keep_fields(version)
+
+    def _keep_fields(self, version: int) -> None:
+        from ..private import protect
+        from ..versions import version_dir
+        from .artifact import FIELDS_JSON, FIELDS_NPZ, write_fields
+
+        directory = version_dir(self.store.path, self.dataset, version)
+        if directory.is_dir():
+            write_fields(directory, list(self._field_defs or []), self.fields_state.models)
+            for name in (FIELDS_JSON, FIELDS_NPZ):
+                protect(directory / name, self.store.path)
 
     def field_undone(self, kind: str, mids: Sequence[int]) -> None:
         """After an undo: a field review's message shows the verdicts as they are again."""

@@ -535,6 +535,7 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
 
     def on_mount(self) -> None:
         self.fill()
+        self.query_one("#validation-fields").display = bool(self._fields().plain)  # no line without fields
         self.query_one(DataTable).focus()
         if self.session is not None:
             self._load_pinned()
