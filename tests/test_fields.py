@@ -366,3 +366,24 @@ def test_predict_finds_the_fields_of_a_version(tmp_path: Path, capsys: pytest.Ca
     csv_out = tmp_path / "p.csv"
     assert main(["predict", str(new), "--model", str(state.version), "--out", str(csv_out), "--db", str(db)]) == 0
     assert "move date=2024-05-03" in csv_out.read_text()
+
+
+async def test_without_the_fields_extra_the_app_says_how_to_get_it(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from cmtui.fields import fields as fields_module
+    from cmtui.fields.kinds import FieldsUnavailable
+    from cmtui.store import Store
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.workspace import Workspace
+    from tests.test_tui import notes, running, settle
+
+    def missing(*_args: object, **_kwargs: object) -> None:
+        raise FieldsUnavailable("finding fields needs dateparser: pip install 'cmtui[fields]'")
+
+    monkeypatch.setattr(fields_module, "find_fields", missing)
+    app = CmtuiApp(Workspace(Store(fields_db(tmp_path)), "tester"), "d")
+    async with running(app, size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("]")
+        await pilot.pause()
+        assert any("pip install 'cmtui[fields]'" in n for n in notes(app)), notes(app)

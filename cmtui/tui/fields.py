@@ -31,6 +31,9 @@ class FieldActions:
 
     def action_field(self, step: int) -> None:
         found = self._field_items()
+        if self.session is not None and self.session.fields_missing:  # the fields extra is not installed
+            self.notify(self.session.fields_missing, severity="warning", timeout=5)  # type: ignore[attr-defined]
+            return
         if found is None or not found[1]:
             self.notify("No field values in this message (w marks one)", timeout=3)  # type: ignore[attr-defined]
             return
