@@ -41,12 +41,10 @@ import email.utils
 import hashlib
 import itertools
 import mailbox
-import multiprocessing
 import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
@@ -55,6 +53,9 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+from ..pool import shared_pool
+from .language import SAMPLE_CHARS, language_of
+
 SNIFF_BYTES = 4096
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 _KNOWN = re.compile(rb"^(from|date|subject|message-id|received|mime-version|return-path|to|"
@@ -62,8 +63,9 @@ _KNOWN = re.compile(rb"^(from|date|subject|message-id|received|mime-version|retu
 _ID_SAFE = re.compile(r"[^\x21-\x24\x26-\x2e\x30-\x7e]")
 _ANGLE = re.compile(r"<([^<>]*)>")
 COLUMNS = ["id", "timestamp", "subject", "from", "to", "cc", "thread_id", "body",
-           "attachments", "attachment_names", "timezone", "date_from", "folder"]
-KEPT = {"id", "timestamp", "subject", "from", "to", "cc", "thread_id", "body", "attachments"}  # even when empty
+           "attachments", "attachment_names", "timezone", "date_from", "folder", "language"]
+KEPT = {"id", "timestamp", "subject", "from", "to", "cc", "thread_id", "body", "attachments",
+        "language"}  # even when empty
 
 
 class BadMail(Exception):
@@ -146,7 +148,7 @@ class Mails:
 
 PARALLEL_FROM = 2000  # mails: below this one process reads them (a worker takes ~0.3 s to start)
 CHUNK = 500  # mails a worker reads at a time
-Raw = tuple[str, int, bytes, tuple[str, datetime | None], str]  # where, line, bytes, fallback date, folder
+Raw = tuple[str, int, bytes, tuple[str, datetime | bytes | None], str]  # where, line, bytes, fallback date (or an mbox From line), folder
 
 
 def read_mail(path: Path, kind: str, progress: Callable[[float], None] = lambda _f: None,
@@ -190,17 +192,16 @@ def _parsed(raws: Iterator[Raw], workers: int) -> Iterator[tuple[list[Raw], list
         for chunk in _chunks(raws):
             yield chunk, _rows(chunk)
         return
-    context = multiprocessing.get_context("forkserver")  # never fork a process holding thread pools
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[tuple[list[Raw], Any]] = deque()
-        for chunk in _chunks(itertools.chain(first, raws)):
-            pending.append((chunk, pool.submit(_rows, chunk)))
-            if len(pending) > 2 * workers:  # a bounded window: the mailbox is not held in memory
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
+    pool = shared_pool()  # kept for the next file, as for languages (cmtui/pool.py)
+    pending: deque[tuple[list[Raw], Any]] = deque()
+    for chunk in _chunks(itertools.chain(first, raws)):
+        pending.append((chunk, pool.submit(_rows, chunk)))
+        if len(pending) > 2 * workers:  # a bounded window: the mailbox is not held in memory
             done, future = pending.popleft()
             yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
 
 
 def _chunks(raws: Iterator[Raw]) -> Iterator[list[Raw]]:
@@ -230,7 +231,8 @@ def _raw_mails(path: Path, kind: str) -> Iterator[Raw]:
                 for key in box.iterkeys():
                     raw = box.get_bytes(key, from_=True)
                     from_line, _, message = raw.partition(b"\n")
-                    yield (f"{path}:{line}", line, message, ("mbox From line", _from_line_date(from_line)), "")
+                    # the From line's date is read in the worker, and only for a mail without a Date
+                    yield (f"{path}:{line}", line, message, ("mbox From line", from_line), "")
                     line += raw.count(b"\n")
                     offset += len(raw)
                     handle.seek(offset)
@@ -274,7 +276,7 @@ def _from_line_date(line: bytes) -> datetime | None:
         return None
 
 
-def mail_row(raw: bytes, fallback: tuple[str, datetime | None] = ("", None), folder: str = "") -> list[str]:
+def mail_row(raw: bytes, fallback: tuple[str, datetime | bytes | None] = ("", None), folder: str = "") -> list[str]:
     """One mail as a row of ``COLUMNS`` (text), or ``BadMail``."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     if not message.keys():
@@ -286,9 +288,11 @@ def mail_row(raw: bytes, fallback: tuple[str, datetime | None] = ("", None), fol
     if not body.strip() and not subject:
         raise BadMail("", "has neither a subject nor any text")
     names = [_one_line(_decoded(part.get_filename() or "(unnamed)")) for part in message.walk() if _is_attachment(part)]
+    # the language here, in the worker that has the text: not in a second pass over every mail
+    language = language_of(f"{subject}\n{body[:2 * SAMPLE_CHARS]}") or ""
     return [message_id, when, subject, _one_line(_header(message, "From")), _one_line(_header(message, "To")),
             _one_line(_header(message, "Cc")), _thread_root(message), body,
-            str(len(names)), "; ".join(names), zone, date_from, folder]
+            str(len(names)), "; ".join(names), zone, date_from, folder, language]
 
 
 def mail_id(header: str, raw: bytes) -> str:
@@ -327,7 +331,7 @@ def _thread_root(message: Message) -> str:
     return ""
 
 
-def _timestamp(message: Message, fallback: tuple[str, datetime | None]) -> tuple[str, str, str]:
+def _timestamp(message: Message, fallback: tuple[str, datetime | bytes | None]) -> tuple[str, str, str]:
     """(RFC 3339 UTC, the Date's offset like ``+02:00``, where it came from when not Date)."""
     when = _date(_header(message, "Date"))
     if when is not None:
@@ -338,7 +342,8 @@ def _timestamp(message: Message, fallback: tuple[str, datetime | None]) -> tuple
         when = _date(str(received).rpartition(";")[2])
         if when is not None:
             return _utc_text(when), "", "Received"
-    name, at = fallback
+    name, given = fallback
+    at = _from_line_date(given) if isinstance(given, bytes) else given
     if at is None:
         at = datetime(1970, 1, 1, tzinfo=UTC)
         name = "none (1970-01-01)"
