@@ -325,7 +325,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
                  progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
         """Validation figures, thresholds and boosters (after the page is shown), and the fields."""
         state = self.trainer.validate(self.training_data(with_annotators=True), cancelled, progress, persist)
-        self.fit_fields(state.report, state.probs, self.row_of, state.version if persist else None)
+        self.fit_fields(state.report, state.probs, self.row_of, state.version if persist else None, cancelled)
         return state
 
     def retrain(self, cancelled: Callable[[], bool] = lambda: False,

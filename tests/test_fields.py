@@ -387,3 +387,14 @@ async def test_without_the_fields_extra_the_app_says_how_to_get_it(tmp_path: Pat
         await pilot.press("]")
         await pilot.pause()
         assert any("pip install 'cmtui[fields]'" in n for n in notes(app)), notes(app)
+
+
+def test_finding_fields_stops_when_a_newer_retrain_asks(tmp_path: Path) -> None:
+    from cmtui.fields.fields import dataset_fields, find_in_dataset
+    from cmtui.model import Cancelled
+    from cmtui.store import Store
+
+    store = Store(fields_db(tmp_path))
+    with pytest.raises(Cancelled):
+        find_in_dataset(store, "d", dataset_fields(store, "d"), cancelled=lambda: True)
+    assert not list((tmp_path / "f.duckdb.cache").rglob("fields-*.parquet"))  # nothing half-found is kept

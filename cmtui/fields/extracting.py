@@ -127,10 +127,11 @@ class Extracting:
         return span
 
     def fit_fields(self, report: dict[str, Any], probs: Any = None, row_of: Any = None,
-                   version: int | None = None) -> None:
+                   version: int | None = None, cancelled: Any = lambda: False) -> None:
         """Fit every field from its reviews (after a validation) and put each field's
         figures in ``report["fields"]``, and the fields in model ``version``'s files
         (what ``cmtui predict`` reads); nothing when the fields extra is not installed."""
+        from ..model import Cancelled
         from .fields import dataset_fields, find_in_dataset, save_values
         from .kinds import FieldsUnavailable
         from .model import LEARNER
@@ -138,9 +139,11 @@ class Extracting:
 
         try:
             self._field_defs = dataset_fields(self.store, self.dataset)
-            found = find_in_dataset(self.store, self.dataset, self._field_defs)
+            found = find_in_dataset(self.store, self.dataset, self._field_defs, cancelled=cancelled)
         except FieldsUnavailable as exc:
             self.fields_missing = str(exc)
+            return
+        except Cancelled:  # a newer retrain is on its way: it fits the fields
             return
         self._verdicts = None
         label_probs = None if probs is None or not probs.size else (lambda mids: probs[row_of.rows(mids.to_list())])

@@ -118,9 +118,12 @@ def _candidates(text: str, field: Field, base_year: int, region: str) -> list[Ca
 
 # ---- a whole dataset ----------------------------------------------------------------------
 def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region: str = DEFAULT_REGION,
-                    progress: Callable[[float], None] = lambda _f: None) -> pl.DataFrame:
+                    progress: Callable[[float], None] = lambda _f: None,
+                    cancelled: Callable[[], bool] = lambda: False) -> pl.DataFrame:
     """Every field's candidates in every message of ``dataset`` (mid, field, kind, start,
-    end, text, value), from the cache when neither the fields nor the messages changed."""
+    end, text, value, context), from the cache when neither the fields nor the messages
+    changed; ``model.Cancelled`` when ``cancelled`` says stop between chunks (nothing is
+    cached then)."""
     from ..features import cache_dir
     from ..private import write_cache_file
 
@@ -137,6 +140,10 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
     results = (shared_pool().map(_find_chunk, jobs) if texts.height >= PARALLEL_FROM and cores() > 1
                else map(_find_chunk, jobs))
     for n, part in enumerate(results, start=1):
+        if cancelled():
+            from ..model import Cancelled
+
+            raise Cancelled
         parts.append(part)
         progress(n / max(1, len(chunks)))
     found = pl.concat(parts) if parts else pl.DataFrame(schema=FOUND_SCHEMA)
