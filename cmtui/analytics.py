@@ -264,18 +264,25 @@ class Reporting:
     def analytics(self, filters: Filters | None = None, bucket: str | None = None) -> Analytics:
         """The figures under ``filters`` by ``bucket`` (None: chosen from the span)."""
         state = self.trainer.state
+        names, predicted = self._predicted_hits()
+        frames = [reviewed_hits(self.reviewed, names), *([] if predicted is None else [predicted])]
+        return compute(self.store, self.dataset, frames, names, filters or Filters(),
+                       bucket, None if predicted is None else state.version, self.sentiment)
+
+    def _predicted_hits(self) -> tuple[Names, pl.DataFrame | None]:
+        """The label names counted, and the current model's labels rolled up (kept while
+        the model serves; None without a model)."""
+        state = self.trainer.state
         modelled = state.model is not None and state.probs.shape[0] == len(self.mids)
         given = {name for labels in self.reviewed.values() for name in labels}
         names = Names.of(self.labels, sorted(given), state.labels if modelled else [])
-        frames = [reviewed_hits(self.reviewed, names)]
-        if modelled:
-            key = (state.version, id(state), tuple(names.names))
-            if self._predicted is None or self._predicted[0] != key:  # kept while the model serves
-                self._predicted = (key, predicted_hits(self.mids, state.probs, state.thresholds, state.labels,
-                                                       names, self._predicted_positive()))
-            frames.append(self._predicted[1])
-        return compute(self.store, self.dataset, frames, names, filters or Filters(),
-                       bucket, state.version if modelled else None, self.sentiment)
+        if not modelled:
+            return names, None
+        key = (state.version, id(state), tuple(names.names))
+        if self._predicted is None or self._predicted[0] != key:
+            self._predicted = (key, predicted_hits(self.mids, state.probs, state.thresholds, state.labels,
+                                                   names, self._predicted_positive()))
+        return names, self._predicted[1]
 
     def drift_of(self, window: str | None = None) -> dict[str, Any]:
         """Drift figures (``cmtui.drift``) of the messages of a time ``window`` (see
