@@ -102,6 +102,12 @@ class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):
         self._stack()
         if self.figures is not None:
             self.call_after_refresh(self._draw_side)
+            self.call_after_refresh(self._keep_cursor_in_view)
+
+    def _keep_cursor_in_view(self) -> None:
+        """After a resize the highlighted label stays on screen (the table got shorter)."""
+        table = self.query_one(DataTable)
+        table.move_cursor(row=table.cursor_row)
 
     def _stack(self) -> None:
         self.query_one("#analytics-panes").set_class(self.app.size.width < STACK_BELOW, "stacked")
