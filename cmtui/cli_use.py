@@ -92,14 +92,17 @@ def report_command(ctx: Context) -> int:
     does, but not recorded as a version)."""
     from .analytics import format_tables, parse_filters
     from .cli import CliError
-    from .report import ReportError, write_report
+    from .report import ReportError, check_destination, write_report
     from .session import Session
 
     args = ctx.args
     filters = parse_filters(args.source, args.since, args.until, args.where)
     out = None if args.out == "-" else Path(args.out)
-    if out is not None and (out.suffix.lower() not in (".html", ".png") or not out.parent.is_dir()):
-        raise CliError(f"{out}: use a .html or .png file in an existing folder (or - for tables)")
+    try:
+        if out is not None:
+            check_destination(out)  # before fitting a model, not after
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
     session = Session.open(ctx.store, ctx.dataset(), ctx.annotator)
     if session.labels and session.reviewed:
         session.retrain(persist=False)

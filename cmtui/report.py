@@ -30,13 +30,18 @@ class ReportError(Exception):
     """The report cannot be written (a one-line reason)."""
 
 
-def write_report(a: Analytics, out: Path) -> None:
-    """Write ``a`` to ``out`` (.html or .png)."""
-    suffix = out.suffix.lower()
-    if suffix not in FORMATS:
+def check_destination(out: Path) -> None:
+    """``ReportError`` unless ``out`` is a .html or .png file in an existing folder."""
+    if out.suffix.lower() not in FORMATS:
         raise ReportError(f"{out}: use a .html or .png file name (or - for tables on stdout)")
     if not out.parent.is_dir():
         raise ReportError(f"{out}: no folder {out.parent}")
+
+
+def write_report(a: Analytics, out: Path) -> None:
+    """Write ``a`` to ``out`` (.html or .png)."""
+    check_destination(out)
+    suffix = out.suffix.lower()
     plt = _pyplot()
     figure = _figure(plt, a)
     tmp = out.with_name(f".{out.name}.part")
