@@ -36,30 +36,33 @@ class FieldsArtifact:
         """Per message of ``chunk`` (subject, body, ts?), its field values; a value
         names the predicted labels (``predicted``: rows x labels flags) that expect it."""
         expecting = {f.name: [j for j, name in enumerate(labels) if name in f.labels] for f in self.fields}
-        out: list[list[dict[str, Any]]] = []
         stamps = chunk["ts"].to_list() if "ts" in chunk.columns else [None] * chunk.height
-        for row, (subject, body, stamp) in enumerate(zip(chunk["subject"].to_list(), chunk["body"].to_list(),
-                                                         stamps, strict=True)):
-            text = message_text(subject, body)
-            found = find_fields(text, self.fields, _year(stamp))
-            keep = self._kept(text, found, probs[row])
-            out.append([{"field": f.field, "value": f.candidate.value, "text": f.candidate.text,
-                         "start": f.candidate.start, "end": f.candidate.end,
-                         "for_labels": [labels[j] for j in expecting[f.field] if predicted[row, j]]}
-                        for f, k in zip(found, keep, strict=True) if k])
+        texts = [message_text(subject, body) for subject, body in zip(chunk["subject"].to_list(),
+                                                                     chunk["body"].to_list(), strict=True)]
+        found = [find_fields(text, self.fields, _year(stamp)) for text, stamp in zip(texts, stamps, strict=True)]
+        dropped = self._dropped(texts, found, probs)
+        out = [[{"field": f.field, "value": f.candidate.value, "text": f.candidate.text,
+                 "start": f.candidate.start, "end": f.candidate.end,
+                 "for_labels": [labels[j] for j in expecting[f.field] if predicted[row, j]]}
+                for k, f in enumerate(values) if (row, k) not in dropped]
+               for row, values in enumerate(found)]
         return pl.Series("fields", out, dtype=pl.List(FIELD_VALUE))
 
-    def _kept(self, text: str, found: list[Any], label_probs: np.ndarray) -> list[bool]:
-        keep = []
-        for f in found:
-            trained = self.weights.get(f.field)
-            if trained is None:
-                keep.append(True)
+    def _dropped(self, texts: list[str], found: list[list[Any]], probs: np.ndarray) -> set[tuple[int, int]]:
+        """(message, value) of the trained fields' candidates scored under 0.5: each
+        field's candidates of the whole chunk scored at once (hashing starts a thread
+        pool per call: once per candidate was most of predict's time)."""
+        dropped: set[tuple[int, int]] = set()
+        for name, (w, b) in self.weights.items():
+            at = [(row, k) for row, values in enumerate(found) for k, f in enumerate(values) if f.field == name]
+            if not at:
                 continue
-            x = model.features([model.context_of(text, f.candidate.start, f.candidate.end)], label_probs[None, :])
-            w, b = trained
-            keep.append(float(1 / (1 + np.exp(-(x @ w)[0] - b))) >= 0.5)
-        return keep
+            contexts = [model.context_of(texts[row], found[row][k].candidate.start, found[row][k].candidate.end)
+                        for row, k in at]
+            x = model.features(contexts, probs[[row for row, _ in at]])
+            scores = 1 / (1 + np.exp(-(np.asarray(x @ w).ravel() + b)))
+            dropped |= {place for place, score in zip(at, scores, strict=True) if score < 0.5}
+        return dropped
 
 
 def _year(stamp: Any) -> int:

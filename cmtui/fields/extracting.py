@@ -37,6 +37,7 @@ class Extracting:
     dataset: str
     annotator: str
     texts: Any
+    trainer: Any
     reviewed: dict[int, dict[str, int | None]]
     _field_defs: list[Any] | None = None
     _field_spans: dict[int, list[FieldSpan]]
@@ -139,7 +140,8 @@ class Extracting:
 
         try:
             self._field_defs = dataset_fields(self.store, self.dataset)
-            found = find_in_dataset(self.store, self.dataset, self._field_defs, cancelled=cancelled)
+            found = find_in_dataset(self.store, self.dataset, self._field_defs, cancelled=cancelled,
+                                    meta=self.trainer.meta)  # held since open: not read again each validation
         except FieldsUnavailable as exc:
             self.fields_missing = str(exc)
             return
@@ -173,11 +175,8 @@ class Extracting:
             self.forget_field_spans(mids)
             self.find_page_fields(mids)
 
-    def forget_field_spans(self, mids: Sequence[int] | None = None) -> None:
-        """Find again: the fields of ``mids`` (every message: None), and re-read verdicts."""
+    def forget_field_spans(self, mids: Sequence[int]) -> None:
+        """Find the fields of ``mids`` again on their next page."""
         spans = getattr(self, "_field_spans", {})
-        for mid in list(spans) if mids is None else mids:
+        for mid in mids:
             spans.pop(mid, None)
-        if mids is None:
-            self._field_defs = None
-            self._verdicts = None

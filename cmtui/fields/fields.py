@@ -119,15 +119,17 @@ def _candidates(text: str, field: Field, base_year: int, region: str) -> list[Ca
 # ---- a whole dataset ----------------------------------------------------------------------
 def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region: str = DEFAULT_REGION,
                     progress: Callable[[float], None] = lambda _f: None,
-                    cancelled: Callable[[], bool] = lambda: False) -> pl.DataFrame:
+                    cancelled: Callable[[], bool] = lambda: False,
+                    meta: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every field's candidates in every message of ``dataset`` (mid, field, kind, start,
     end, text, value, context), from the cache when neither the fields nor the messages
     changed; ``model.Cancelled`` when ``cancelled`` says stop between chunks (nothing is
-    cached then)."""
+    cached then). ``meta``: the messages' (mid, updated), when the caller holds them."""
     from ..features import cache_dir
     from ..private import write_cache_file
 
-    meta = store.messages_frame(dataset, "mid, updated")
+    if meta is None:
+        meta = store.messages_frame(dataset, "mid, updated")
     key = hashlib.sha256(json.dumps([[f.name, f.kind, f.shape] for f in fields] + [region, CACHE_VERSION]).encode()
                          + meta.hash_rows().to_numpy().tobytes()).hexdigest()[:16]
     path = cache_dir(store.path, dataset) / f"fields-{key}.parquet"
