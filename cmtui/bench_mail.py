@@ -11,6 +11,7 @@ text, language, validation, writing), and for reading and parsing alone
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -39,12 +40,13 @@ def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]
         store.path.unlink()
     return {"messages": size, "profile": profile, "mbox_mb": round(box.stat().st_size / 2**20, 1),
             "import_per_s": round(size / statistics.median(whole)),
-            "parse_per_s": round(size / statistics.median(parse))}
+            "parse_per_s": round(size / statistics.median(parse)),
+            "python": platform.python_version()}  # the standard library's email parser differs by version
 
 
 def _line(r: dict[str, Any]) -> str:
     return (f"mbox {r['messages']:>9,} {r['profile']:5} ({r['mbox_mb']} MB)  import {r['import_per_s']:>6,}/s"
-            f"  of which reading and parsing alone {r['parse_per_s']:,}/s")
+            f"  of which reading and parsing alone {r['parse_per_s']:,}/s  (Python {r['python']})")
 
 
 def run(sizes: list[int], profiles: list[str], runs: int, as_json: bool) -> int:

@@ -191,6 +191,25 @@ def test_a_bad_mail_refuses_the_import_unless_skipped(tmp_path: Path, db_path: P
     assert sorted(imported(db_path)) == ["ok2@x", "ok@x"]
 
 
+@pytest.mark.parametrize("content", [
+    b"", b"\n", b"From a\n", b"From a", b"From a\nx\n\nFrom b\ny\n", b"From a\n\nFrom b\n\n",
+    b"junk before\n\nFrom a\nx\nFrom b\nFrom c\n\n\n", b"From a\r\nx\r\n\r\nFrom b\r\ny",
+    b"From a\n>From quoted\nFromage\n From indented\n\nFrom b 2\nz\n\n",
+])
+def test_the_mbox_table_of_contents_is_the_standard_librarys(tmp_path: Path, content: bytes) -> None:
+    """The fast table of contents gives the mails ``mailbox.mbox`` gives, and the line of
+    each mail's From line."""
+    from cmtui.sources.mail import _Mbox
+
+    path = tmp_path / "box"
+    path.write_bytes(content)
+    ours, theirs = _Mbox(path, create=False), mailbox.mbox(path, create=False)
+    assert [ours.get_bytes(k, from_=True) for k in ours.iterkeys()] == \
+        [theirs.get_bytes(k, from_=True) for k in theirs.iterkeys()]
+    lines = content.split(b"\n")
+    assert [lines[ours.lines[k] - 1].startswith(b"From ") for k in ours.iterkeys()] == [True] * len(ours)
+
+
 def test_the_sample_mailbox_as_an_mbox_gives_the_messages_of_its_csv(tmp_path: Path, db_path: Path) -> None:
     """The same messages: ids, times, subjects, senders, recipients, attachment counts and
     bodies (HTML-only mail compared word for word: its line breaks are the HTML's), and the
