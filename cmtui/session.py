@@ -322,9 +322,15 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         return self.trainer.quick_retrain(data, self.reviewed_mask(), cancelled, progress)
 
     def validate(self, cancelled: Callable[[], bool] = lambda: False,
-                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True) -> ModelState:
-        """Validation figures, thresholds and boosters (after the page is shown), and the fields."""
+                 progress: Callable[[float], None] = lambda _f: None, persist: bool = True,
+                 shown: Callable[[ModelState], object] = lambda _s: None) -> ModelState:
+        """Validation figures, thresholds and boosters (after the page is shown), and the
+        fields. On a large dataset the figures come from a sample first (handed to
+        ``shown``), then every message is rescored (``Trainer.rescore_all``)."""
         state = self.trainer.validate(self.training_data(with_annotators=True), cancelled, progress, persist)
+        if self.trainer.rescore_pending:
+            shown(state)
+            state = self.trainer.rescore_all(cancelled)
         self.fit_fields(state.report, state.probs, self.row_of, state.version if persist else None, cancelled)
         return state
 

@@ -25,7 +25,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -60,6 +60,7 @@ TEST_SHARE = 20  # percent of reviewed messages held out for validation
 PRODUCTION_ITERATIONS = 15
 RESCORE_ALL_UP_TO = 250_000  # messages; above it a quick retrain rescores only candidates
 RESCORE_CANDIDATES = 50_000
+FIGURES_SAMPLE = 200_000  # messages validation's figures come from, above RESCORE_ALL_UP_TO
 RANDOM_SHARE_MIN = 30  # random picks needed before their label shares loosen the cap
 FOLD_REFIT_GROWTH = 0.1  # a held-out fold's model is refitted once the reviews beside it grew this much
 Progress = Callable[[float], None]
@@ -136,7 +137,79 @@ class TrainingData:
     reviews: pl.DataFrame | None = None  # per-annotator reviews, for agreement
 
 
-class Trainer:
+class _HeldOutFolds:
+    """Every review scored by a model that did not see it: the held-out folds' models,
+    kept between validations and refitted when they fall behind (a part of ``Trainer``)."""
+
+    params: ModelParams
+    folds: np.ndarray
+    _fold_models: dict[int, FoldModel]
+    if TYPE_CHECKING:  # Trainer's
+        @property
+        def x(self) -> Any: ...
+        @property
+        def tree_inputs(self) -> TreeInputs: ...
+
+    def _held_out_scores(self, data: TrainingData, validation_model: TrainedModel, kept: list[int],
+                         p_test: np.ndarray, cancelled: Check) -> np.ndarray:
+        """Every review scored by a model that did not see it: the test split by the
+        validation model, each other fold by a model fitted on the remaining four (trees
+        for the ``kept`` labels). The balanced thresholds are fitted on all of them, not
+        on one fifth: a threshold chosen on a handful of test messages moved coverage by
+        10-25 points between pages.
+
+        A fold's model never sees its fold, so it stays a fair judge of that fold's new
+        reviews too: each validation refits the stalest fold model, and any fold whose
+        model has fallen ``FOLD_REFIT_GROWTH`` behind the reviews beside it (all of them
+        on the first pages). At 5,000 reviewed on 100k messages refitting all four cost
+        4.1 s of an 8.3 s validation. A fold model has boosters for every label that can
+        have trees, so it serves whichever labels the gate keeps.
+        """
+        rows, y = data.rows, data.y
+        folds = self.folds[rows]
+        scores = np.zeros(y.shape, dtype=np.float32)
+        scores[folds == 0] = p_test
+        extra = self.tree_inputs
+        beside = {f: int((folds != f).sum()) for f in range(1, 100 // TEST_SHARE) if (folds == f).any()}
+        for fold in self._folds_to_refit(data.labels, beside):
+            held = folds == fold
+            params, start = self._warm_start(fold, data.labels, validation_model)
+            fold_model = train(self.x[rows[~held]], y[~held], data.labels, params, start, cancelled,
+                               extra=extra.rows(rows[~held]))
+            self._fold_models[fold] = FoldModel.of(fold_model, beside[fold])
+        for fold in beside:
+            held = folds == fold
+            fold_model = self._fold_models[fold].model(self.x.shape[1])
+            fold_model.boosters = {j: b for j, b in fold_model.boosters.items() if j in kept}
+            scores[held] = predict(fold_model, self.x[rows[held]], extra=extra.rows(rows[held]))
+        return scores
+
+    def _warm_start(self, fold: int, labels: list[str],
+                    otherwise: TrainedModel | None) -> tuple[ModelParams, TrainedModel | None]:
+        """Where a fold's fit starts: its own last model, for ``PRODUCTION_ITERATIONS``,
+        when it has one for these labels; else ``otherwise``, for the full count."""
+        last = self._fold_models.get(fold)
+        if last is not None and last.labels == labels:
+            return replace(self.params, max_iter=PRODUCTION_ITERATIONS), last.model(self.x.shape[1])
+        return self.params, otherwise
+
+    def _folds_to_refit(self, labels: list[str], beside: dict[int, int]) -> list[int]:
+        """The folds whose model is missing, for other labels, or ``FOLD_REFIT_GROWTH``
+        behind; and the stalest of the rest."""
+        def staleness(fold: int) -> float:
+            last = self._fold_models.get(fold)
+            if last is None or last.labels != labels:
+                return float("inf")
+            return beside[fold] / max(last.fitted_on, 1) - 1
+
+        due = [f for f in beside if staleness(f) > FOLD_REFIT_GROWTH]
+        rest = [f for f in beside if f not in due]
+        if rest:
+            due.append(max(rest, key=staleness))
+        return sorted(due)
+
+
+class Trainer(_HeldOutFolds):
     """The model of one dataset: features, training, the current state and its history."""
 
     def __init__(self, store: Store, dataset: str, mids: np.ndarray, ids: list[str], meta: pl.DataFrame,
@@ -161,6 +234,9 @@ class Trainer:
         self._fold_models: dict[int, FoldModel] = {}
         # the boosters' scores for every message, kept while the same boosters serve
         self._tree_cache: tuple[object, np.ndarray] | None = None
+        self._sample: np.ndarray | None = None  # the rows a large dataset's figures come from
+        # a validation whose figures are shown, waiting for every message's scores (rescore_all)
+        self._pending: tuple[ModelState, np.ndarray, list[dict[str, int | None]], bool] | None = None
 
     # ---- features ---------------------------------------------------------------------
     @property
@@ -292,91 +368,94 @@ class Trainer:
         progress(0.75)
         production = self._production(kept, data, cancelled)
         progress(0.8)
-        probs = predict(production, self.x, self._trees_for(production))
+        sample = self._figure_rows(labels)
+        scored = self._scores(production, sample)
         weights = metrics.informative_weights(labels, data.assigned)
         informative = set(metrics.informative_from(labels, weights, y))
         reports = metrics.validate(labels, y[test], p_test, y[~test], weights, informative,
                                    (y, held_out, data.random))
         test_thresholds = [r.thresholds.balanced for r in reports]
-        thresholds = metrics.cap_by_share(probs, test_thresholds, label_shares(y, data.random))
-        covered, coverage_value = metrics.coverage(probs, labels, informative, thresholds)
-        balance, likeness = self._balance(rows, data.modes)
+        thresholds = metrics.cap_by_share(scored, test_thresholds, label_shares(y, data.random))
+        covered, coverage_value = metrics.coverage(scored, labels, informative, thresholds)
+        balance, likeness = review_balance(self.x, rows, data.modes, self.seed)
         all_ap, worst = metrics.label_quality(reports)
         rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
         report = metrics.report_dict(len(rows), len(self.mids), reports, coverage_value, metrics.mean_ap(reports),
                                      balance, rating_value, metrics.annotator_summary(data.reviews))
         report["tree_labels"] = [labels[j] for j in kept]
-        report["drift"] = drift.measure(self.x, drift.newest_by_import(self.meta["updated"].to_numpy()),
-                                        covered >= 1, probs, thresholds, labels, rows, _fit_compact, self.seed)
-        state = ModelState(production, probs, labels, thresholds, test_thresholds, sorted(informative),
+        report["drift"] = self.state.report.get("drift")  # of every message: measured with every score
+        if sample is not None:  # the last scores, this model's where it scored
+            scored, covered = _spread(self.state.probs, sample, scored), _spread(self.state.covered_score, sample, covered)
+        state = ModelState(production, scored, labels, thresholds, test_thresholds, sorted(informative),
                            covered, likeness, report, self.state.version, time.perf_counter() - started,
                            rows[test], p_test, [labels[j] for j in kept])
-        if persist and len(rows):
-            state.version = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
-                                           lambda: self.x[rows], data.assigned)
-            save_predictions(self.store.path, self.dataset, self.mids, labels, probs, state.version)
+        self._pending = (state, rows, data.assigned, persist)
+        if sample is None:
+            state = self.rescore_all(cancelled, scored=True)
+        else:
+            self._set(state, coverage_value)
         progress(1.0)
-        self._set(state, coverage_value)
         release_freed_memory()
         return state
 
-    def _held_out_scores(self, data: TrainingData, validation_model: TrainedModel, kept: list[int],
-                         p_test: np.ndarray, cancelled: Check) -> np.ndarray:
-        """Every review scored by a model that did not see it: the test split by the
-        validation model, each other fold by a model fitted on the remaining four (trees
-        for the ``kept`` labels). The balanced thresholds are fitted on all of them, not
-        on one fifth: a threshold chosen on a handful of test messages moved coverage by
-        10-25 points between pages.
+    def _figure_rows(self, labels: list[str]) -> np.ndarray | None:
+        """The rows validation's figures are computed on; None: every row.
 
-        A fold's model never sees its fold, so it stays a fair judge of that fold's new
-        reviews too: each validation refits the stalest fold model, and any fold whose
-        model has fallen ``FOLD_REFIT_GROWTH`` behind the reviews beside it (all of them
-        on the first pages). At 5,000 reviewed on 100k messages refitting all four cost
-        4.1 s of an 8.3 s validation. A fold model has boosters for every label that can
-        have trees, so it serves whichever labels the gate keeps.
+        Above ``RESCORE_ALL_UP_TO`` messages (once there are scores of these labels to keep
+        for the others), a fixed uniform sample of ``FIGURES_SAMPLE``: coverage from it is
+        within 0.2 points of every message's (95%), and scoring 1M messages with trees took
+        6.8 s of a 10.9 s validation. ``rescore_all`` scores every message after the
+        figures are shown.
         """
-        rows, y = data.rows, data.y
-        folds = self.folds[rows]
-        scores = np.zeros(y.shape, dtype=np.float32)
-        scores[folds == 0] = p_test
-        extra = self.tree_inputs
-        beside = {f: int((folds != f).sum()) for f in range(1, 100 // TEST_SHARE) if (folds == f).any()}
-        for fold in self._folds_to_refit(data.labels, beside):
-            held = folds == fold
-            params, start = self._warm_start(fold, data.labels, validation_model)
-            fold_model = train(self.x[rows[~held]], y[~held], data.labels, params, start, cancelled,
-                               extra=extra.rows(rows[~held]))
-            self._fold_models[fold] = FoldModel.of(fold_model, beside[fold])
-        for fold in beside:
-            held = folds == fold
-            fold_model = self._fold_models[fold].model(self.x.shape[1])
-            fold_model.boosters = {j: b for j, b in fold_model.boosters.items() if j in kept}
-            scores[held] = predict(fold_model, self.x[rows[held]], extra=extra.rows(rows[held]))
-        return scores
+        n, last = len(self.mids), self.state
+        if n <= RESCORE_ALL_UP_TO or last.labels != labels or last.probs.shape != (n, len(labels)):
+            return None
+        if self._sample is None:
+            self._sample = np.sort(np.random.default_rng(self.seed).choice(n, FIGURES_SAMPLE, replace=False))
+        return self._sample
 
-    def _warm_start(self, fold: int, labels: list[str],
-                    otherwise: TrainedModel | None) -> tuple[ModelParams, TrainedModel | None]:
-        """Where a fold's fit starts: its own last model, for ``PRODUCTION_ITERATIONS``,
-        when it has one for these labels; else ``otherwise``, for the full count."""
-        last = self._fold_models.get(fold)
-        if last is not None and last.labels == labels:
-            return replace(self.params, max_iter=PRODUCTION_ITERATIONS), last.model(self.x.shape[1])
-        return self.params, otherwise
+    def _scores(self, model: TrainedModel, rows: np.ndarray | None) -> np.ndarray:
+        if rows is None:
+            return predict(model, self.x, self._trees_for(model))
+        x = self.x[rows]
+        return predict(model, x, extra=self.tree_inputs.rows(rows))
 
-    def _folds_to_refit(self, labels: list[str], beside: dict[int, int]) -> list[int]:
-        """The folds whose model is missing, for other labels, or ``FOLD_REFIT_GROWTH``
-        behind; and the stalest of the rest."""
-        def staleness(fold: int) -> float:
-            last = self._fold_models.get(fold)
-            if last is None or last.labels != labels:
-                return float("inf")
-            return beside[fold] / max(last.fitted_on, 1) - 1
+    @property
+    def rescore_pending(self) -> bool:
+        return self._pending is not None
 
-        due = [f for f in beside if staleness(f) > FOLD_REFIT_GROWTH]
-        rest = [f for f in beside if f not in due]
-        if rest:
-            due.append(max(rest, key=staleness))
-        return sorted(due)
+    def rescore_all(self, cancelled: Check = lambda: False, scored: bool = False) -> ModelState:
+        """Validation's second phase: every message scored by the new model (unless
+        ``scored``), coverage from all of them, the drift of the latest import, and the model
+        version with its predictions. Nothing when no validation waits for it, or when a
+        newer model has replaced that validation's since."""
+        pending, self._pending = self._pending, None
+        if pending is None or (not scored and self.state is not pending[0]):
+            return self.state
+        state, rows, assigned, persist = pending
+        if not scored:
+            probs = predict(state.model, self.x, self._trees_for(state.model)) if state.model else state.probs
+            covered, coverage_value = metrics.coverage(probs, state.labels, set(state.informative), state.thresholds)
+            state = replace(state, probs=probs, covered_score=covered,
+                            report={**state.report, "coverage": round(coverage_value, 4)})
+        state.report["drift"] = drift.measure(
+            self.x, drift.newest_by_import(self.meta["updated"].to_numpy()), state.covered_score >= 1, state.probs,
+            state.thresholds, state.labels, rows, _fit_compact, self.seed)
+        if not scored and cancelled():
+            return self.state
+        if persist and len(rows):
+            state.version = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
+                                           lambda: self.x[rows], assigned)
+            save_predictions(self.store.path, self.dataset, self.mids, state.labels, state.probs, state.version)
+        with self._lock:
+            if scored:
+                self.state = state
+                self.history = [*self.history, state.report["coverage"]]
+            elif self.state is pending[0]:
+                self.state = state
+                self.history = [*self.history[:-1], state.report["coverage"]]
+        release_freed_memory()
+        return state
 
     def _production(self, kept: list[int], data: TrainingData, cancelled: Check) -> TrainedModel:
         """The model that ranks the queue: the prior refitted on every review (warm-started
@@ -402,37 +481,6 @@ class Trainer:
         return drift.measure(self.x, new, state.covered_score >= 1, state.probs, state.thresholds, state.labels,
                              reviewed_rows, _fit_compact, self.seed, window)
 
-    def _balance(self, reviewed_rows: np.ndarray, modes: list[str]) -> tuple[dict[str, Any], np.ndarray]:
-        """How hard it is to tell reviewed from unreviewed messages (100% = impossible), and
-        how much each message looks reviewed (what Rebalance sorts by)."""
-        n = len(self.mids)
-        share = {k: (sum(1 for m in modes if m == k) / len(modes) if modes else 0.0)
-                 for k in ("shuffle", "rebalance", "search")}
-        likeness = np.zeros(n, dtype=np.float32)
-        if len(reviewed_rows) < 10 or len(reviewed_rows) >= n - 10:
-            return {"similarity": 1.0 if len(reviewed_rows) >= n - 10 else 0.0, "auc": None,
-                    "shares": share}, likeness
-        rng = np.random.default_rng(self.seed)
-        reviewed = np.zeros(n, dtype=bool)
-        reviewed[reviewed_rows] = True
-        pos = rng.permutation(reviewed_rows)[:1000]
-        neg_pool = np.flatnonzero(~reviewed)
-        neg = rng.choice(neg_pool, size=min(len(neg_pool), max(len(pos), 200)), replace=False)
-        sample = np.concatenate([pos, neg])
-        target = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])[:, None]
-        folds = rng.permutation(len(sample)) % 2
-        scores = np.zeros(len(sample))
-        for fold in (0, 1):
-            fit, held = sample[folds != fold], sample[folds == fold]
-            w, b = _fit_compact(self.x[fit], target[folds != fold])
-            scores[folds == fold] = np.asarray(self.x[held] @ w).ravel() + b[0]
-        area = metrics.auc(target.ravel().astype(bool), scores)
-        similarity = float(np.clip(2 * (1 - area), 0, 1))
-        w, b = _fit_compact(self.x[sample], target)
-        likeness = (np.asarray(self.x @ w).ravel() + b[0]).astype(np.float32)
-        return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, likeness
-
-
 def label_shares(y: np.ndarray, random: np.ndarray) -> np.ndarray:
     """Each label's share of the reviewed messages (1 when nothing is reviewed: no cap).
 
@@ -447,6 +495,44 @@ def label_shares(y: np.ndarray, random: np.ndarray) -> np.ndarray:
     if random.sum() >= RANDOM_SHARE_MIN:
         shares = np.maximum(shares, y[random].mean(axis=0))
     return shares
+
+
+def review_balance(x: Any, reviewed_rows: np.ndarray, modes: list[str], seed: int) -> tuple[dict[str, Any], np.ndarray]:
+    """How hard it is to tell reviewed from unreviewed messages (100% = impossible), and
+    how much each message looks reviewed (what Rebalance sorts by)."""
+    n = x.shape[0]
+    share = {k: (sum(1 for m in modes if m == k) / len(modes) if modes else 0.0)
+             for k in ("shuffle", "rebalance", "search")}
+    likeness = np.zeros(n, dtype=np.float32)
+    if len(reviewed_rows) < 10 or len(reviewed_rows) >= n - 10:
+        return {"similarity": 1.0 if len(reviewed_rows) >= n - 10 else 0.0, "auc": None,
+                "shares": share}, likeness
+    rng = np.random.default_rng(seed)
+    reviewed = np.zeros(n, dtype=bool)
+    reviewed[reviewed_rows] = True
+    pos = rng.permutation(reviewed_rows)[:1000]
+    neg_pool = np.flatnonzero(~reviewed)
+    neg = rng.choice(neg_pool, size=min(len(neg_pool), max(len(pos), 200)), replace=False)
+    sample = np.concatenate([pos, neg])
+    target = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])[:, None]
+    folds = rng.permutation(len(sample)) % 2
+    scores = np.zeros(len(sample))
+    for fold in (0, 1):
+        fit, held = sample[folds != fold], sample[folds == fold]
+        w, b = _fit_compact(x[fit], target[folds != fold])
+        scores[folds == fold] = np.asarray(x[held] @ w).ravel() + b[0]
+    area = metrics.auc(target.ravel().astype(bool), scores)
+    similarity = float(np.clip(2 * (1 - area), 0, 1))
+    w, b = _fit_compact(x[sample], target)
+    likeness = (np.asarray(x @ w).ravel() + b[0]).astype(np.float32)
+    return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, likeness
+
+
+def _spread(last: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A copy of ``last`` with ``values`` at ``rows``."""
+    out = last.copy()
+    out[rows] = values
+    return out
 
 
 def _fit_compact(x: Any, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

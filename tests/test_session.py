@@ -377,3 +377,43 @@ def test_row_index_answers_as_a_dict_of_rows() -> None:
             assert index.rows([20, 3]).tolist() == [expected[20], expected[3]]
             with pytest.raises(KeyError):
                 index[4]
+
+
+def test_a_large_dataset_shows_figures_from_a_sample_then_rescores_every_message(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above RESCORE_ALL_UP_TO messages validation's figures come from a fixed sample
+    (shown at once), then every message is scored: the state ends exactly as the
+    one-phase validation would have it, and one model version is recorded."""
+    from cmtui import trainer as trainer_module
+
+    def reviewed_a_page_more(session: Session) -> None:
+        session.retrain(persist=False)
+        page = [int(m) for m in session.mids if int(m) not in session.reviewed][:20]
+        session.confirm(page, "shuffle", labels={m: {"Billing": None} for m in page})
+        session.quick_retrain()
+
+    (tmp_path / "one").mkdir()
+    one_phase = Session.open(make_dataset(tmp_path / "one", n=400, reviewed=200), "d", "a", seed=1)
+    reviewed_a_page_more(one_phase)
+    expected = one_phase.validate(persist=False)
+    store = make_dataset(tmp_path, n=400, reviewed=200)
+    monkeypatch.setattr(trainer_module, "RESCORE_ALL_UP_TO", 100)
+    monkeypatch.setattr(trainer_module, "FIGURES_SAMPLE", 120)
+    session = Session.open(store, "d", "a", seed=1)
+    reviewed_a_page_more(session)
+    before = session.state
+    shown: list[ModelState] = []
+    final = session.validate(shown=shown.append)
+    assert len(shown) == 1 and shown[0] is not final
+    sample = session.trainer._sample
+    assert sample is not None and len(sample) == 120
+    rest = np.setdiff1d(np.arange(400), sample)
+    assert np.array_equal(shown[0].probs[rest], before.probs[rest])  # the last scores until every row is scored
+    assert not np.array_equal(shown[0].probs[sample], before.probs[sample])
+    assert np.allclose(final.probs, expected.probs, atol=1e-6)
+    assert final.report["coverage"] == round(float((final.covered_score >= 1).mean()), 4)
+    assert session.history[-1] == final.report["coverage"] and len(session.history) == len(one_phase.history)
+    assert final.version == 1 and [v.version for v in store.model_versions("d")] == [1]
+    assert final.report["drift"] is not None
+    session.trainer._pending = (shown[0], final.test_rows, [], False)  # a newer model came in between
+    assert session.trainer.rescore_all() is final and session.state is final

@@ -140,7 +140,8 @@ class Workers(AppBase):
                 return
             self.post_message(Retrained(state, then_page, final=False))
             state = self.session.validate(cancelled=lambda: worker.is_cancelled,
-                                          progress=lambda f: progress(0.3 + 0.7 * f))
+                                          progress=lambda f: progress(0.3 + 0.7 * f),
+                                          shown=lambda figures: self.post_message(Retrained(figures, False, False)))
         except Cancelled:
             return
         except Exception as exc:  # a failed retrain must not take the annotator's work down
