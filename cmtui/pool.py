@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -28,3 +33,17 @@ def shared_pool() -> ProcessPoolExecutor:
         _pool = ProcessPoolExecutor(max_workers=cores(), mp_context=multiprocessing.get_context("forkserver"))
         atexit.register(_pool.shutdown, cancel_futures=True)
     return _pool
+
+
+def in_order(fn: Callable[[T], R], items: Iterable[T], ahead: int = 2) -> Iterator[R]:
+    """``fn`` of each item on the shared pool, results in order, with at most ``ahead``
+    items a core handed out at a time: the items are made as they are needed (read from
+    the store, split from a mailbox), never all held at once as ``Executor.map`` would."""
+    pool = shared_pool()
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > ahead * cores():
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()

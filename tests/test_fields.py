@@ -169,6 +169,30 @@ def test_find_in_a_dataset_is_cached(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "policy number" in out and "1 messages" in out
 
 
+def test_finding_in_windows_on_the_pool_finds_what_one_pass_finds(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts are read a window at a time and handed to the pool in order: the same values."""
+    from cmtui.cli import main
+    from cmtui.fields import fields as fields_module
+    from cmtui.store import Store
+
+    rows = ["id,timestamp,subject,body"] + [
+        f"m{i:03d},2024-01-{1 + i % 28:02d}T10:00:00Z,note {i},paid \u00a3{i}.50 on {1 + i % 28} March 2023"
+        for i in range(40)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    assert main(["import", str(tmp_path / "m.csv"), "--dataset", "d", "--db", str(db)]) == 0
+    store = Store(db)
+    one_pass = fields_module.find_in_dataset(store, "d", fields_module.dataset_fields(store, "d"))
+    assert one_pass.height == 80
+    for cached in (tmp_path / "w.duckdb.cache").rglob("fields-*.parquet"):
+        cached.unlink()
+    monkeypatch.setattr(fields_module, "READ", 7)
+    monkeypatch.setattr(fields_module, "CHUNK", 3)
+    monkeypatch.setattr(fields_module, "PARALLEL_FROM", 10)
+    assert fields_module.find_in_dataset(store, "d", fields_module.dataset_fields(store, "d")).equals(one_pass)
+
+
 def test_highlighted_fields_keep_message_text_inert() -> None:
     from cmtui.fields.extracting import FieldSpan
     from cmtui.textsafe import inert

@@ -16,19 +16,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
-from ..pool import cores, shared_pool
+from ..pool import cores, in_order
 from ..store import FieldInfo, Store, StoreError
 from .kinds import DEFAULT_REGION, FINDERS, KINDS, Candidate, find_pattern, shape_pattern
 
 PARALLEL_FROM = 5_000  # messages: below this one process is quicker than handing them out
 CHUNK = 2_000  # messages a worker takes at a time
+READ = 50_000  # messages read from the store at a time
 FOUND_SCHEMA = {"mid": pl.Int64, "field": pl.String, "kind": pl.String, "start": pl.Int32, "end": pl.Int32,
                 "text": pl.String, "value": pl.String, "context": pl.String}
 CACHE_VERSION = 2  # what the cache file holds: 2 added the candidates' context
@@ -136,23 +137,31 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
     if path.exists():
         return pl.read_parquet(path)
     parts: list[pl.DataFrame] = []
-    texts = store.messages_frame(dataset, "mid, ts, subject, body")  # one read: quicker than one per chunk
-    chunks = [texts.slice(start, CHUNK) for start in range(0, texts.height, CHUNK)]
-    jobs = ((frame, list(fields), region) for frame in chunks)
-    results = (shared_pool().map(_find_chunk, jobs) if texts.height >= PARALLEL_FROM and cores() > 1
-               else map(_find_chunk, jobs))
+    mids = meta["mid"].sort()
+    jobs = ((frame, list(fields), region) for frame in _text_chunks(store, dataset, mids))
+    results = in_order(_find_chunk, jobs) if len(mids) >= PARALLEL_FROM and cores() > 1 else map(_find_chunk, jobs)
     for n, part in enumerate(results, start=1):
         if cancelled():
             from ..model import Cancelled
 
             raise Cancelled
         parts.append(part)
-        progress(n / max(1, len(chunks)))
+        progress(n * CHUNK / max(1, len(mids)))
     found = pl.concat(parts) if parts else pl.DataFrame(schema=FOUND_SCHEMA)
     for old in path.parent.glob("fields-*.parquet") if path.parent.exists() else []:
         old.unlink(missing_ok=True)
     write_cache_file(path, lambda tmp: found.write_parquet(tmp))
     return found
+
+
+def _text_chunks(store: Store, dataset: str, mids: pl.Series) -> Iterator[pl.DataFrame]:
+    """The messages' texts, ``CHUNK`` at a time, read ``READ`` at a time as they are handed
+    out: every text of 1M messages read at once took 1.3 GB on top of the session."""
+    for start in range(0, len(mids), READ):
+        last = mids[min(len(mids), start + READ) - 1]
+        frame = store.messages_frame(dataset, "mid, ts, subject, body", between=(mids[start], last))
+        for at in range(0, frame.height, CHUNK):
+            yield frame.slice(at, CHUNK)
 
 
 def _find_chunk(job: tuple[pl.DataFrame, list[Field], str]) -> pl.DataFrame:

@@ -54,7 +54,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..pool import shared_pool
+from ..pool import in_order
 from .language import SAMPLE_CHARS, language_of
 
 SNIFF_BYTES = 4096
@@ -194,16 +194,15 @@ def _parsed(raws: Iterator[Raw], workers: int) -> Iterator[tuple[list[Raw], list
         for chunk in _chunks(raws):
             yield chunk, _rows(chunk)
         return
-    pool = shared_pool()  # kept for the next file, as for languages (cmtui/pool.py)
-    pending: deque[tuple[list[Raw], Any]] = deque()
-    for chunk in _chunks(itertools.chain(first, raws)):
-        pending.append((chunk, pool.submit(_rows, chunk)))
-        if len(pending) > 2 * workers:  # a bounded window: the mailbox is not held in memory
-            done, future = pending.popleft()
-            yield done, future.result()
-    while pending:
-        done, future = pending.popleft()
-        yield done, future.result()
+    held: deque[list[Raw]] = deque()  # the chunks out at the pool, to pair with their rows
+
+    def handed() -> Iterator[list[Raw]]:
+        for chunk in _chunks(itertools.chain(first, raws)):
+            held.append(chunk)
+            yield chunk
+
+    for rows in in_order(_rows, handed()):  # the shared pool, a bounded window: never the whole mailbox
+        yield held.popleft(), rows
 
 
 def _chunks(raws: Iterator[Raw]) -> Iterator[list[Raw]]:

@@ -237,11 +237,14 @@ class DatasetsStore(StoreBase):
 
     # ---- reading messages -------------------------------------------------------------
     def messages_frame(self, dataset: str, columns: str = "*",
-                       mids: Sequence[int] | None = None) -> pl.DataFrame:
-        """The dataset's messages (ordered by mid) as a polars frame, read via Parquet."""
+                       mids: Sequence[int] | None = None, between: tuple[int, int] | None = None) -> pl.DataFrame:
+        """The dataset's messages (ordered by mid) as a polars frame, read via Parquet;
+        only ``mids``, or those from mid ``between[0]`` to ``between[1]``, when given."""
         cols = ("mid, source, id, ts, subject, sender, recipients, cc, thread_id, body, "
                 "properties, updated, turns") if columns == "*" else columns
         clauses = [f"m.source IN (SELECT source FROM dataset_sources WHERE dataset={_lit(dataset)})"]
+        if between is not None:
+            clauses.append(f"m.mid BETWEEN {int(between[0])} AND {int(between[1])}")
         if mids is not None:
             clauses.append("m.mid IN (" + (",".join(str(int(m)) for m in mids) or "NULL") + ")")
         sql = f"SELECT {cols} FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.mid"
