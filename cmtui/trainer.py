@@ -15,7 +15,9 @@ history and the cache of booster scores.
   precision there (``model.gate_trees``); the figures come from that gated model, the
   thresholds from every review scored out of fold (``_held_out_scores``). Then the
   production model is fitted on every review: the prior and, against it, boosters for
-  the kept labels.
+  the kept labels. Above ``RESCORE_ALL_UP_TO`` messages the figures come from a fixed
+  sample of ``FIGURES_SAMPLE`` messages and are shown at once; ``rescore_all`` then
+  scores every message, makes coverage exact, measures drift and records the version.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ PRODUCTION_ITERATIONS = 15
 RESCORE_ALL_UP_TO = 250_000  # messages; above it a quick retrain rescores only candidates
 RESCORE_CANDIDATES = 50_000
 FIGURES_SAMPLE = 200_000  # messages validation's figures come from, above RESCORE_ALL_UP_TO
+SCORE_ROWS = 50_000  # of them scored at a time
 RANDOM_SHARE_MIN = 30  # random picks needed before their label shares loosen the cap
 FOLD_REFIT_GROWTH = 0.1  # a held-out fold's model is refitted once the reviews beside it grew this much
 Progress = Callable[[float], None]
@@ -417,8 +420,11 @@ class Trainer(_HeldOutFolds):
     def _scores(self, model: TrainedModel, rows: np.ndarray | None) -> np.ndarray:
         if rows is None:
             return predict(model, self.x, self._trees_for(model))
-        x = self.x[rows]
-        return predict(model, x, extra=self.tree_inputs.rows(rows))
+        out = np.empty((len(rows), len(model.labels)), np.float32)
+        for start in range(0, len(rows), SCORE_ROWS):  # the sample's features copied a block at a time
+            block = rows[start:start + SCORE_ROWS]
+            out[start:start + len(block)] = predict(model, self.x[block], extra=self.tree_inputs.rows(block))
+        return out
 
     @property
     def rescore_pending(self) -> bool:
