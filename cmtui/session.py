@@ -324,9 +324,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
     def validate(self, cancelled: Callable[[], bool] = lambda: False,
                  progress: Callable[[float], None] = lambda _f: None, persist: bool = True,
                  shown: Callable[[ModelState], object] = lambda _s: None) -> ModelState:
-        """Validation figures, thresholds and boosters (after the page is shown), and the
-        fields. On a large dataset the figures come from a sample first (handed to
-        ``shown``), then every message is rescored (``Trainer.rescore_all``)."""
+        """Validation, then the fields; on a large dataset figures from a sample to ``shown`` first."""
         state = self.trainer.validate(self.training_data(with_annotators=True), cancelled, progress, persist)
         if self.trainer.rescore_pending:
             shown(state)
