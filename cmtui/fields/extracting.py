@@ -132,16 +132,19 @@ class Extracting:
         """Fit every field from its reviews (after a validation) and put each field's
         figures in ``report["fields"]``, and the fields in model ``version``'s files
         (what ``cmtui predict`` reads); nothing when the fields extra is not installed."""
+        import polars as pl
+
         from ..model import Cancelled
-        from .fields import dataset_fields, find_in_dataset, save_values
+        from .fields import LEAN_COLUMNS, dataset_fields, find_in_dataset, save_values
         from .kinds import FieldsUnavailable
         from .model import LEARNER
         from .training import check_expected, train
 
         try:
             self._field_defs = dataset_fields(self.store, self.dataset)
-            found = find_in_dataset(self.store, self.dataset, self._field_defs, cancelled=cancelled,
-                                    meta=self.trainer.meta)  # held since open: not read again each validation
+            defs, meta = self._field_defs, self.trainer.meta  # held since open: not read again each validation
+            found = find_in_dataset(self.store, self.dataset, defs, cancelled=cancelled, meta=meta,
+                                    columns=LEAN_COLUMNS)  # the words around each value: only for a fitted field
         except FieldsUnavailable as exc:
             self.fields_missing = str(exc)
             return
@@ -149,8 +152,12 @@ class Extracting:
             return
         self._verdicts = None
         label_probs = None if probs is None or not probs.size else (lambda mids: probs[row_of.rows(mids.to_list())])
-        self.fields_state = train(found, self._field_defs, self.field_verdicts(), label_probs,
-                                  self.field_learner or LEARNER)
+        def contexts(name: str) -> Any:
+            words = find_in_dataset(self.store, self.dataset, defs, meta=meta, columns=["field", "context"])
+            return words.filter(pl.col("field") == name)["context"]
+
+        self.fields_state = train(found, defs, self.field_verdicts(), label_probs, self.field_learner or LEARNER,
+                                  contexts)
         check_expected(self.fields_state, self._field_defs, self.reviewed, self.field_verdicts())
         report["fields"] = self.fields_state.report()
         save_values(self.store, self.dataset, self.fields_state.predicted, self.field_verdicts())

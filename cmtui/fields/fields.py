@@ -30,6 +30,7 @@ from .kinds import DEFAULT_REGION, FINDERS, KINDS, Candidate, find_pattern, shap
 PARALLEL_FROM = 5_000  # messages: below this one process is quicker than handing them out
 CHUNK = 2_000  # messages a worker takes at a time
 READ = 50_000  # messages read from the store at a time
+LEAN_COLUMNS = ["mid", "field", "start", "end", "value"]  # what fitting needs of every candidate
 FOUND_SCHEMA = {"mid": pl.Int64, "field": pl.String, "kind": pl.String, "start": pl.Int32, "end": pl.Int32,
                 "text": pl.String, "value": pl.String, "context": pl.String}
 CACHE_VERSION = 2  # what the cache file holds: 2 added the candidates' context
@@ -121,11 +122,12 @@ def _candidates(text: str, field: Field, base_year: int, region: str) -> list[Ca
 def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region: str = DEFAULT_REGION,
                     progress: Callable[[float], None] = lambda _f: None,
                     cancelled: Callable[[], bool] = lambda: False,
-                    meta: pl.DataFrame | None = None) -> pl.DataFrame:
+                    meta: pl.DataFrame | None = None, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """Every field's candidates in every message of ``dataset`` (mid, field, kind, start,
-    end, text, value, context), from the cache when neither the fields nor the messages
-    changed; ``model.Cancelled`` when ``cancelled`` says stop between chunks (nothing is
-    cached then). ``meta``: the messages' (mid, updated), when the caller holds them."""
+    end, text, value, context; or only ``columns``), from the cache when neither the fields
+    nor the messages changed; ``model.Cancelled`` when ``cancelled`` says stop between
+    chunks (nothing is cached then). ``meta``: the messages' (mid, updated), when the
+    caller holds them."""
     from ..features import cache_dir
     from ..private import write_cache_file
 
@@ -135,7 +137,7 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
                          + meta.hash_rows().to_numpy().tobytes()).hexdigest()[:16]
     path = cache_dir(store.path, dataset) / f"fields-{key}.parquet"
     if path.exists():
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, columns=list(columns) if columns else None)
     parts: list[pl.DataFrame] = []
     mids = meta["mid"].sort()
     jobs = ((frame, list(fields), region) for frame in _text_chunks(store, dataset, mids))
@@ -151,7 +153,7 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
     for old in path.parent.glob("fields-*.parquet") if path.parent.exists() else []:
         old.unlink(missing_ok=True)
     write_cache_file(path, lambda tmp: found.write_parquet(tmp))
-    return found
+    return found.select(columns) if columns else found
 
 
 def _text_chunks(store: Store, dataset: str, mids: pl.Series) -> Iterator[pl.DataFrame]:

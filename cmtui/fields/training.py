@@ -10,7 +10,7 @@ be the field), and a warning when they are few or the figures low.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,10 +49,12 @@ class FieldsState:
 
 
 def train(found: pl.DataFrame, fields: Sequence[Any], verdicts: Verdicts, label_probs: Any,
-          learner: str = model.LEARNER) -> FieldsState:
+          learner: str = model.LEARNER, contexts: Callable[[str], pl.Series] | None = None) -> FieldsState:
     """Fit each team field from ``verdicts`` over its candidates in ``found`` (every
-    message's, with their ``context``); ``label_probs(mids)``: the messages' predicted
-    label probabilities (None: not used)."""
+    message's); ``label_probs(mids)``: the messages' predicted label probabilities (None:
+    not used). The words around each candidate are ``found``'s ``context`` column, or
+    ``contexts(field)`` (in ``found``'s order) when it has none: read only for a field
+    that is fitted, they are the larger half of ``found``."""
     state = FieldsState()
     parts = []
     judged_mids = [m for m, said in verdicts.items() if said]
@@ -65,13 +67,15 @@ def train(found: pl.DataFrame, fields: Sequence[Any], verdicts: Verdicts, label_
         marked = sum(1 for spans in verdicts.values() for (name, _, _), (_, v) in spans.items()
                      if name == f.name and v == "yes") - int(y[reviewed].sum())  # spans no finder found
         fitted = checked = None
+        words: list[str] = []
         if not f.builtin and min(int(y[reviewed].sum()), int((1 - y[reviewed]).sum())) >= model.MIN_EACH:
-            x = model.features(examples["context"].to_list(), _probs(label_probs, examples["mid"]))
+            words = (rows["context"] if "context" in rows.columns or contexts is None else contexts(f.name)).to_list()
+            x = model.features([words[i] for i in examples["row"]], _probs(label_probs, examples["mid"]))
             fitted = model.fit(x, y[reviewed], learner)
             checked = model.cross_scores(x, y[reviewed], examples["mid"].to_numpy(), learner)
         if fitted is not None:
             state.models[f.name] = fitted
-            scores = fitted.scores(model.features(rows["context"].to_list(), _probs(label_probs, rows["mid"])))
+            scores = fitted.scores(model.features(words, _probs(label_probs, rows["mid"])))
         else:  # a pattern: every candidate is the field
             scores = np.ones(rows.height, np.float32)
         state.figures.append(_figures(f, y[reviewed], checked, marked, fitted))
