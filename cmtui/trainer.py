@@ -154,7 +154,7 @@ class _HeldOutFolds:
         def tree_inputs(self) -> TreeInputs: ...
 
     def _held_out_scores(self, data: TrainingData, validation_model: TrainedModel, kept: list[int],
-                         p_test: np.ndarray, cancelled: Check) -> np.ndarray:
+                         p_test: np.ndarray, cancelled: Check, stalest: bool = True) -> np.ndarray:
         """Every review scored by a model that did not see it: the test split by the
         validation model, each other fold by a model fitted on the remaining four (trees
         for the ``kept`` labels). The balanced thresholds are fitted on all of them, not
@@ -166,26 +166,42 @@ class _HeldOutFolds:
         model has fallen ``FOLD_REFIT_GROWTH`` behind the reviews beside it (all of them
         on the first pages). At 5,000 reviewed on 100k messages refitting all four cost
         4.1 s of an 8.3 s validation. A fold model has boosters for every label that can
-        have trees, so it serves whichever labels the gate keeps.
+        have trees, so it serves whichever labels the gate keeps. Without ``stalest`` only
+        the folds fallen behind are refitted (``refit_stalest`` does the rest later).
         """
         rows, y = data.rows, data.y
         folds = self.folds[rows]
         scores = np.zeros(y.shape, dtype=np.float32)
         scores[folds == 0] = p_test
         extra = self.tree_inputs
-        beside = {f: int((folds != f).sum()) for f in range(1, 100 // TEST_SHARE) if (folds == f).any()}
-        for fold in self._folds_to_refit(data.labels, beside):
-            held = folds == fold
-            params, start = self._warm_start(fold, data.labels, validation_model)
-            fold_model = train(self.x[rows[~held]], y[~held], data.labels, params, start, cancelled,
-                               extra=extra.rows(rows[~held]))
-            self._fold_models[fold] = FoldModel.of(fold_model, beside[fold])
+        beside = self._beside(folds)
+        for fold in self._folds_to_refit(data.labels, beside, stalest):
+            self._refit_fold(data, fold, beside[fold], validation_model, cancelled)
         for fold in beside:
             held = folds == fold
             fold_model = self._fold_models[fold].model(self.x.shape[1])
             fold_model.boosters = {j: b for j, b in fold_model.boosters.items() if j in kept}
             scores[held] = predict(fold_model, self.x[rows[held]], extra=extra.rows(rows[held]))
         return scores
+
+    @staticmethod
+    def _beside(folds: np.ndarray) -> dict[int, int]:
+        """Per held-out fold with reviews: how many reviews lie outside it."""
+        return {f: int((folds != f).sum()) for f in range(1, 100 // TEST_SHARE) if (folds == f).any()}
+
+    def _refit_fold(self, data: TrainingData, fold: int, beside: int, otherwise: TrainedModel | None,
+                    cancelled: Check) -> None:
+        held = self.folds[data.rows] == fold
+        params, start = self._warm_start(fold, data.labels, otherwise)
+        fold_model = train(self.x[data.rows[~held]], data.y[~held], data.labels, params, start, cancelled,
+                           extra=self.tree_inputs.rows(data.rows[~held]))
+        self._fold_models[fold] = FoldModel.of(fold_model, beside)
+
+    def refit_stalest(self, data: TrainingData, cancelled: Check) -> None:
+        """Refit the stalest held-out fold's model (the rest are up to date)."""
+        beside = self._beside(self.folds[data.rows])
+        for fold in self._folds_to_refit(data.labels, beside, stalest=True):
+            self._refit_fold(data, fold, beside[fold], None, cancelled)
 
     def _warm_start(self, fold: int, labels: list[str],
                     otherwise: TrainedModel | None) -> tuple[ModelParams, TrainedModel | None]:
@@ -196,9 +212,9 @@ class _HeldOutFolds:
             return replace(self.params, max_iter=PRODUCTION_ITERATIONS), last.model(self.x.shape[1])
         return self.params, otherwise
 
-    def _folds_to_refit(self, labels: list[str], beside: dict[int, int]) -> list[int]:
+    def _folds_to_refit(self, labels: list[str], beside: dict[int, int], stalest: bool) -> list[int]:
         """The folds whose model is missing, for other labels, or ``FOLD_REFIT_GROWTH``
-        behind; and the stalest of the rest."""
+        behind; and (``stalest``) the stalest of the rest."""
         def staleness(fold: int) -> float:
             last = self._fold_models.get(fold)
             if last is None or last.labels != labels:
@@ -207,7 +223,7 @@ class _HeldOutFolds:
 
         due = [f for f in beside if staleness(f) > FOLD_REFIT_GROWTH]
         rest = [f for f in beside if f not in due]
-        if rest:
+        if rest and stalest:
             due.append(max(rest, key=staleness))
         return sorted(due)
 
@@ -239,7 +255,7 @@ class Trainer(_HeldOutFolds):
         self._tree_cache: tuple[object, np.ndarray] | None = None
         self._sample: np.ndarray | None = None  # the rows a large dataset's figures come from
         # a validation whose figures are shown, waiting for every message's scores (rescore_all)
-        self._pending: tuple[ModelState, np.ndarray, list[dict[str, int | None]], bool] | None = None
+        self._pending: tuple[ModelState, TrainingData, bool] | None = None
 
     # ---- features ---------------------------------------------------------------------
     @property
@@ -367,11 +383,11 @@ class Trainer(_HeldOutFolds):
                                  cancelled, lambda f: progress(0.7 * f), extra=extra.rows(rows[~test]))
         self._fold_models[0] = FoldModel.of(validation_model, int((~test).sum()))
         kept, p_test = gate_trees(validation_model, self.x[rows[test]], y[test], extra.rows(rows[test]))
-        held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled)
+        sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
+        held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
         progress(0.75)
         production = self._production(kept, data, cancelled)
         progress(0.8)
-        sample = self._figure_rows(labels)
         scored = self._scores(production, sample)
         weights = metrics.informative_weights(labels, data.assigned)
         informative = set(metrics.informative_from(labels, weights, y))
@@ -392,7 +408,7 @@ class Trainer(_HeldOutFolds):
         state = ModelState(production, scored, labels, thresholds, test_thresholds, sorted(informative),
                            covered, likeness, report, self.state.version, time.perf_counter() - started,
                            rows[test], p_test, [labels[j] for j in kept])
-        self._pending = (state, rows, data.assigned, persist)
+        self._pending = (state, data, persist)
         if sample is None:
             state = self.rescore_all(cancelled, scored=True)
         else:
@@ -438,7 +454,8 @@ class Trainer(_HeldOutFolds):
         pending, self._pending = self._pending, None
         if pending is None or (not scored and self.state is not pending[0]):
             return self.state
-        state, rows, assigned, persist = pending
+        state, data, persist = pending
+        rows = data.rows
         if not scored:
             probs = predict(state.model, self.x, self._trees_for(state.model)) if state.model else state.probs
             covered, coverage_value = metrics.coverage(probs, state.labels, set(state.informative), state.thresholds)
@@ -451,7 +468,7 @@ class Trainer(_HeldOutFolds):
             return self.state
         if persist and len(rows):
             state.version = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
-                                           lambda: self.x[rows], assigned)
+                                           lambda: self.x[rows], data.assigned)
             save_predictions(self.store.path, self.dataset, self.mids, state.labels, state.probs, state.version)
         with self._lock:
             if scored:
@@ -460,6 +477,8 @@ class Trainer(_HeldOutFolds):
             elif self.state is pending[0]:
                 self.state = state
                 self.history = [*self.history[:-1], state.report["coverage"]]
+        if not scored:  # ready for the next validation's thresholds
+            self.refit_stalest(data, cancelled)
         release_freed_memory()
         return state
 

@@ -403,8 +403,16 @@ def test_a_large_dataset_shows_figures_from_a_sample_then_rescores_every_message
     reviewed_a_page_more(session)
     before = session.state
     shown: list[ModelState] = []
-    final = session.validate(shown=shown.append)
+    folds_at_figures: list[dict[int, object]] = []
+
+    def figures(state: ModelState) -> None:
+        shown.append(state)
+        folds_at_figures.append(dict(session.trainer._fold_models))
+
+    final = session.validate(shown=figures)
     assert len(shown) == 1 and shown[0] is not final
+    after = session.trainer._fold_models  # the stalest fold is refitted after the figures, not before
+    assert sum(after[f] is not folds_at_figures[0][f] for f in after) == 1
     sample = session.trainer._sample
     assert sample is not None and len(sample) == 120
     rest = np.setdiff1d(np.arange(400), sample)
@@ -415,5 +423,5 @@ def test_a_large_dataset_shows_figures_from_a_sample_then_rescores_every_message
     assert session.history[-1] == final.report["coverage"] and len(session.history) == len(one_phase.history)
     assert final.version == 1 and [v.version for v in store.model_versions("d")] == [1]
     assert final.report["drift"] is not None
-    session.trainer._pending = (shown[0], final.test_rows, [], False)  # a newer model came in between
+    session.trainer._pending = (shown[0], session.training_data(), False)  # a newer model came in between
     assert session.trainer.rescore_all() is final and session.state is final
