@@ -14,7 +14,7 @@ def test_bench_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
     for key in ("messages", "import_per_s", "open_s", "tui_open_s", "discover_s", "discover_open_s",
-                "submit_to_next_page_s", "rescore_s", "analytics_s", "peak_rss_mb"):
+                "submit_to_next_page_s", "validate_s", "validate_all_s", "rescore_s", "analytics_s", "peak_rss_mb"):
         assert key in result, key
     assert result["messages"] == 10_000
     assert set(result["submit_to_next_page_s"]) == {"200", "1000", "5000"}
