@@ -148,7 +148,7 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
 
             raise Cancelled
         parts.append(part)
-        progress(n * CHUNK / max(1, len(mids)))
+        progress(min(1.0, n * CHUNK / max(1, len(mids))))
     found = pl.concat(parts) if parts else pl.DataFrame(schema=FOUND_SCHEMA)
     for old in path.parent.glob("fields-*.parquet") if path.parent.exists() else []:
         old.unlink(missing_ok=True)
