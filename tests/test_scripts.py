@@ -53,11 +53,11 @@ def test_label_efficiency_script_writes_table_json_and_chart(tmp_path: Path) -> 
 def test_label_efficiency_pairs_low_confidence_with_shuffle_and_resumes(tmp_path: Path) -> None:
     data = tiny_gold(tmp_path / "gold")
     runs = tmp_path / "runs.json"
-    args = ("scripts/label_efficiency.py", "--data", str(data), "--pages", "2", "--seeds", "0-1", "--no-baseline",
+    args = ("scripts/label_efficiency.py", "--data", str(data), "--pages", "2", "--seeds", "0", "--no-baseline",
             "--strategies", "low-confidence,shuffle", "--out", str(tmp_path / "le.json"), "--runs", str(runs))
-    out = run(*args)
+    out = run(*args)  # one seed keeps the suite short: pairing many seeds is the same code
     assert "low-confidence vs shuffle coverage" in out and "coverage swing under shuffle" in out
-    assert len(json.loads(runs.read_text())) == 4  # 2 strategies x 2 seeds, kept as they finish
+    assert len(json.loads(runs.read_text())) == 2  # 2 strategies x 1 seed, kept as they finish
     again = run(*args)  # a second run reuses every simulation: nothing new is printed per run
     assert not [line for line in again.splitlines() if line.startswith("toy/")]
 
@@ -74,7 +74,7 @@ def test_trees_ablation_script_compares_prior_trees_and_gate(tmp_path: Path) -> 
 @pytest.mark.ci
 def test_label_efficiency_compares_a_discover_start_with_a_random_one(tmp_path: Path) -> None:
     data = tiny_gold(tmp_path / "gold")
-    common = ("scripts/label_efficiency.py", "--data", str(data), "--pages", "1", "--seeds", "0-1", "--no-baseline",
+    common = ("scripts/label_efficiency.py", "--data", str(data), "--pages", "1", "--seeds", "0", "--no-baseline",
               "--strategies", "low-confidence", "--out", str(tmp_path / "le.json"))
     run(*common, "--runs", str(tmp_path / "random.json"))
     out = run(*common, "--runs", str(tmp_path / "discover.json"), "--start", "discover",
