@@ -285,9 +285,10 @@ class AskScreen(ModalScreen[str | None]):
 
 
 class ChoiceScreen(ModalScreen[str | None]):
-    """One choice from a list (a source, a user property value)."""
+    """One choice from a list (a source, a user property value, a training mode)."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="choice_close")]
+    BOX_ID, OPTIONS_ID, TITLE_STYLE = "choice", "choice-options", "bold"
 
     def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -295,9 +296,9 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.choices = choices  # (id, text)
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="choice"):
-            yield Static(Text(self.title_text, style="bold"))
-            yield OptionList(*[Option(text, id=key) for key, text in self.choices], id="choice-options")
+        with Vertical(id=self.BOX_ID):
+            yield Static(Text(self.title_text, style=self.TITLE_STYLE), id=f"{self.BOX_ID}-title")
+            yield OptionList(*[Option(text, id=key) for key, text in self.choices], id=self.OPTIONS_ID)
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -310,28 +311,15 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ModeScreen(ModalScreen[str | None]):
+class ModeScreen(ChoiceScreen):
+    """The training modes, the current one marked."""
+
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="mode_close")]
+    BOX_ID, OPTIONS_ID, TITLE_STYLE = "modes", "mode-options", ""
 
     def __init__(self, current: str) -> None:
-        super().__init__()
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="modes"):
-            yield Static("Training mode (enter to choose)", id="modes-title")
-            yield OptionList(*[Option(f"{title}{'  (current)' if key == self.current else ''}", id=key)
-                               for key, title in MODES.items()], id="mode-options")
-
-    def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
-
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+        super().__init__("Training mode (enter to choose)",
+                         [(key, f"{title}{'  (current)' if key == current else ''}") for key, title in MODES.items()])
 
 
 Scope = tuple[str | None, str | None, str | None]  # (source, language, time window) of the filter
