@@ -408,11 +408,11 @@ class Trainer(_HeldOutFolds):
         state = ModelState(production, scored, labels, thresholds, test_thresholds, sorted(informative),
                            covered, likeness, report, self.state.version, time.perf_counter() - started,
                            rows[test], p_test, [labels[j] for j in kept])
-        self._pending = (state, data, persist)
         if sample is None:
-            state = self.rescore_all(cancelled, scored=True)
+            state = self._recorded(state, data, persist)
         else:
-            self._set(state, coverage_value)
+            self._pending = (state, data, persist)
+        self._set(state, state.report["coverage"])
         progress(1.0)
         release_freed_memory()
         return state
@@ -446,40 +446,38 @@ class Trainer(_HeldOutFolds):
     def rescore_pending(self) -> bool:
         return self._pending is not None
 
-    def rescore_all(self, cancelled: Check = lambda: False, scored: bool = False) -> ModelState:
-        """Validation's second phase: every message scored by the new model (unless
-        ``scored``), coverage from all of them, the drift of the latest import, and the model
-        version with its predictions. Nothing when no validation waits for it, or when a
-        newer model has replaced that validation's since."""
+    def rescore_all(self, cancelled: Check = lambda: False) -> ModelState:
+        """Validation's second phase: every message scored by the new model, coverage from
+        all of them, then ``_recorded``; the stalest fold refitted last. Nothing when no
+        validation waits for it, or when a newer model has replaced that validation's since."""
         pending, self._pending = self._pending, None
-        if pending is None or (not scored and self.state is not pending[0]):
+        if pending is None or self.state is not pending[0]:
             return self.state
         state, data, persist = pending
-        rows = data.rows
-        if not scored:
-            probs = predict(state.model, self.x, self._trees_for(state.model)) if state.model else state.probs
-            covered, coverage_value = metrics.coverage(probs, state.labels, set(state.informative), state.thresholds)
-            state = replace(state, probs=probs, covered_score=covered,
-                            report={**state.report, "coverage": round(coverage_value, 4)})
-        state.report["drift"] = drift.measure(
-            self.x, drift.newest_by_import(self.meta["updated"].to_numpy()), state.covered_score >= 1, state.probs,
-            state.thresholds, state.labels, rows, _fit_compact, self.seed)
-        if not scored and cancelled():
+        probs = predict(state.model, self.x, self._trees_for(state.model)) if state.model else state.probs
+        covered, coverage_value = metrics.coverage(probs, state.labels, set(state.informative), state.thresholds)
+        if cancelled():
             return self.state
-        if persist and len(rows):
-            state.version = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
-                                           lambda: self.x[rows], data.assigned)
-            save_predictions(self.store.path, self.dataset, self.mids, state.labels, state.probs, state.version)
+        state = self._recorded(replace(state, probs=probs, covered_score=covered,
+                                       report={**state.report, "coverage": round(coverage_value, 4)}), data, persist)
         with self._lock:
-            if scored:
-                self.state = state
-                self.history = [*self.history, state.report["coverage"]]
-            elif self.state is pending[0]:
+            if self.state is pending[0]:
                 self.state = state
                 self.history = [*self.history[:-1], state.report["coverage"]]
-        if not scored:  # ready for the next validation's thresholds
-            self.refit_stalest(data, cancelled)
+        self.refit_stalest(data, cancelled)  # ready for the next validation's thresholds
         release_freed_memory()
+        return state
+
+    def _recorded(self, state: ModelState, data: TrainingData, persist: bool) -> ModelState:
+        """``state`` with the drift of the latest import (every message scored), recorded
+        as a model version with its predictions when ``persist``."""
+        state.report["drift"] = drift.measure(
+            self.x, drift.newest_by_import(self.meta["updated"].to_numpy()), state.covered_score >= 1, state.probs,
+            state.thresholds, state.labels, data.rows, _fit_compact, self.seed)
+        if persist and len(data.rows):
+            state.version = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
+                                           lambda: self.x[data.rows], data.assigned)
+            save_predictions(self.store.path, self.dataset, self.mids, state.labels, state.probs, state.version)
         return state
 
     def _production(self, kept: list[int], data: TrainingData, cancelled: Check) -> TrainedModel:
