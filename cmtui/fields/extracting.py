@@ -132,11 +132,16 @@ class Extracting:
         """Fit every field from its reviews (after a validation) and put each field's
         figures in ``report["fields"]``, and the fields in model ``version``'s files
         (what ``cmtui predict`` reads); nothing when the fields extra is not installed."""
-        import polars as pl
-
         from ..model import Cancelled
-        from .fields import LEAN_COLUMNS, dataset_fields, find_in_dataset, save_values
-        from .kinds import FieldsUnavailable
+        from .fields import (
+            LEAN_COLUMNS,
+            dataset_fields,
+            find_in_dataset,
+            found_contexts,
+            found_path,
+            save_values,
+        )
+        from .kinds import DEFAULT_REGION, FieldsUnavailable
         from .model import LEARNER
         from .training import check_expected, train
 
@@ -152,12 +157,9 @@ class Extracting:
             return
         self._verdicts = None
         label_probs = None if probs is None or not probs.size else (lambda mids: probs[row_of.rows(mids.to_list())])
-        def contexts(name: str) -> Any:
-            words = find_in_dataset(self.store, self.dataset, defs, meta=meta, columns=["field", "context"])
-            return words.filter(pl.col("field") == name)["context"]
-
+        path = found_path(self.store, self.dataset, defs, DEFAULT_REGION, meta)  # written by find_in_dataset
         self.fields_state = train(found, defs, self.field_verdicts(), label_probs, self.field_learner or LEARNER,
-                                  contexts)
+                                  lambda name: found_contexts(path, name))
         check_expected(self.fields_state, self._field_defs, self.reviewed, self.field_verdicts())
         report["fields"] = self.fields_state.report()
         save_values(self.store, self.dataset, self.fields_state.predicted, self.field_verdicts())

@@ -128,14 +128,11 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
     nor the messages changed; ``model.Cancelled`` when ``cancelled`` says stop between
     chunks (nothing is cached then). ``meta``: the messages' (mid, updated), when the
     caller holds them."""
-    from ..features import cache_dir
     from ..private import write_cache_file
 
     if meta is None:
         meta = store.messages_frame(dataset, "mid, updated")
-    key = hashlib.sha256(json.dumps([[f.name, f.kind, f.shape] for f in fields] + [region, CACHE_VERSION]).encode()
-                         + meta.hash_rows().to_numpy().tobytes()).hexdigest()[:16]
-    path = cache_dir(store.path, dataset) / f"fields-{key}.parquet"
+    path = found_path(store, dataset, fields, region, meta)
     if path.exists():
         return pl.read_parquet(path, columns=list(columns) if columns else None)
     parts: list[pl.DataFrame] = []
@@ -154,6 +151,22 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
         old.unlink(missing_ok=True)
     write_cache_file(path, lambda tmp: found.write_parquet(tmp))
     return found.select(columns) if columns else found
+
+
+def found_path(store: Store, dataset: str, fields: Sequence[Field], region: str, meta: pl.DataFrame) -> Path:
+    """Where ``find_in_dataset`` caches what it found: named by the fields, the region and
+    every message's (mid, updated), so any change to them is a new file."""
+    from ..features import cache_dir
+
+    key = hashlib.sha256(json.dumps([[f.name, f.kind, f.shape] for f in fields] + [region, CACHE_VERSION]).encode()
+                         + meta.hash_rows().to_numpy().tobytes()).hexdigest()[:16]
+    return cache_dir(store.path, dataset) / f"fields-{key}.parquet"
+
+
+def found_contexts(path: Path, field: str) -> pl.Series:
+    """The words around each of ``field``'s candidates in the cache file ``path``, in the
+    file's order: only that field's rows are read."""
+    return pl.scan_parquet(path).filter(pl.col("field") == field).select("context").collect()["context"]
 
 
 def _text_chunks(store: Store, dataset: str, mids: pl.Series) -> Iterator[pl.DataFrame]:
