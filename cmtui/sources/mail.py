@@ -54,7 +54,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..pool import in_order
+from ..pool import cores, in_order
 from .language import SAMPLE_CHARS, language_of
 
 SNIFF_BYTES = 4096
@@ -162,7 +162,7 @@ def read_mail(path: Path, kind: str, progress: Callable[[float], None] = lambda 
     seen: set[str] = set()
     roots: set[str] = set()
     number = 0
-    for chunk, rows in _parsed(_raw_mails(path, kind), workers or os.cpu_count() or 1):
+    for chunk, rows in _parsed(_raw_mails(path, kind), workers or cores()):
         for (where, line, *_rest), row in zip(chunk, rows, strict=True):
             number += 1
             if isinstance(row, BadMail):
