@@ -140,16 +140,25 @@ def read_file(path: str | Path, progress: Progress = _no_progress,
         raw = path.read_bytes()
     except OSError as exc:  # a folder, no permission
         raise ImportFailed([f"{path}: cannot read: {exc.strerror}"]) from None
-    return read_text(path, decode(path, raw), progress, skip_lines, find_language)
+    text = decode(path, raw)
+    data = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+    utf8 = not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # and so not UTF-32
+    return read_text(path, text, progress, skip_lines, find_language, data if utf8 else None)
 
 
 def read_text(path: Path, text: str, progress: Progress = _no_progress,
-              skip_lines: frozenset[int] = frozenset(), find_language: bool = True) -> ParsedFile:
-    """``read_file`` on text already read (``path`` names it in errors)."""
+              skip_lines: frozenset[int] = frozenset(), find_language: bool = True,
+              data: bytes | None = None) -> ParsedFile:
+    """``read_file`` on text already read (``path`` names it in errors); ``data``: the
+    text's UTF-8 bytes, when the file held them."""
     stripped = text.lstrip()
     if path.suffix.lower() in (".jsonl", ".ndjson") or stripped.startswith("{"):
         headers, rows, lines = _parse_jsonl(path, text, skip_lines)
     else:
+        fast = None if skip_lines else _read_csv_fast(text.encode() if data is None else data)
+        if fast is not None:
+            progress("validating", 0.4)
+            return validate_rows(path, *fast, progress, find_language=find_language)
         headers, rows, lines = _parse_csv(path, text, skip_lines)
         headers, rows, lines = _group_turns(path, headers, rows, lines)
     progress("validating", 0.4)
@@ -181,10 +190,81 @@ def _group_turns(path: Path, headers: list[str], rows: list[list[str]], lines: l
     return headers, rows, lines
 
 
+def _delimiter(text: str) -> str:
+    """Tab when the first line has more tabs than commas (TSV), else comma."""
+    first_line = text[: text.find("\n") % (len(text) + 1)]
+    return "\t" if first_line.count("\t") > first_line.count(",") else ","
+
+
+def _read_csv_fast(data: bytes) -> tuple[list[str], pl.DataFrame, list[int]] | None:
+    """The header, every row (a frame of text columns) and the line each starts on, read from
+    the UTF-8 ``data`` by polars' reader (ten times the csv module's speed on long emails); or
+    None when only the csv module's reading is sure to give the same rows, or its exact fault
+    (``_parse_csv``): a reader error, a NUL, a lone carriage return, a short row or a blank
+    line, a header that polars would rename, a file of chat turns. (Counting bytes counts
+    characters here: no byte of a UTF-8 multi-byte character is ASCII.)"""
+    start = data[:65536].decode("utf-8", errors="ignore")
+    delimiter = _delimiter(start)
+    if b"\x00" in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+        return None
+    if _stray_quote(data, delimiter):
+        return None
+    try:  # the header (a quoted name may span lines)
+        header = next(csv.reader(io.StringIO(start, newline=""), delimiter=delimiter, strict=True))
+    except (csv.Error, StopIteration):
+        return None
+    if len(header) < 2 or {"conversation_id", "speaker"} <= {_internal(name) for name in header}:
+        return None
+    try:
+        # with its line ended: polars lets a last line without one carry a stray delimiter
+        table = pl.read_csv(data if data.endswith(b"\n") else data + b"\n", separator=delimiter, quote_char='"', infer_schema=False,
+                            empty_string_is_null=False, has_header=True, raise_if_empty=False)
+    except Exception:  # any refusal (polars raises several kinds): the csv module says what is wrong
+        return None
+    if table.columns != header or table.null_count().sum_horizontal().item():
+        return None
+    inside = table.select(pl.sum_horizontal(pl.all().str.count_matches(delimiter, literal=True)).alias("d"),
+                          pl.sum_horizontal(pl.all().str.count_matches("\n", literal=True)).alias("n"))
+    delimiters = int(inside["d"].sum()) + sum(name.count(delimiter) for name in header)
+    if data.count(delimiter.encode()) != (len(header) - 1) * (table.height + 1) + delimiters:
+        return None  # a row short of fields, or a blank line, which polars fills with empty text
+    first = 2 + sum(name.count("\n") for name in header)
+    starts = (inside["n"] + 1).cum_sum().shift(1, fill_value=0) + first
+    end = int(starts[-1] + inside["n"][-1]) if table.height else first - 1
+    if end != data.count(b"\n") + (not data.endswith(b"\n")):
+        return None  # lines the rows do not account for
+    return header, table, starts.to_list()
+
+
+def _stray_quote(data: bytes, delimiter: str) -> bool:
+    """Whether some quote could end a field where the csv module would refuse the file (a
+    closing quote with no delimiter or line end after it: polars reads ``""a""`` as ``a``),
+    or stands in a bare field. Judged run by run: an odd number of quotes before a run means
+    it is inside a quoted field, where an odd run closes it; outside, a run must open a
+    field, and an even one closes it at once."""
+    import numpy as np
+
+    codes = np.frombuffer(data, dtype=np.uint8)
+    step = 1 << 22  # a slice at a time stays in the cache: 5x quicker than the whole file at once
+    quotes = np.concatenate([np.flatnonzero(codes[at:at + step] == ord('"')) + at
+                             for at in range(0, len(codes), step)] or [np.zeros(0, np.int64)])
+    if not len(quotes):
+        return False
+    breaks = np.flatnonzero(np.diff(quotes) != 1)
+    heads = np.concatenate(([0], breaks + 1))  # each run's first quote, and how many came before
+    firsts, lasts = quotes[heads], quotes[np.concatenate((breaks, [len(quotes) - 1]))]
+    odd = (lasts - firsts) % 2 == 0
+    inside = heads % 2 == 1
+    before, after = codes[np.maximum(firsts - 1, 0)], codes[np.minimum(lasts + 1, len(codes) - 1)]
+    at_start = (firsts == 0) | (before == ord(delimiter)) | (before == ord("\n"))
+    closed = (lasts == len(codes) - 1) | (after == ord(delimiter)) | (after == ord("\n")) | (after == ord("\r"))
+    closes = np.where(inside, odd, at_start & ~odd)
+    return bool((closes & ~closed).any() or (~inside & ~at_start).any())
+
+
 def _parse_csv(path: Path, text: str, skip_lines: frozenset[int]) -> tuple[list[str], list[list[str]], list[int]]:
     errors = _Errors(str(path))
-    first_line = text.split("\n", 1)[0]
-    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    delimiter = _delimiter(text)
     if "\x00" in text:
         nul_line = text[: text.index("\x00")].count("\n") + 1
         errors.add(nul_line, "(file)", "contains a NUL byte (binary data, not a text file)")
@@ -272,7 +352,7 @@ def _unescape_formula(column: pl.Expr) -> pl.Expr:
     return column.str.replace(r"^'([=+\-@\t\r])", "$1")
 
 
-def validate_rows(path: Path, headers: list[str], rows: list[list[str]], lines: list[int],
+def validate_rows(path: Path, headers: list[str], rows: list[list[str]] | pl.DataFrame, lines: list[int],
                   progress: Progress, *, empty_body_ok: bool = False, find_language: bool = True) -> ParsedFile:
     """``empty_body_ok``: a message may have no body when it has a subject (mail)."""
     errors = _Errors(str(path))
@@ -338,8 +418,13 @@ def _map_headers(path: Path, headers: list[str], errors: _Errors) -> tuple[dict[
     return mapping, properties
 
 
-def _frame(rows: list[list[str]], lines: list[int], mapping: dict[int, str],
+def _frame(rows: list[list[str]] | pl.DataFrame, lines: list[int], mapping: dict[int, str],
            properties: dict[int, str]) -> pl.DataFrame:
+    if isinstance(rows, pl.DataFrame):  # read by polars: its columns in the file's order
+        names = {**mapping, **{index: f"prop:{name}" for index, name in properties.items()}}
+        frame = rows.select(pl.nth(index).alias(name) for index, name in names.items())
+        frame = frame.with_columns(pl.Series("_line", lines, dtype=pl.Int64))
+        return frame.with_columns(_unescape_formula(pl.col(c)) for c in frame.columns if c != "_line")
     columns: dict[str, list[str]] = {}
     for index, internal in mapping.items():
         columns[internal] = [row[index] for row in rows]

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cmtui.cli import main
-from cmtui.ingest import ImportFailed, read_file
+from cmtui.ingest import ImportFailed, _parse_csv, _read_csv_fast, read_file
 from cmtui.store import Store
 from tests.conftest import write
 
@@ -74,6 +74,37 @@ def test_csv_shaped_text(header: list[str], rows: list[list[str]], delimiter: st
     check(path, tmp_path / "f.duckdb", capsys)
 
 
+piece = st.sampled_from(["a", "b c", "é", "\"", ",", "\t", "\n", "\r\n", "\r", "", " "])
+raw_field = st.lists(piece, max_size=5).map("".join)
+
+
+@FUZZ
+@given(header=st.lists(st.sampled_from(["id", "timestamp", "body", "x", "a\nb", "conversation_id"]),
+                       min_size=1, max_size=4, unique=True).map(lambda names: names + names[:1] * (len(names) == 4)),
+       rows=st.lists(st.tuples(st.lists(raw_field, max_size=5), st.booleans(), st.booleans()), max_size=6),
+       delimiter=st.sampled_from([",", "\t"]), newline=st.sampled_from(["\n", "\r\n"]),
+       end=st.sampled_from(["", "\n", "\n\n"]))
+def test_fast_reader_agrees_with_the_csv_module(header: list[str], rows: list[tuple[list[str], bool, bool]],
+                                               delimiter: str, newline: str, end: str) -> None:
+    """polars' reader gives the csv module's exact header, rows and lines, or declines the
+    file: quoted and bare fields, stray quotes, blank lines, short and long rows, line ends."""
+    def quote(value: str, proper: bool) -> str:
+        return '"' + value.replace('"', '""') + '"' if proper and any(c in value for c in '",\t\n\r') else value
+
+    lines = [delimiter.join(quote(h, True) for h in header)]
+    for cells, proper, fit in rows:  # a row fitted to the header's width, or as it came
+        cells = (cells + [""] * len(header))[:len(header)] if fit else cells
+        lines.append(delimiter.join(quote(cell, proper) for cell in cells))
+    text = newline.join(lines) + end
+    fast = _read_csv_fast(text.encode())
+    TRIED["fast"] = TRIED.get("fast", 0) + (fast is not None)
+    if fast is None:
+        return
+    got_header, table, got_lines = fast
+    want_header, want_rows, want_lines = _parse_csv(Path("f.csv"), text, frozenset())
+    assert (got_header, [list(row) for row in table.iter_rows()], got_lines) == (want_header, want_rows, want_lines)
+
+
 def test_huge_body_imports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     body = "word " * 2_000_000  # 10 MB
     path = write(tmp_path / "huge.csv", f'id,timestamp,body\nbig,2024-01-01,"{body}"\n')
@@ -108,3 +139,4 @@ def test_every_fuzz_case_reached_the_importer() -> None:
     """Runs last in this file: the fuzzers above really fed the importer (no empty strategy)."""
     fuzzers = 3
     assert TRIED["cases"] >= fuzzers * min(EXAMPLES, 20), TRIED
+    assert TRIED.get("fast", 0) >= min(EXAMPLES, 20) // 4, TRIED  # the fast reader was compared, not always declined

@@ -195,3 +195,26 @@ def test_bad_input_gives_one_clear_line_and_exit_2(command: list[str], tmp_path:
     assert "Traceback" not in err and err.strip() and len(err.strip().splitlines()) == 1, err
     if "bad.csv" in " ".join(args):
         assert f"{bad}:2: timestamp: cannot read 'yesterday'" in err
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_fast_reader_reads_what_the_csv_module_reads(newline: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of quoted multi-line bodies is read by polars, to the same frame and the same
+    line numbers (in a fault too) as the csv module's reading."""
+    from cmtui import ingest
+
+    text = GOOD.replace("\n", newline) + f'4,2024-01-04,,,,,,"""Quoted"" first,{newline}a,b",,,\n'
+    path = write(tmp_path / "good.csv", text)
+    assert ingest._read_csv_fast(path.read_bytes()) is not None
+    fast = read_file(path)
+    bad = write(tmp_path / "bad.csv", text + "5,yesterday,,,,,,body,,,\n")
+    with pytest.raises(ImportFailed) as fast_fault:
+        read_file(bad)
+    monkeypatch.setattr(ingest, "_read_csv_fast", lambda data: None)
+    slow = read_file(path)
+    assert fast.frame.equals(slow.frame) and fast.lines == slow.lines == [2, 3, 5, 6]
+    with pytest.raises(ImportFailed) as slow_fault:
+        read_file(bad)
+    assert fast_fault.value.lines == slow_fault.value.lines
+    assert fast_fault.value.lines[0].startswith(f"{bad}:8: timestamp")
