@@ -278,3 +278,28 @@ def test_commands_use_and_name_the_last_dataset(store: Store, tmp_path: Path,
     capsys.readouterr()
     assert main(["labels", "--db", str(store.path), "--annotator", "ann"]) == 0
     assert "dataset 'd' (the one 'ann' used last" in capsys.readouterr().err
+
+
+def test_a_large_import_keeps_row_groups_of_its_own(store: Store, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import from OWN_ROW_GROUPS_FROM messages is not merged into the table's last row
+    group (which re-compresses that group); a smaller one is, so the table stays whole."""
+    from cmtui.store import datasets
+
+    def rows(start: int) -> str:
+        return "".join(f"{i},2024-01-01,message {i}\n" for i in range(start, start + 40))
+
+    def groups() -> int:
+        with duckdb.connect(str(store.path), read_only=True) as con:
+            return int(con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('messages')")
+                       .fetchone()[0])  # type: ignore[index]
+
+    monkeypatch.setattr(datasets, "OWN_ROW_GROUPS_FROM", 40)
+    for start in (0, 40):
+        main(["import", str(write(tmp_path / "m.csv", "id,timestamp,body\n" + rows(start))),
+              "--dataset", "d", "--db", str(store.path)])
+    assert groups() == 2
+    monkeypatch.setattr(datasets, "OWN_ROW_GROUPS_FROM", 41)
+    main(["import", str(write(tmp_path / "m.csv", "id,timestamp,body\n" + rows(80))),
+          "--dataset", "d", "--db", str(store.path)])
+    assert groups() < 3 and store.messages_frame("d").height == 120  # merged, not a third group

@@ -24,6 +24,13 @@ from .base import (
     validate_name,
 )
 
+# DuckDB's checkpoint merges an import's new row groups into the table's last one, which
+# re-compresses up to 122,880 messages each time: 4 files of 25,000 long emails wrote in
+# 4.5 s with the merge and 2.5 s without. A large import keeps row groups of its own; a
+# small one (a stream's batch) is merged, so the table does not splinter (and may then
+# merge the groups before it once, if they fit in one).
+OWN_ROW_GROUPS_FROM = 10_000
+
 
 class DatasetsStore(StoreBase):
     # ---- datasets ---------------------------------------------------------------------
@@ -156,6 +163,8 @@ class DatasetsStore(StoreBase):
             if has_labels:
                 label_rows = _label_rows(frame, annotator)
             with self.transaction() as con:
+                if len(frame) >= OWN_ROW_GROUPS_FROM:
+                    con.execute("SET max_vacuum_tasks=0")  # for the checkpoint as the file closes
                 existing_sentiment = con.execute(
                     "SELECT sentiment FROM datasets WHERE name=?", [dataset]).fetchone()
                 self._ensure_dataset(con, dataset, bool(sentiment))
@@ -174,7 +183,7 @@ class DatasetsStore(StoreBase):
                         validate_label_name(name)
                     labels_found = self._add_labels(con, dataset, names, self._labels(con, dataset))
                     reviewed = self._import_reviews(con, dataset, source, label_rows, tmp)
-                con.execute("DROP TABLE stage")
+                con.execute("DROP VIEW stage")
                 con.execute("DROP TABLE known")
                 self._event(con, dataset, annotator, "import", None,
                             {"source": source, "added": added, "updated": updated})
@@ -184,7 +193,7 @@ class DatasetsStore(StoreBase):
     def _upsert_messages(con: duckdb.DuckDBPyConnection, source: str, stage_path: Path) -> int:
         """Update the staged messages the source has (by id), insert the rest; returns how
         many were updated. Leaves the temp tables ``stage`` and ``known``."""
-        con.execute(f"CREATE TEMP TABLE stage AS SELECT * FROM read_parquet({_lit(str(stage_path))})")
+        con.execute(f"CREATE TEMP VIEW stage AS SELECT * FROM read_parquet({_lit(str(stage_path))})")
         con.execute(
             "CREATE TEMP TABLE known AS SELECT m.mid, s.id FROM stage s "
             "JOIN messages m ON m.source=? AND m.id=s.id", [source])
