@@ -34,7 +34,7 @@ def _median(values: list[float]) -> float:
 
 def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]:
     """All figures for one mailbox; runs inside the child process."""
-    from .imports import import_file
+    from .imports import import_files
     from .store import Store
 
     csv_paths = []
@@ -53,8 +53,8 @@ def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]
     for run in range(runs):
         store = Store(workdir / f"import-{run}.duckdb")
         started = time.perf_counter()
-        for path in csv_paths:
-            import_file(store, path, "bench", annotator="bench")
+        for _ in import_files(store, csv_paths, "bench", annotator="bench"):  # as `cmtui import FILE...`
+            pass
         import_rates.append(size / (time.perf_counter() - started))
         if run:
             store.path.unlink()

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import __version__, cli_fields, cli_sources, cli_use
 from .config import default_annotator, default_db_path
-from .imports import ensure_sample, import_file
+from .imports import ensure_sample, import_files
 from .ingest import ImportFailed
 from .private import InsecureFile
 from .store import LabelNameError, Store, StoreError
@@ -220,13 +220,15 @@ def _import(ctx: Context) -> int:
     args = ctx.args
     if args.dataset is None:
         raise CliError("import needs --dataset NAME")
-    for path in args.files:
-        with progress_bar(str(path)) as progress:
-            summary = import_file(ctx.store, path, args.dataset, source=args.source, annotator=ctx.annotator,
-                                  with_labels=not args.no_labels,
-                                  sentiment=True if args.sentiment else None, progress=progress,
-                                  skip_bad=args.skip_bad)
-        print(summary)
+    summaries: list[str] = []
+    try:  # printed once the bar is gone (a file's fault after them): a live bar garbles lines
+        with progress_bar("import") as progress:
+            summaries.extend(import_files(ctx.store, args.files, args.dataset, source=args.source,
+                                          annotator=ctx.annotator, with_labels=not args.no_labels,
+                                          sentiment=True if args.sentiment else None, progress=progress,
+                                          skip_bad=args.skip_bad))
+    finally:
+        print("\n".join(summaries), end="\n" if summaries else "")
     return 0
 
 

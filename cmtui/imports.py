@@ -8,10 +8,11 @@ dataset's taxonomy and writes it in one transaction. Faults come back as
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .ingest import ImportFailed, check_against_taxonomy
+from .ingest import ImportFailed, ParsedFile, check_against_taxonomy
 from .sources.read import read_source
 from .store import LabelNameError, Store
 
@@ -29,6 +30,39 @@ def import_file(store: Store, path: Path, dataset: str, *, source: str | None = 
     """Validate and import one file (or a mail folder); return the one-line summary."""
     started = time.monotonic()
     parsed = read_source(Path(path), progress, skip_bad=skip_bad)
+    return _write(store, parsed, Path(path), dataset, started, source=source, annotator=annotator,
+                  with_labels=with_labels, sentiment=sentiment, progress=progress)
+
+
+def import_files(store: Store, paths: Sequence[Path], dataset: str, *, source: str | None = None,
+                 annotator: str, with_labels: bool = True, sentiment: bool | None = None,
+                 progress: Progress = _quiet, skip_bad: bool = False) -> Iterator[str]:
+    """``import_file`` for each path in turn, each in a transaction of its own, yielding its
+    summary; each file is read and validated on a thread while the one before is written
+    (the write is DuckDB's work, outside Python's lock). A file that is refused raises
+    ``ImportFailed`` in its turn, after the files before it are in. ``progress`` is told
+    ``FILE: stage`` and the fraction of all the files done."""
+    if not paths:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="cmtui-import") as reader:
+        ahead = reader.submit(read_source, Path(paths[0]), skip_bad=skip_bad)
+        for index, path in enumerate(paths):
+            started = time.monotonic()
+            progress(f"{path}: reading", index / len(paths))
+            parsed = ahead.result()
+            if index + 1 < len(paths):
+                ahead = reader.submit(read_source, Path(paths[index + 1]), skip_bad=skip_bad)
+
+            def step(stage: str, fraction: float, index: int = index, path: Path = path) -> None:
+                progress(f"{path}: {stage}", (index + fraction) / len(paths))
+
+            yield _write(store, parsed, Path(path), dataset, started, source=source, annotator=annotator,
+                         with_labels=with_labels, sentiment=sentiment, progress=step)
+
+
+def _write(store: Store, parsed: ParsedFile, path: Path, dataset: str, started: float, *,
+           source: str | None, annotator: str, with_labels: bool, sentiment: bool | None,
+           progress: Progress) -> str:
     frame = parsed.frame
     if not with_labels and parsed.has_labels:
         frame = frame.drop("labels", "sentiments", "annotator", "reviewed_at")

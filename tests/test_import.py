@@ -218,3 +218,19 @@ def test_fast_reader_reads_what_the_csv_module_reads(newline: str, tmp_path: Pat
         read_file(bad)
     assert fast_fault.value.lines == slow_fault.value.lines
     assert fast_fault.value.lines[0].startswith(f"{bad}:8: timestamp")
+
+
+def test_files_of_one_command_each_go_in_whole_in_turn(tmp_path: Path, db_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Files are read ahead of their turn, yet one that is refused leaves the files before
+    it imported (and summarised) and nothing of itself or of the files after it."""
+    first = write(tmp_path / "first.csv", GOOD)
+    bad = write(tmp_path / "bad.csv", "id,timestamp,body\n9,yesterday,hello\n")
+    last = write(tmp_path / "last.csv", "id,timestamp,body\n10,2024-01-01,hello\n")
+    code = main(["import", str(first), str(bad), str(last), "--dataset", "d", "--db", str(db_path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out.startswith(f"{first}: 3 added") and out.count("\n") == 1
+    assert err.startswith(f"{bad}:2: timestamp")
+    assert sorted(Store(db_path).messages_frame("d")["id"].to_list()) == ["1", "2", "3"]
+    assert main(["import", str(last), str(first), "--dataset", "d", "--db", str(db_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith(f"{first}: 0 added, 3 updated")
