@@ -188,6 +188,7 @@ def test_finding_in_windows_on_the_pool_finds_what_one_pass_finds(tmp_path: Path
     for cached in (tmp_path / "w.duckdb.cache").rglob("fields-*.parquet"):
         cached.unlink()
     monkeypatch.setattr(fields_module, "READ", 7)
+    monkeypatch.setattr(fields_module, "READ_CHARS", 150)  # windows of 3-4 messages, and of 7
     monkeypatch.setattr(fields_module, "CHUNK", 3)
     monkeypatch.setattr(fields_module, "PARALLEL_FROM", 10)
     assert fields_module.find_in_dataset(store, "d", fields_module.dataset_fields(store, "d")).equals(one_pass)
