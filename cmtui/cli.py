@@ -220,15 +220,19 @@ def _import(ctx: Context) -> int:
     args = ctx.args
     if args.dataset is None:
         raise CliError("import needs --dataset NAME")
-    summaries: list[str] = []
-    try:  # printed once the bar is gone (a file's fault after them): a live bar garbles lines
+    held: list[str] = []  # under a live progress bar, printed once it is gone: it garbles lines
+    try:
         with progress_bar("import") as progress:
-            summaries.extend(import_files(ctx.store, args.files, args.dataset, source=args.source,
-                                          annotator=ctx.annotator, with_labels=not args.no_labels,
-                                          sentiment=True if args.sentiment else None, progress=progress,
-                                          skip_bad=args.skip_bad))
+            for summary in import_files(ctx.store, args.files, args.dataset, source=args.source,
+                                        annotator=ctx.annotator, with_labels=not args.no_labels,
+                                        sentiment=True if args.sentiment else None, progress=progress,
+                                        skip_bad=args.skip_bad):
+                if sys.stderr.isatty():
+                    held.append(summary)
+                else:
+                    print(summary)
     finally:
-        print("\n".join(summaries), end="\n" if summaries else "")
+        print("\n".join(held), end="\n" if held else "")  # before a refused file's fault
     return 0
 
 

@@ -216,8 +216,8 @@ def _read_csv_fast(data: bytes) -> tuple[list[str], pl.DataFrame, list[int]] | N
     if len(header) < 2 or {"conversation_id", "speaker"} <= {_internal(name) for name in header}:
         return None
     try:
-        # with its line ended: polars lets a last line without one carry a stray delimiter
-        table = pl.read_csv(data if data.endswith(b"\n") else data + b"\n", separator=delimiter, quote_char='"', infer_schema=False,
+        ended = data if data.endswith(b"\n") else data + b"\n"  # else a last line may carry a stray delimiter
+        table = pl.read_csv(ended, separator=delimiter, quote_char='"', infer_schema=False,
                             empty_string_is_null=False, has_header=True, raise_if_empty=False)
     except Exception:  # any refusal (polars raises several kinds): the csv module says what is wrong
         return None
