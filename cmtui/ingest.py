@@ -98,16 +98,17 @@ def _no_progress(stage: str, fraction: float) -> None:
 
 
 # ---- decoding ---------------------------------------------------------------------------
-def decode(path: Path, raw: bytes) -> str:
-    """Decode by byte-order mark (UTF-8 without one); undecodable bytes are an error."""
+def encoding_of(raw: bytes) -> str:
+    """The encoding a byte-order mark names (UTF-8 without one)."""
     boms = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
             (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
             (codecs.BOM_UTF16_BE, "utf-16")]
-    encoding = "utf-8"
-    for bom, name in boms:
-        if raw.startswith(bom):
-            encoding = name
-            break
+    return next((name for bom, name in boms if raw.startswith(bom)), "utf-8")
+
+
+def decode(path: Path, raw: bytes) -> str:
+    """Decode by byte-order mark (UTF-8 without one); undecodable bytes are an error."""
+    encoding = encoding_of(raw)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -140,10 +141,9 @@ def read_file(path: str | Path, progress: Progress = _no_progress,
         raw = path.read_bytes()
     except OSError as exc:  # a folder, no permission
         raise ImportFailed([f"{path}: cannot read: {exc.strerror}"]) from None
-    text = decode(path, raw)
-    data = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
-    utf8 = not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # and so not UTF-32
-    return read_text(path, text, progress, skip_lines, find_language, data if utf8 else None)
+    encoding = encoding_of(raw)
+    utf8 = raw if encoding == "utf-8" else raw[len(codecs.BOM_UTF8):] if encoding == "utf-8-sig" else None
+    return read_text(path, decode(path, raw), progress, skip_lines, find_language, utf8)
 
 
 def read_text(path: Path, text: str, progress: Progress = _no_progress,

@@ -137,16 +137,15 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
     if path.exists():
         return pl.read_parquet(path, columns=list(columns) if columns else None)
     parts: list[pl.DataFrame] = []
-    mids = meta["mid"].sort()
     jobs = ((frame, list(fields), region) for frame in _text_chunks(store, dataset))
-    results = in_order(_find_chunk, jobs) if len(mids) >= PARALLEL_FROM and cores() > 1 else map(_find_chunk, jobs)
+    results = in_order(_find_chunk, jobs) if meta.height >= PARALLEL_FROM and cores() > 1 else map(_find_chunk, jobs)
     for n, part in enumerate(results, start=1):
         if cancelled():
             from ..model import Cancelled
 
             raise Cancelled
         parts.append(part)
-        progress(min(1.0, n * CHUNK / max(1, len(mids))))
+        progress(min(1.0, n * CHUNK / max(1, meta.height)))
     found = pl.concat(parts) if parts else pl.DataFrame(schema=FOUND_SCHEMA)
     for old in path.parent.glob("fields-*.parquet") if path.parent.exists() else []:
         old.unlink(missing_ok=True)
