@@ -29,11 +29,16 @@ class CliError(Exception):
         self.code = code
 
 
+def bar_shown() -> bool:
+    """Whether ``progress_bar`` draws a bar (stderr is a terminal)."""
+    return sys.stderr.isatty()
+
+
 @contextlib.contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[str, float], None]]:
     """A transient progress bar on a terminal's stderr (rich, installed with textual);
     nothing when stderr is not a terminal."""
-    if not sys.stderr.isatty():
+    if not bar_shown():
         yield lambda _stage, _fraction: None
         return
     from rich.console import Console
@@ -227,7 +232,7 @@ def _import(ctx: Context) -> int:
                                         annotator=ctx.annotator, with_labels=not args.no_labels,
                                         sentiment=True if args.sentiment else None, progress=progress,
                                         skip_bad=args.skip_bad):
-                if sys.stderr.isatty():
+                if bar_shown():
                     held.append(summary)
                 else:
                     print(summary)
