@@ -174,6 +174,23 @@ def validate_name(name: str, what: str) -> str:
     return name
 
 
+class _ArrowStream:
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
+def register_frame(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    """Make ``frame`` the view ``name`` on ``con`` (until ``con.unregister(name)``), scanned
+    through the Arrow C stream interface: no pyarrow, no file in between (a Parquet stage
+    took 0.2 s of a 25,000-email import's 1 s write). The wrapper hides polars' type,
+    which DuckDB would hand to pyarrow."""
+    con.execute("SELECT 1").fetchall()  # DuckDB 2 will not register beside a half-read result
+    con.register(name, _ArrowStream(frame))
+
+
 def _lit(value: str) -> str:
     """A SQL string literal (for the few statements DuckDB cannot parameterise)."""
     return "'" + value.replace("'", "''") + "'"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -20,6 +18,7 @@ from .base import (
     _label_rows,
     _lit,
     now,
+    register_frame,
     validate_label_name,
     validate_name,
 )
@@ -152,48 +151,43 @@ class DatasetsStore(StoreBase):
         validate_name(dataset, "dataset")
         validate_name(source, "source")
         has_labels = "labels" in frame.columns
-        with tempfile.TemporaryDirectory(prefix="cmtui-") as tmp:
-            stage_path = Path(tmp) / "stage.parquet"
-            if "turns" not in frame.columns:
-                frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("turns"))
-            frame.select(
-                "id", "ts", "subject", "sender", "recipients", "cc", "thread_id", "body", "properties", "turns"
-            ).write_parquet(stage_path, compression="uncompressed")
-            label_rows = None
-            if has_labels:
-                label_rows = _label_rows(frame, annotator)
-            with self.transaction() as con:
-                if len(frame) >= OWN_ROW_GROUPS_FROM:
-                    con.execute("SET max_vacuum_tasks=0")  # for the checkpoint as the file closes
-                existing_sentiment = con.execute(
-                    "SELECT sentiment FROM datasets WHERE name=?", [dataset]).fetchone()
-                self._ensure_dataset(con, dataset, bool(sentiment))
-                self._ensure_source(con, source)
-                self._link(con, dataset, source)
-                if existing_sentiment is not None and sentiment is not None \
-                        and bool(existing_sentiment[0]) != sentiment:
-                    raise StoreError(f"dataset {dataset!r} sentiment is fixed when it is created")
-                updated = self._upsert_messages(con, source, stage_path)
-                added = len(frame) - updated
-                labels_found = 0
-                reviewed = 0
-                if label_rows is not None and len(label_rows["reviews"]):
-                    names = sorted({n for n in label_rows["annotations"]["label"].to_list()})
-                    for name in names:
-                        validate_label_name(name)
-                    labels_found = self._add_labels(con, dataset, names, self._labels(con, dataset))
-                    reviewed = self._import_reviews(con, dataset, source, label_rows, tmp)
-                con.execute("DROP VIEW stage")
-                con.execute("DROP TABLE known")
-                self._event(con, dataset, annotator, "import", None,
-                            {"source": source, "added": added, "updated": updated})
+        if "turns" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("turns"))
+        stage = frame.select(
+            "id", "ts", "subject", "sender", "recipients", "cc", "thread_id", "body", "properties", "turns")
+        label_rows = _label_rows(frame, annotator) if has_labels else None
+        with self.transaction() as con:
+            if len(frame) >= OWN_ROW_GROUPS_FROM:
+                con.execute("SET max_vacuum_tasks=0")  # for the checkpoint as the file closes
+            existing_sentiment = con.execute(
+                "SELECT sentiment FROM datasets WHERE name=?", [dataset]).fetchone()
+            self._ensure_dataset(con, dataset, bool(sentiment))
+            self._ensure_source(con, source)
+            self._link(con, dataset, source)
+            if existing_sentiment is not None and sentiment is not None \
+                    and bool(existing_sentiment[0]) != sentiment:
+                raise StoreError(f"dataset {dataset!r} sentiment is fixed when it is created")
+            updated = self._upsert_messages(con, source, stage)
+            added = len(frame) - updated
+            labels_found = 0
+            reviewed = 0
+            if label_rows is not None and len(label_rows["reviews"]):
+                names = sorted({n for n in label_rows["annotations"]["label"].to_list()})
+                for name in names:
+                    validate_label_name(name)
+                labels_found = self._add_labels(con, dataset, names, self._labels(con, dataset))
+                reviewed = self._import_reviews(con, dataset, source, label_rows)
+            con.unregister("stage")
+            con.execute("DROP TABLE known")
+            self._event(con, dataset, annotator, "import", None,
+                        {"source": source, "added": added, "updated": updated})
         return ImportResult(added, updated, labels_found, reviewed)
 
     @staticmethod
-    def _upsert_messages(con: duckdb.DuckDBPyConnection, source: str, stage_path: Path) -> int:
+    def _upsert_messages(con: duckdb.DuckDBPyConnection, source: str, stage: pl.DataFrame) -> int:
         """Update the staged messages the source has (by id), insert the rest; returns how
-        many were updated. Leaves the temp tables ``stage`` and ``known``."""
-        con.execute(f"CREATE TEMP VIEW stage AS SELECT * FROM read_parquet({_lit(str(stage_path))})")
+        many were updated. Leaves ``stage`` registered and the temp table ``known``."""
+        register_frame(con, "stage", stage)
         con.execute(
             "CREATE TEMP TABLE known AS SELECT m.mid, s.id FROM stage s "
             "JOIN messages m ON m.source=? AND m.id=s.id", [source])
@@ -217,19 +211,17 @@ class DatasetsStore(StoreBase):
         return updated
 
     def _import_reviews(self, con: duckdb.DuckDBPyConnection, dataset: str, source: str,
-                        rows: dict[str, pl.DataFrame], tmp: str) -> int:
-        reviews_path = Path(tmp) / "reviews.parquet"
-        annotations_path = Path(tmp) / "annotations.parquet"
-        rows["reviews"].write_parquet(reviews_path)
-        rows["annotations"].write_parquet(annotations_path)
+                        rows: dict[str, pl.DataFrame]) -> int:
+        register_frame(con, "staged_reviews", rows["reviews"])
+        register_frame(con, "staged_annotations", rows["annotations"])
         con.execute(
-            f"""CREATE TEMP TABLE rv AS SELECT m.mid, r.annotator, r.at_ts
-                FROM read_parquet({_lit(str(reviews_path))}) r
+            f"""CREATE TEMP TABLE rv AS SELECT m.mid, r.annotator, r.at_ts FROM staged_reviews r
                 JOIN messages m ON m.source={_lit(source)} AND m.id=r.id""")
         con.execute(
             f"""CREATE TEMP TABLE an AS SELECT m.mid, a.annotator, a.label, a.sentiment, a.at_ts
-                FROM read_parquet({_lit(str(annotations_path))}) a
-                JOIN messages m ON m.source={_lit(source)} AND m.id=a.id""")
+                FROM staged_annotations a JOIN messages m ON m.source={_lit(source)} AND m.id=a.id""")
+        con.unregister("staged_reviews")
+        con.unregister("staged_annotations")
         # An imported review replaces the same annotator's earlier one of that message.
         con.execute("DELETE FROM reviews WHERE dataset=? AND (mid, annotator) IN (SELECT mid, annotator FROM rv)",
                     [dataset])
