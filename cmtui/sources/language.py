@@ -9,7 +9,7 @@ language, or none when the model is unsure (numbers, a word or two, mixed script
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -45,15 +45,17 @@ def language_of(text: str) -> str | None:
 PARALLEL_FROM = 20_000  # texts: below this one process is quicker than handing them out
 
 
-def languages(texts: Sequence[str]) -> list[str | None]:
-    """``language_of`` each text; a large import's texts on every core, in worker processes
-    kept for the next file (a million short messages: 23 s on one core)."""
+def start_languages(texts: Sequence[str]) -> Callable[[], list[str | None]]:
+    """``language_of`` each text, collected by calling the result: a large import's texts go
+    to worker processes on every core at once (kept for the next file; a million short
+    messages take 23 s on one core) while the caller validates the rest of the file."""
     workers = cores()
     if len(texts) < PARALLEL_FROM or workers < 2:
-        return _chunk_languages(texts)
+        return lambda: _chunk_languages(texts)
     step = -(-len(texts) // (2 * workers))
-    chunks = [list(texts[start:start + step]) for start in range(0, len(texts), step)]
-    return [code for part in shared_pool().map(_chunk_languages, chunks) for code in part]
+    parts = [shared_pool().submit(_chunk_languages, list(texts[start:start + step]))
+             for start in range(0, len(texts), step)]
+    return lambda: [code for part in parts for code in part.result()]
 
 
 def _chunk_languages(texts: Sequence[str]) -> list[str | None]:
