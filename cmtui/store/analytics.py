@@ -3,24 +3,22 @@
 The labels of each message come from the caller as *hits*: one row per message and label
 it counts in (parents included, each once), saying whether a review or the model gave it,
 with the label as a number (``cmtui.analytics.Names``): the reviews are in the database
-but the predictions live in memory. They reach DuckDB as a Parquet file (no pyarrow, as
-in ``query_frame``), are joined to the dataset's messages under the filters and counted
+but the predictions live in memory. They reach DuckDB through the Arrow C stream interface
+(``register_frame``: no pyarrow), are joined to the dataset's messages under the filters and counted
 per period: one pass of SQL, no Python loop per message.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from .base import StoreBase, StoreError, _lit
+from .base import StoreBase, StoreError, _lit, register_frame
 
 BUCKETS = ("day", "week", "month")
 TOP_PAIRS = 10
@@ -80,23 +78,22 @@ class AnalyticsStore(StoreBase):
         if bucket is not None and bucket not in BUCKETS:
             raise StoreError(f"bucket: one of {', '.join(BUCKETS)} (got {bucket!r})")
         where, params = self._filter_sql(dataset, filters)
-        with tempfile.TemporaryDirectory(prefix="cmtui-") as tmp:
-            paths = [str(Path(tmp) / f"hits-{i}.parquet") for i in range(len(hits))]
-            for frame, path in zip(hits, paths, strict=True):  # each as it is: no copy into one frame
-                frame.select(pl.col("reviewed").cast(pl.Boolean), pl.col("mid").cast(pl.Int64),
-                             pl.col("label").cast(pl.Int32), pl.col("sentiment").cast(pl.Int8),
-                             pl.col("leaf").cast(pl.Boolean)).write_parquet(path, compression="uncompressed")
-            with self.transaction() as con:
-                first, last = con.execute(f"SELECT min(m.ts), max(m.ts) FROM messages m WHERE {where}",
-                                          params).fetchone() or (None, None)
-                if first is None:
-                    return Volumes(bucket or "day", *_empty_frames())
-                bucket = bucket or pick_bucket(first, last)
-                files = "[" + ", ".join(_lit(p) for p in paths) + "]"
-                con.execute(f"CREATE TEMP TABLE hits AS SELECT * FROM read_parquet({files})")
-                con.execute(f"""CREATE TEMP TABLE msgs AS SELECT m.mid, date_trunc('{bucket}', m.ts) AS period
-                                FROM messages m WHERE {where}""", params)
-                return Volumes(bucket, _periods(con, bucket), _volumes(con), _pairs(con))
+        typed = [frame.select(pl.col("reviewed").cast(pl.Boolean), pl.col("mid").cast(pl.Int64),
+                              pl.col("label").cast(pl.Int32), pl.col("sentiment").cast(pl.Int8),
+                              pl.col("leaf").cast(pl.Boolean)) for frame in hits]  # each as it is: no concat
+        with self.transaction() as con:
+            first, last = con.execute(f"SELECT min(m.ts), max(m.ts) FROM messages m WHERE {where}",
+                                      params).fetchone() or (None, None)
+            if first is None:
+                return Volumes(bucket or "day", *_empty_frames())
+            bucket = bucket or pick_bucket(first, last)
+            for index, frame in enumerate(typed):
+                register_frame(con, f"hits_{index}", frame)
+            con.execute("CREATE TEMP TABLE hits AS "
+                        + " UNION ALL ".join(f"SELECT * FROM hits_{index}" for index in range(len(typed))))
+            con.execute(f"""CREATE TEMP TABLE msgs AS SELECT m.mid, date_trunc('{bucket}', m.ts) AS period
+                            FROM messages m WHERE {where}""", params)
+            return Volumes(bucket, _periods(con, bucket), _volumes(con), _pairs(con))
 
     def property_values(self, dataset: str, per_key: int = 8) -> list[tuple[str, str, int]]:
         """User properties (key, value, messages) seen in a sample of the dataset's

@@ -239,7 +239,7 @@ class DatasetsStore(StoreBase):
     # ---- reading messages -------------------------------------------------------------
     def messages_frame(self, dataset: str, columns: str = "*",
                        mids: Sequence[int] | None = None, between: tuple[int, int] | None = None) -> pl.DataFrame:
-        """The dataset's messages (ordered by mid) as a polars frame, read via Parquet;
+        """The dataset's messages (ordered by mid) as a polars frame;
         only ``mids``, or those from mid ``between[0]`` to ``between[1]``, when given."""
         cols = ("mid, source, id, ts, subject, sender, recipients, cc, thread_id, body, "
                 "properties, updated, turns") if columns == "*" else columns
