@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing.connection import Connection
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,9 +31,31 @@ def shared_pool() -> ProcessPoolExecutor:
         from concurrent.futures import ProcessPoolExecutor
 
         # forkserver: never fork a process whose thread pools (polars, DuckDB) are running
-        _pool = ProcessPoolExecutor(max_workers=cores(), mp_context=multiprocessing.get_context("forkserver"))
+        context = multiprocessing.get_context("forkserver")
+        global _alive
+        watched, _alive = context.Pipe(duplex=False)  # only this process holds the sending end
+        _pool = ProcessPoolExecutor(max_workers=cores(), mp_context=context,
+                                    initializer=_exit_with_parent, initargs=(watched,))
         atexit.register(_pool.shutdown, cancel_futures=True)
     return _pool
+
+
+_alive: Connection | None = None
+
+
+def _exit_with_parent(watched: Connection) -> None:
+    """In each worker: exit as soon as the cmtui process is gone. A worker outlives a
+    killed parent otherwise, blocked for good on a full result pipe, and keeps the
+    forkserver, and the terminal's or caller's pipes, open with it."""
+    import contextlib
+    import threading
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            watched.recv()  # nothing is ever sent: returns only at end of file
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="cmtui-parent-watch").start()
 
 
 def in_order(fn: Callable[[T], R], items: Iterable[T], ahead: int = 2) -> Iterator[R]:

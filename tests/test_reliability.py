@@ -153,3 +153,28 @@ def test_two_annotators_at_once(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_annotators_fifty_pages_each(tmp_path: Path) -> None:
     print(f"concurrent pages submitted: {concurrent(tmp_path, pages=50)}")
+
+
+POOL_PARENT = """
+import os, time
+from cmtui.pool import shared_pool
+pool = shared_pool()
+pids = {pool.submit(os.getpid).result() for _ in range(4)}
+for _ in range(4):
+    pool.submit(time.sleep, 120)
+print(*sorted(pids), flush=True)
+time.sleep(120)
+"""
+
+
+def test_pool_workers_exit_with_a_killed_parent() -> None:
+    """A killed cmtui (an import stopped by SIGKILL) takes its worker processes with it,
+    so they do not hold its pipes, and its caller, open."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", POOL_PARENT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    workers = [int(pid) for pid in proc.stdout.readline().split()]
+    assert workers
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)  # returns once every holder of its pipes, the workers too, is gone
