@@ -175,23 +175,23 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def save_state(self, mode: str, arg: str | None, mids: Sequence[int], cursor: int = 0) -> None:
         """Remember the open page, the cursor row and the unconfirmed edits (for a restart)."""
-        self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids, self.drafts, cursor, self.scope)
+        self.store.save_session_state(self.dataset, self.annotator, mode, arg, mids, self.drafts, cursor, self.scope,
+                                      [m for m in mids if m in self.random_picks])
 
     def resume(self) -> SavedSession | None:
-        """The mode, page, cursor and drafts this annotator last had (survives a restart);
-        the drafts are taken back, so the edits are where they were left."""
+        """What this annotator last had open (survives a restart), with its drafts taken back."""
         saved = self.store.session_state(self.dataset, self.annotator)
         if saved is None:
             return None
         self.set_scope(*saved.scope)  # the filter too (before the page: it forgets pages)
         known = set(self.labels)
-        for mid, labels in saved.drafts.items():
-            if mid in self.row_of and mid not in self.drafts:
-                self.drafts[mid] = {n: v for n, v in labels.items() if n in known}
+        self.drafts |= {mid: {n: v for n, v in labels.items() if n in known} for mid, labels in saved.drafts.items()
+                        if mid in self.row_of and mid not in self.drafts}
         page = [m for m in saved.page if m in self.row_of]
         if page:
             self._pages[(saved.mode, saved.arg)] = [page]
-        return SavedSession(saved.mode, saved.arg, page, saved.drafts, saved.cursor, saved.scope)
+            self.random_picks |= {m for m in saved.picks if m in self.row_of}  # reviewed as Shuffle's, marked r
+        return SavedSession(saved.mode, saved.arg, page, saved.drafts, saved.cursor, saved.scope, saved.picks)
 
     def rows(self, mids: Sequence[int], fetch: bool = True) -> list[PageRow]:
         """Full message rows for display; ``fetch=False`` reads the cache only, never the

@@ -184,6 +184,24 @@ def test_pages_stay_as_shown_until_submit(session: Session) -> None:
     assert again[0] == first[4]  # an unfinished edit comes first, never hidden
 
 
+def test_a_restart_keeps_which_low_confidence_picks_were_random(tmp_path: Path) -> None:
+    """Low confidence's Shuffle slots are marked and reviewed as Shuffle's after a restart
+    too: they are what thresholds are fitted on."""
+    store = make_dataset(tmp_path)
+    first = Session.open(store, "d", "ann", seed=1)
+    first.retrain()
+    page = first.page("low-confidence")
+    picked = [m for m in page if m in first.random_picks]
+    assert picked and len(picked) < len(page)
+    again = Session.open(store, "d", "ann", seed=1)
+    resumed = again.resume()
+    assert resumed is not None and resumed.page == page and set(resumed.picks) == set(picked)
+    assert {m for m in page if m in again.random_picks} == set(picked)
+    again.submit([picked[0], next(m for m in page if m not in picked)], "low-confidence", untouched=True)
+    modes = dict(store.query_frame("SELECT mid, mode FROM reviews WHERE annotator='ann'").iter_rows())
+    assert modes[picked[0]] == "shuffle" and list(modes.values()).count("low-confidence") == 1
+
+
 def test_other_annotators_work_is_seen_and_leases_are_respected(tmp_path: Path) -> None:
     store = make_dataset(tmp_path)
     alice = Session.open(store, "d", "alice", seed=5)

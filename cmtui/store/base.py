@@ -119,6 +119,11 @@ MIGRATIONS: list[str] = [
                                field VARCHAR NOT NULL, start_at INTEGER NOT NULL, end_at INTEGER NOT NULL,
                                value VARCHAR, verdict VARCHAR NOT NULL, at_ts TIMESTAMP NOT NULL);
     """,
+    # 8: a saved Low confidence page keeps which of its messages came from Shuffle (JSON
+    # list of mids): their reviews count as random picks after a restart too
+    """
+    ALTER TABLE session_state ADD COLUMN picks VARCHAR;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -240,6 +245,7 @@ class SavedSession:
     drafts: dict[int, dict[str, int | None]]
     cursor: int = 0
     scope: tuple[str | None, str | None, str | None] = (None, None, None)  # the filter: source, language, window
+    picks: tuple[int, ...] = ()  # the page's messages picked at random (Low confidence's Shuffle slots)
 
 
 @dataclass(frozen=True)

@@ -204,25 +204,27 @@ class ReviewsStore(StoreBase):
     # ---- where each annotator is ---------------------------------------------------
     def save_session_state(self, dataset: str, annotator: str, mode: str, arg: str | None,
                            page: Sequence[int], drafts: dict[int, dict[str, int | None]] | None = None,
-                           cursor: int = 0, scope: tuple[str | None, ...] = (None, None, None)) -> None:
-        """Where an annotator is: mode, page, cursor row, unconfirmed edits (drafts), filter."""
+                           cursor: int = 0, scope: tuple[str | None, ...] = (None, None, None),
+                           picks: Sequence[int] = ()) -> None:
+        """Where an annotator is: mode, page, cursor row, unconfirmed edits (drafts), filter,
+        and which of the page's messages were picked at random."""
         drafts_text = json.dumps({str(m): labels for m, labels in (drafts or {}).items()})
         with self.transaction() as con:
             con.execute("DELETE FROM session_state WHERE dataset=? AND annotator=?", [dataset, annotator])
             con.execute("INSERT INTO session_state (dataset, annotator, mode, arg, page, at_ts, drafts, cursor, "
-                        "scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "scope, picks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [dataset, annotator, mode, arg, json.dumps([int(m) for m in page]), now(),
-                         drafts_text, int(cursor), json.dumps(list(scope))])
+                         drafts_text, int(cursor), json.dumps(list(scope)), json.dumps([int(m) for m in picks])])
 
     def session_state(self, dataset: str, annotator: str) -> SavedSession | None:
         with self.transaction() as con:
-            row = con.execute("SELECT mode, arg, page, drafts, cursor, scope FROM session_state "
+            row = con.execute("SELECT mode, arg, page, drafts, cursor, scope, picks FROM session_state "
                               "WHERE dataset=? AND annotator=?", [dataset, annotator]).fetchone()
         if row is None:
             return None
         drafts = {int(m): dict(labels) for m, labels in json.loads(row[3] or "{}").items()}
         source, language, window = [*json.loads(row[5] or "[]"), None, None, None][:3]  # older: 2 items
         return SavedSession(row[0], row[1], json.loads(row[2] or "[]"), drafts, int(row[4] or 0),
-                            (source, language, window))
+                            (source, language, window), tuple(int(m) for m in json.loads(row[6] or "[]")))
 
 
