@@ -226,13 +226,14 @@ def _import(ctx: Context) -> int:
     if args.dataset is None:
         raise CliError("import needs --dataset NAME")
     held: list[str] = []  # under a live progress bar, printed once it is gone: it garbles lines
+    hold = bar_shown()
     try:
         with progress_bar("import") as progress:
             for summary in import_files(ctx.store, args.files, args.dataset, source=args.source,
                                         annotator=ctx.annotator, with_labels=not args.no_labels,
                                         sentiment=True if args.sentiment else None, progress=progress,
                                         skip_bad=args.skip_bad):
-                if bar_shown():
+                if hold:
                     held.append(summary)
                 else:
                     print(summary)

@@ -24,7 +24,7 @@ def cores() -> int:
 
 def shared_pool() -> ProcessPoolExecutor:
     """The pool (one worker per core), started on first use."""
-    global _pool
+    global _pool, _alive
     if _pool is None:  # multiprocessing is imported here: no cost to start-up or small jobs
         import atexit
         import multiprocessing
@@ -32,7 +32,6 @@ def shared_pool() -> ProcessPoolExecutor:
 
         # forkserver: never fork a process whose thread pools (polars, DuckDB) are running
         context = multiprocessing.get_context("forkserver")
-        global _alive
         watched, _alive = context.Pipe(duplex=False)  # only this process holds the sending end
         _pool = ProcessPoolExecutor(max_workers=cores(), mp_context=context,
                                     initializer=_exit_with_parent, initargs=(watched,))
