@@ -29,6 +29,7 @@ def shared_pool() -> ProcessPoolExecutor:
         import atexit
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import util
 
         # forkserver: never fork a process whose thread pools (polars, DuckDB) are running
         context = multiprocessing.get_context("forkserver")
@@ -36,6 +37,10 @@ def shared_pool() -> ProcessPoolExecutor:
         _pool = ProcessPoolExecutor(max_workers=cores(), mp_context=context,
                                     initializer=_exit_with_parent, initargs=(watched,))
         atexit.register(_pool.shutdown, cancel_futures=True)
+        # A multiprocessing child (a benchmark's worker) never runs atexit, and joins its
+        # own children before it ends: without this its end waited for the workers, which
+        # waited for its end.
+        util.Finalize(_pool, _pool.shutdown, kwargs={"cancel_futures": True}, exitpriority=100)  # before its queues close
     return _pool
 
 

@@ -178,3 +178,30 @@ def test_pool_workers_exit_with_a_killed_parent() -> None:
     assert workers
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)  # returns once every holder of its pipes, the workers too, is gone
+
+
+POOL_IN_A_CHILD = """
+import multiprocessing, os
+from cmtui.pool import shared_pool
+
+def work():  # as a benchmark script's worker: uses the pool, then returns
+    assert shared_pool().submit(os.getpid).result() != os.getpid()
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context("fork").Process(target=work)
+    child.start()
+    child.join(60)
+    print("exited" if child.exitcode == 0 else f"stuck: {child.exitcode}", flush=True)
+    if child.exitcode is None:
+        child.kill()
+"""
+
+
+def test_a_multiprocessing_child_that_used_the_pool_exits() -> None:
+    """Such a child never runs atexit, and multiprocessing joins its children before it
+    ends: the pool's workers must go first (label_efficiency.py hung at the end of its
+    runs while they waited for it to end)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", POOL_IN_A_CHILD], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.stdout.strip() == "exited", out.stderr
