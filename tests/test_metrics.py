@@ -132,6 +132,17 @@ def test_sparse_topics_beside_a_genre_stay_informative() -> None:
     assert "Urgent" not in found and "Topic" not in found
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_intents_that_happen_never_to_meet_do_not_make_facets(seed: int) -> None:
+    # multi-intent requests (MixATIS): two or three of 17 intents, drawn independently, on
+    # each of 140 messages. Chance keeps some pairs apart; no intent is a rider.
+    rng = np.random.default_rng(seed)
+    labels = [f"intent {i}" for i in range(17)]
+    rows = [dict.fromkeys(str(name) for name in rng.choice(labels, size=rng.integers(2, 4), replace=False))
+            for _ in range(140)]
+    assert informative(labels, rows) == labels
+
+
 def test_parent_used_alone_is_informative_and_few_examples_are_not() -> None:
     rows = [{"Claims": None}] * 4 + [{"Claims > Motor": None}] * 2 + [{"Billing": None}] * 3
     assert "Claims" in informative(LABELS, rows)

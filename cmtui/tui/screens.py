@@ -38,7 +38,8 @@ belongs to no facet: a flag like Urgent, never used instead of another label, on
 of one. A facet is a group of alternatives (siblings, or labels almost never seen
 together, such as the genres or the topics of a taxonomy): a topic that always comes with
 a genre still counts. In one flat list mostly used several labels at a time (multi-intent
-requests), co-occurrence is normal and no label is a rider. Informative = weight >= 0.2 and
+requests), co-occurrence is normal and no label is a rider (labels that merely happened
+never to meet in the reviews so far, as chance does, do not make that list faceted). Informative = weight >= 0.2 and
 at least 3 examples.
 
 Coverage: the share of ALL messages with at least one informative label predicted at or
