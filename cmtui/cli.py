@@ -115,6 +115,18 @@ def _data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="undo your last step: a confirmation, a submit or a taxonomy change")
 
 
+STATS_EPILOG = """\
+coverage: the share of all messages with at least one informative label predicted at or
+  above its balanced threshold (best F1 with precision >= 50%, fitted on every review
+  scored by a model that did not see it). With a few hundred reviews the thresholds are
+  estimates and move the figure by a few points from page to page.
+expected coverage: the share of messages whose likeliest informative label is right, as
+  the model's probabilities put it once calibrated on those same held-out reviews. No
+  thresholds: it moves with the model, and on most of our benchmark sets swung half as
+  much from page to page; it reads a little low, so watch its trend.
+informative labels: useful on their own (the ? screen of the app has the whole rule)."""
+
+
 def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Sharing, figures, simulation and benchmarks."""
     p = sub.add_parser("db", parents=[common], help="share a database with a group, or make it private again")
@@ -122,7 +134,8 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, nargs="?", help="the database (default: --db, $CMTUI_DB or the default)")
     p.add_argument("--group", help="with share: the group whose members may read and write it")
 
-    p = sub.add_parser("stats", parents=[common], help="validation figures of the current model")
+    p = sub.add_parser("stats", parents=[common], help="validation figures of the current model",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=STATS_EPILOG)
     p.add_argument("--json", action="store_true")
     p.add_argument("--readiness", action="store_true",
                    help="when to stop training: each check, the labels holding the rating down, next steps")

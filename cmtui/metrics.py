@@ -289,6 +289,58 @@ def coverage(probs: np.ndarray, labels: Sequence[str], informative: set[str],
     return covered, float((covered >= 1).mean()) if len(columns) and len(covered) else 0.0
 
 
+EXPECTED_SAMPLE = 100_000  # evenly spaced messages the expected coverage is averaged over
+CALIBRATION_PULL = 1.0  # pseudo-observations pulling the calibration toward the raw scores
+CALIBRATION_PAIRS = 50_000  # (score, label) pairs the calibration is fitted on, at most
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def calibration(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """Platt scaling pooled over labels: ``(a, b)`` with P(label | score p) =
+    sigmoid(a * logit(p) + b), fitted by Newton's method on every (held-out score, label)
+    pair; ``CALIBRATION_PULL`` keeps it finite when the pairs separate perfectly. One
+    pair of numbers for all labels: per label, a few positives made it swing."""
+    step = max(1, -(-np.size(y) // CALIBRATION_PAIRS))  # evenly spaced reviews: plenty for two numbers
+    z, t = _logit(scores[::step]).ravel(), np.asarray(y[::step], dtype=np.float64).ravel()
+
+    def loss(theta: np.ndarray) -> float:
+        m = theta[0] * z + theta[1]
+        return float((np.logaddexp(0, m) - t * m).sum() + CALIBRATION_PULL / 2 * ((theta[0] - 1) ** 2 + theta[1] ** 2))
+
+    theta = np.array([1.0, 0.0])
+    for _ in range(50):
+        q = 1 / (1 + np.exp(-np.clip(theta[0] * z + theta[1], -30, 30)))
+        w = q * (1 - q)
+        grad = np.array([((q - t) * z).sum(), (q - t).sum()]) + CALIBRATION_PULL * (theta - [1.0, 0.0])
+        hess = np.array([[(w * z * z).sum(), (w * z).sum()], [(w * z).sum(), w.sum()]]) + CALIBRATION_PULL * np.eye(2)
+        move, before = np.linalg.solve(hess, grad), loss(theta)
+        while loss(theta - move) > before and np.abs(move).max() > 1e-12:  # Newton overshoots far from the optimum
+            move = move / 2
+        theta = theta - move
+        if np.abs(move).max() < 1e-7:
+            break
+    return float(theta[0]), float(theta[1])
+
+
+def expected_coverage(probs: np.ndarray, columns: Sequence[int], y: np.ndarray, held_out: np.ndarray) -> float:
+    """The share of messages whose likeliest informative label is right, as the model's
+    calibrated probabilities put it: the mean over messages of the highest calibrated
+    probability among the informative ``columns``, calibrated (``calibration``) on the
+    reviews' labels ``y`` and held-out scores ``held_out``. No threshold: it moves with
+    the model, not with where one label's threshold happened to fall. Over at most
+    ``EXPECTED_SAMPLE`` evenly spaced rows of ``probs``."""
+    if not len(columns) or not len(y) or not probs.shape[0]:
+        return 0.0
+    a, b = calibration(y[:, list(columns)], held_out[:, list(columns)])
+    rows = probs[:: max(1, -(-probs.shape[0] // EXPECTED_SAMPLE)), list(columns)]
+    best = rows.max(axis=1) if a >= 0 else rows.min(axis=1)  # calibration keeps the order, or turns it
+    return float((1 / (1 + np.exp(-np.clip(a * _logit(best) + b, -30, 30)))).mean())
+
+
 def coverage_scores(probs: np.ndarray, columns: Sequence[int], label_thresholds: Sequence[float],
                     block: int = 65_536) -> np.ndarray:
     """Per row, the best ``probability / threshold`` over informative labels (>= 1: covered).
@@ -463,13 +515,18 @@ def _drift_line(drift: dict[str, Any]) -> str:
     return ("DRIFT WARNING: " + drift["why"]) if drift.get("warning") else f"drift: none seen ({figures})"
 
 
+def _expected(report: dict[str, Any]) -> str:
+    value = report.get("coverage_expected")  # reports of versions saved before it was measured have none
+    return "" if value is None else f" (expected {100 * value:.1f}%)"
+
+
 def format_report(report: dict[str, Any]) -> str:
     def pct(x: float | None) -> str:
         return "   -" if x is None else f"{100 * x:3.0f}%"
 
     lines = [
         f"reviewed {report['reviewed']} of {report['messages']} messages",
-        f"coverage {100 * report['coverage']:.1f}%   MAP {pct(report['map']).strip()}   "
+        f"coverage {100 * report['coverage']:.1f}%{_expected(report)}   MAP {pct(report['map']).strip()}   "
         f"informative labels {report['informative_labels']}   "
         f"balance {report['balance'].get('similarity', 0) * 100:.0f}%",
         f"rating {report['rating']:.0f} ({report['rating_band']})   " + "   ".join(

@@ -88,7 +88,10 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
         session.page(STRATEGY_MODE[strategy] if strategy != "teach" else "shuffle")
         seconds = time.perf_counter() - started
         row = {"labelled": len(session.reviewed), "coverage": round(state.report["coverage"], 4),
-               "coverage_ideal": round(ideal_coverage(state, gold_rows), 4), "seconds": round(seconds, 3)}
+               "coverage_ideal": round(ideal_coverage(state, gold_rows), 4),
+               "coverage_expected": state.report.get("coverage_expected", 0.0),
+               "coverage_expected_ideal": round(ideal_expected_coverage(state, gold_rows), 4),
+               "seconds": round(seconds, 3)}
         row.update(_evaluate(session, test_x, test_names))
         results.append(row)
         if log is not None:
@@ -114,6 +117,18 @@ def ideal_coverage(state: Any, gold_rows: Sequence[dict[str, None]]) -> float:
     thresholds = [metrics.thresholds(y[:, j], probs[:, j]).balanced if name in state.informative else metrics.NEVER
                   for j, name in enumerate(state.labels)]
     return metrics.coverage(state.probs, state.labels, set(state.informative), thresholds)[1]
+
+
+def ideal_expected_coverage(state: Any, gold_rows: Sequence[dict[str, None]]) -> float:
+    """The expected coverage (``metrics.expected_coverage``) with its calibration fitted on
+    the gold labels of the whole dataset (the rows ``ideal_coverage`` uses) instead of on
+    the reviews: what the figure would read if the calibration were known exactly."""
+    if state.model is None or not state.informative:
+        return 0.0
+    step = max(1, -(-state.probs.shape[0] // IDEAL_SAMPLE))
+    columns = [j for j, name in enumerate(state.labels) if name in state.informative]
+    y = metrics.label_matrix(state.labels, gold_rows[::step])
+    return metrics.expected_coverage(state.probs, columns, y, state.probs[::step])
 
 
 def discover_seed(session: Session, size: int) -> list[int]:
@@ -223,12 +238,13 @@ def run_simulation(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results))
     else:
-        print(f"{'labelled':>8} {'coverage':>8} {'ideal':>6} {'map':>6} {'map_all':>7} {'macroF1':>7} "
+        print(f"{'labelled':>8} {'coverage':>8} {'ideal':>6} {'expected':>8} {'map':>6} {'map_all':>7} {'macroF1':>7} "
               f"{'microF1':>7} {'seconds':>7}")
         for r in results:
             def f(x: Any) -> str:
                 return "     -" if x is None else f"{x:.3f}"
-            print(f"{r['labelled']:8d} {r['coverage']:8.3f} {r['coverage_ideal']:6.3f} {f(r['map']):>6} {f(r['map_all']):>7} "
+            print(f"{r['labelled']:8d} {r['coverage']:8.3f} {r['coverage_ideal']:6.3f} {r['coverage_expected']:8.3f} "
+                  f"{f(r['map']):>6} {f(r['map_all']):>7} "
                   f"{f(r['macro_f1']):>7} {f(r['micro_f1']):>7} {r['seconds']:7.2f}")
     return 0
 

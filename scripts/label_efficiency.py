@@ -92,7 +92,7 @@ def run(data: Path, pages: int, seeds: list[int], partial: Path, jobs: int = 1,
             runs = [rows_of[f"{name}/{strategy}/{seed}/{pages}"] for seed in seeds]
             results[name][strategy] = [
                 {key: mean(r[i].get(key) or 0.0 for r in runs)
-                 for key in ("labelled", "coverage", "coverage_ideal", "map_all", "seconds")}
+                 for key in ("labelled", "coverage", "coverage_ideal", "coverage_expected", "map_all", "seconds")}
                 | {"map": mean(r[i]["map"] or 0.0 for r in runs)}
                 for i in range(pages + 1)
             ]
@@ -163,6 +163,15 @@ def swing_lines(name: str, tag: str, runs: list[list[dict[str, float]]], pages: 
         lines += [f"| {name} | ideal-threshold coverage swing under shuffle ({tag}) | "
                   f"{swing('coverage_ideal'):.2f} points | | |",
                   f"| {name} | meter minus ideal under shuffle ({tag}), mean / rms | "
+                  f"{100 * errors.mean():+.2f} / {100 * np.sqrt((errors ** 2).mean()):.2f} points | | |"]
+    if all("coverage_expected_ideal" in row for r in runs for row in r[1:pages + 1]):
+        errors = np.array([[row["coverage_expected"] - row["coverage_expected_ideal"] for row in r[1:pages + 1]]
+                           for r in runs])
+        lines += [f"| {name} | expected coverage swing under shuffle ({tag}) | "
+                  f"{swing('coverage_expected'):.2f} points | | |",
+                  f"| {name} | ideal-calibration expected coverage swing under shuffle ({tag}) | "
+                  f"{swing('coverage_expected_ideal'):.2f} points | | |",
+                  f"| {name} | expected minus ideal-calibration under shuffle ({tag}), mean / rms | "
                   f"{100 * errors.mean():+.2f} / {100 * np.sqrt((errors ** 2).mean()):.2f} points | | |"]
     return lines
 

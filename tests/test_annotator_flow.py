@@ -320,6 +320,11 @@ async def test_meter_change_reviewed_count_and_page_counter(tmp_path: Path) -> N
         assert figures.coverage is not None and figures.change == pytest.approx(figures.coverage)
         assert "±0.0" not in meter.line(80) or figures.coverage == 0
         assert "(-0.0)" not in meter.line(80)
+        # the expected coverage beside the thresholded one, from the same validation
+        expected = app.session.state.report["coverage_expected"]
+        assert figures.expected == expected and 0 < expected <= 1
+        assert f"expected {expected * 100:.1f}%" in meter.line(120)
+        assert f"exp {expected * 100:.0f}%" in meter.line(80)
 
 
 async def test_mode_change_is_said_and_random_picks_are_marked(tmp_path: Path) -> None:

@@ -191,3 +191,22 @@ def test_thresholds_are_capped_by_the_labels_share() -> None:
     assert (spread[:, 0] >= high).sum() == 100
     sampled = metrics.cap_by_share(spread, [0.1], np.array([0.05]), sample=100)[0]
     assert abs(sampled - high) < 0.02
+
+
+def test_expected_coverage_reads_calibrated_probabilities() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.random((4000, 2)) < [0.3, 0.2]
+    # over-confident scores: the truth pushed far out, with noise that often beats it
+    logits = np.where(truth, 2.0, -2.0) + rng.normal(0, 3.0, truth.shape)
+    probs = (1 / (1 + np.exp(-logits))).astype(np.float32)
+    reviews, rest = slice(0, 1000), slice(1000, None)
+    a, b = metrics.calibration(truth[reviews], probs[reviews])
+    assert 0.3 < a < 0.9  # over-confident: the calibration flattens the scores
+    value = metrics.expected_coverage(probs[rest], [0, 1], truth[reviews], probs[reviews])
+    # what it estimates: the share of messages whose likeliest label is there
+    likeliest = probs[rest].argmax(axis=1)
+    right = truth[rest][np.arange(len(likeliest)), likeliest].mean()
+    assert abs(value - right) < 0.03
+    assert metrics.expected_coverage(probs[rest], [], truth[reviews], probs[reviews]) == 0.0
+    only_first = metrics.expected_coverage(probs[rest], [0], truth[reviews], probs[reviews])
+    assert abs(only_first - truth[rest][:, 0].mean()) < 0.03  # calibrated: the mean is the label's share

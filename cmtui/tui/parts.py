@@ -271,7 +271,7 @@ class PageView(AppBase):
             # the first model's change is from nothing covered
             change = coverage - (history[-2] if len(history) >= 2 else 0.0)
         figures = MeterFigures(
-            coverage=coverage, change=change,
+            coverage=coverage, change=change, expected=report.get("coverage_expected"),
             rating=report.get("rating"), band=report.get("rating_band", ""),
             reviewed=self.reviewed_count(),
             informative=report.get("informative_labels", 0), labels=len(session.labels),

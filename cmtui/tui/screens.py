@@ -54,6 +54,13 @@ label is hard to tell apart), so judge the trend over several pages, not one. Ab
 messages the figure is first estimated on a fixed sample of 100k (within 0.3 points) and
 made exact once every message is rescored, seconds later.
 
+Expected coverage, beside it: the share of messages whose likeliest informative label is
+right, as the model's probabilities put it once calibrated on the reviews (each scored by
+a model that did not see it; one scaling for all labels). It averages probabilities
+instead of counting messages over thresholds, so it moves with the model, not with where
+a threshold fell: on most of our benchmark sets it swung half as much from page to page.
+It reads a little low (the held-out models are weaker than the one shown): watch its trend.
+
 Training: label every label that applies (a missing label teaches "no"), confirm, and
 submit the page; the model retrains and Low confidence brings the least covered messages,
 typical ones first, with every second slot from Shuffle.
@@ -477,7 +484,8 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
         text = Text()
         text.append(f"Rating {r['rating']:.0f} ({r['rating_band']})", style="bold")
         map_text = _pct(r["map"]) if r["map"] is not None else f"- (no label has {MIN_MAP_EXAMPLES} training examples)"
-        text.append(f"   MAP {map_text}   coverage {r['coverage'] * 100:.1f}%   "
+        expected = f" (expected {r['coverage_expected'] * 100:.1f}%)" if r.get("coverage_expected") is not None else ""
+        text.append(f"   MAP {map_text}   coverage {r['coverage'] * 100:.1f}%{expected}   "
                     f"balance {r['balance'].get('similarity', 0) * 100:.0f}%   reviewed {r['reviewed']}")
         text.append("\n" + "   ".join(f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})"
                                      for k, v in r["rating_factors"].items()))

@@ -99,6 +99,7 @@ class MessageList(CursorTable, inherit_bindings=False):
 class MeterFigures:
     coverage: float | None = None  # None: no model yet
     change: float | None = None
+    expected: float | None = None  # the expected coverage, from calibrated probabilities (no thresholds)
     rating: float | None = None
     band: str = ""
     reviewed: int = 0
@@ -166,13 +167,15 @@ class CoverageMeter(Static):
             if f.change is not None:
                 head.append(f" ({signed(f.change)})")
         parts.append(head)
+        if f.coverage is not None and f.expected is not None:
+            parts.append(Text(f"expected {f.expected * 100:.1f}%" if wide else f"exp {f.expected * 100:.0f}%"))
         if f.drift:  # right after coverage: it says the figure may not hold for the newest mail
             parts.append(Text("drift (v)" if not wide else "Drift: the newest messages look new (v)",
                               style="bold reverse"))
         if f.rating is not None:
             parts.append(Text(f"{f.band} {f.rating:.0f}" if not wide else f"Rating {f.band} ({f.rating:.0f})"))
         parts.append(Text(f"{f.reviewed} reviewed"))
-        if f.coverage is not None:
+        if f.coverage is not None and (wide or not self.training):  # narrow: the spinner needs the room
             parts.append(Text(f"{f.informative}/{f.labels} informative" if wide else f"{f.informative}/{f.labels} inf"))
         if self.training:
             frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
