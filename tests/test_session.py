@@ -236,9 +236,10 @@ def test_simulate_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["simulate", str(gold), "--pages", "2", "--seed-size", "40", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["labelled"] for r in rows] == [40, 60, 80]
-    assert set(rows[0]) == {"labelled", "coverage", "coverage_ideal", "map", "map_all", "macro_f1", "micro_f1",
-                            "seconds"}
+    assert set(rows[0]) == {"labelled", "coverage", "coverage_ideal", "coverage_expected", "coverage_expected_ideal",
+                            "map", "map_all", "macro_f1", "micro_f1", "seconds"}
     assert 0 < rows[-1]["coverage_ideal"] <= 1
+    assert 0 < rows[-1]["coverage_expected"] <= 1 and 0 < rows[-1]["coverage_expected_ideal"] <= 1
     assert rows[-1]["coverage"] > rows[0]["coverage"]
     assert main(["simulate", str(gold), "--pages", "1", "--start", "discover", "--json"]) == 0
     assert [r["labelled"] for r in json.loads(capsys.readouterr().out)] == [40, 60]

@@ -167,7 +167,7 @@ class CoverageMeter(Static):
             if f.change is not None:
                 head.append(f" ({signed(f.change)})")
         parts.append(head)
-        if f.coverage is not None and f.expected is not None:
+        if f.coverage is not None and f.expected is not None and f.informative:
             parts.append(Text(f"expected {f.expected * 100:.1f}%" if wide else f"exp {f.expected * 100:.0f}%"))
         if f.drift:  # right after coverage: it says the figure may not hold for the newest mail
             parts.append(Text("drift (v)" if not wide else "Drift: the newest messages look new (v)",
