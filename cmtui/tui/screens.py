@@ -39,8 +39,8 @@ of one. A facet is a group of alternatives (siblings, or labels almost never see
 together, such as the genres or the topics of a taxonomy): a topic that always comes with
 a genre still counts. In one flat list mostly used several labels at a time (multi-intent
 requests), co-occurrence is normal and no label is a rider (labels that merely happened
-never to meet in the reviews so far, as chance does, do not make that list faceted). Informative = weight >= 0.2 and
-at least 3 examples.
+never to meet in the reviews so far, as chance does, do not make that list faceted).
+Informative = weight >= 0.2 and at least 3 examples.
 
 Coverage: the share of ALL messages with at least one informative label predicted at or
 above that label's balanced threshold: best F1 with precision >= 50%, chosen on every
