@@ -184,9 +184,10 @@ def informative_weights(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -
     alternatives, beyond_chance = _alternatives(labels, counts, together, unrelated, len(labelled))
     without = 1 - y
 
+    absent = without.sum(axis=0)
+
     def facets(alternatives: np.ndarray) -> np.ndarray:
         stand_in = ((y @ alternatives.T) > 0) * without  # message without L carrying an alternative of L
-        absent = without.sum(axis=0)
         return (stand_in.sum(axis=0) >= FACET_STAND_IN * np.maximum(absent, 1)) & (absent > 0)
 
     facet = facets(alternatives)
@@ -304,6 +305,8 @@ def calibration(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     sigmoid(a * logit(p) + b), fitted by Newton's method on every (held-out score, label)
     pair; ``CALIBRATION_PULL`` keeps it finite when the pairs separate perfectly. One
     pair of numbers for all labels: per label, a few positives made it swing."""
+    from .model import _sigmoid  # loaded wherever there are scores to calibrate
+
     step = max(1, -(-np.size(y) // CALIBRATION_PAIRS))  # evenly spaced reviews: plenty for two numbers
     z, t = _logit(scores[::step]).ravel(), np.asarray(y[::step], dtype=np.float64).ravel()
 
@@ -312,33 +315,38 @@ def calibration(y: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
         return float((np.logaddexp(0, m) - t * m).sum() + CALIBRATION_PULL / 2 * ((theta[0] - 1) ** 2 + theta[1] ** 2))
 
     theta = np.array([1.0, 0.0])
+    current = loss(theta)
     for _ in range(50):
-        q = 1 / (1 + np.exp(-np.clip(theta[0] * z + theta[1], -30, 30)))
+        q = _sigmoid(theta[0] * z + theta[1])
         w = q * (1 - q)
         grad = np.array([((q - t) * z).sum(), (q - t).sum()]) + CALIBRATION_PULL * (theta - [1.0, 0.0])
         hess = np.array([[(w * z * z).sum(), (w * z).sum()], [(w * z).sum(), w.sum()]]) + CALIBRATION_PULL * np.eye(2)
-        move, before = np.linalg.solve(hess, grad), loss(theta)
-        while loss(theta - move) > before and np.abs(move).max() > 1e-12:  # Newton overshoots far from the optimum
+        move = np.linalg.solve(hess, grad)
+        while (after := loss(theta - move)) > current and np.abs(move).max() > 1e-12:  # Newton overshoots far out
             move = move / 2
-        theta = theta - move
+        theta, current = theta - move, after
         if np.abs(move).max() < 1e-7:
             break
     return float(theta[0]), float(theta[1])
 
 
-def expected_coverage(probs: np.ndarray, columns: Sequence[int], y: np.ndarray, held_out: np.ndarray) -> float:
+def expected_coverage(probs: np.ndarray, labels: Sequence[str], informative: set[str], y: np.ndarray,
+                      held_out: np.ndarray) -> float:
     """The share of messages whose likeliest informative label is right, as the model's
     calibrated probabilities put it: the mean over messages of the highest calibrated
-    probability among the informative ``columns``, calibrated (``calibration``) on the
+    probability among the ``informative`` labels, calibrated (``calibration``) on the
     reviews' labels ``y`` and held-out scores ``held_out``. No threshold: it moves with
     the model, not with where one label's threshold happened to fall. Over at most
     ``EXPECTED_SAMPLE`` evenly spaced rows of ``probs``."""
-    if not len(columns) or not len(y) or not probs.shape[0]:
+    from .model import _sigmoid
+
+    columns = [j for j, name in enumerate(labels) if name in informative]
+    if not columns or not len(y) or not probs.shape[0]:
         return 0.0
-    a, b = calibration(y[:, list(columns)], held_out[:, list(columns)])
-    rows = probs[:: max(1, -(-probs.shape[0] // EXPECTED_SAMPLE)), list(columns)]
+    a, b = calibration(y[:, columns], held_out[:, columns])
+    rows = probs[:: max(1, -(-probs.shape[0] // EXPECTED_SAMPLE)), columns]
     best = rows.max(axis=1) if a >= 0 else rows.min(axis=1)  # calibration keeps the order, or turns it
-    return float((1 / (1 + np.exp(-np.clip(a * _logit(best) + b, -30, 30)))).mean())
+    return float(_sigmoid(a * _logit(best) + b).mean())
 
 
 def coverage_scores(probs: np.ndarray, columns: Sequence[int], label_thresholds: Sequence[float],

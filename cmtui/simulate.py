@@ -126,9 +126,8 @@ def ideal_expected_coverage(state: Any, gold_rows: Sequence[dict[str, None]]) ->
     if state.model is None or not state.informative:
         return 0.0
     step = max(1, -(-state.probs.shape[0] // IDEAL_SAMPLE))
-    columns = [j for j, name in enumerate(state.labels) if name in state.informative]
     y = metrics.label_matrix(state.labels, gold_rows[::step])
-    return metrics.expected_coverage(state.probs, columns, y, state.probs[::step])
+    return metrics.expected_coverage(state.probs, state.labels, set(state.informative), y, state.probs[::step])
 
 
 def discover_seed(session: Session, size: int) -> list[int]:

@@ -396,7 +396,7 @@ class Trainer(_HeldOutFolds):
         test_thresholds = [r.thresholds.balanced for r in reports]
         thresholds = metrics.cap_by_share(scored, test_thresholds, label_shares(y, data.random))
         covered, coverage_value = metrics.coverage(scored, labels, informative, thresholds)
-        expected = metrics.expected_coverage(scored, [j for j, n in enumerate(labels) if n in informative], y, held_out)
+        expected = metrics.expected_coverage(scored, labels, informative, y, held_out)
         balance, likeness = review_balance(self.x, rows, data.modes, self.seed)
         all_ap, worst = metrics.label_quality(reports)
         rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])

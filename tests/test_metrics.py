@@ -202,11 +202,11 @@ def test_expected_coverage_reads_calibrated_probabilities() -> None:
     reviews, rest = slice(0, 1000), slice(1000, None)
     a, b = metrics.calibration(truth[reviews], probs[reviews])
     assert 0.3 < a < 0.9  # over-confident: the calibration flattens the scores
-    value = metrics.expected_coverage(probs[rest], [0, 1], truth[reviews], probs[reviews])
+    value = metrics.expected_coverage(probs[rest], ["A", "B"], {"A", "B"}, truth[reviews], probs[reviews])
     # what it estimates: the share of messages whose likeliest label is there
     likeliest = probs[rest].argmax(axis=1)
     right = truth[rest][np.arange(len(likeliest)), likeliest].mean()
     assert abs(value - right) < 0.03
-    assert metrics.expected_coverage(probs[rest], [], truth[reviews], probs[reviews]) == 0.0
-    only_first = metrics.expected_coverage(probs[rest], [0], truth[reviews], probs[reviews])
+    assert metrics.expected_coverage(probs[rest], ["A", "B"], set(), truth[reviews], probs[reviews]) == 0.0
+    only_first = metrics.expected_coverage(probs[rest], ["A", "B"], {"A"}, truth[reviews], probs[reviews])
     assert abs(only_first - truth[rest][:, 0].mean()) < 0.03  # calibrated: the mean is the label's share
