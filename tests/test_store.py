@@ -179,6 +179,28 @@ def test_one_undo_reverts_one_submit(store: Store, tmp_path: Path) -> None:
     assert set(store.effective_reviews("d")[0]) == {mids[0]}
 
 
+def test_a_submit_that_rewrites_reviews_is_undone_to_what_was_there(store: Store, tmp_path: Path) -> None:
+    """The batched write keeps the sequential meaning: a message twice in one call ends as
+    its second review, and undo puts back the review from before the call, sentiment and
+    time included."""
+    mids = seeded(store, tmp_path)
+    store.add_label("d", "A")
+    store.add_label("d", "B")
+    store.confirm("d", "ann", [Review(mids[0], {"A": 1}, "teach")])
+    before = store.annotator_reviews("d").filter(annotator="ann")["at_ts"].to_list()
+    seqs = store.confirm("d", "ann", [Review(mids[0], {"B": None}, "shuffle"), Review(mids[1], {"A": -1}),
+                                      Review(mids[0], {}, "shuffle")], kind="submit")
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    assert store.effective_reviews("d")[0] == {mids[0]: {}, mids[1]: {"A": -1}}
+    payloads = {seq: json.loads(payload) for seq, *_, payload, _ in store.events("d") if seq in seqs}
+    assert payloads[seqs[0]]["before"]["labels"] == {"A": 1}
+    assert payloads[seqs[2]]["before"]["labels"] == {"B": None}  # what the call itself wrote first
+    step = store.undo_last("d", "ann")
+    assert step is not None and step.mids == [mids[0], mids[1], mids[0]]
+    assert store.effective_reviews("d") == ({mids[0]: {"A": 1}}, {mids[0]: "teach"})
+    assert store.annotator_reviews("d").filter(annotator="ann")["at_ts"].to_list() == before
+
+
 def test_waits_for_another_process_then_gives_up_clearly(store: Store, tmp_path: Path) -> None:
     seeded(store, tmp_path)
     holder = subprocess.Popen(

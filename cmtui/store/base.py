@@ -424,11 +424,21 @@ class StoreBase:
     @staticmethod
     def _event(con: duckdb.DuckDBPyConnection, dataset: str | None, annotator: str | None,
                kind: str, mid: int | None, payload: dict[str, Any]) -> int:
-        seq = con.execute("SELECT nextval('event_seq')").fetchone()[0]  # type: ignore[index]
+        return StoreBase._events(con, dataset, annotator, kind, [(mid, payload)])[0]
+
+    @staticmethod
+    def _events(con: duckdb.DuckDBPyConnection, dataset: str | None, annotator: str | None,
+                kind: str, items: Sequence[tuple[int | None, dict[str, Any]]]) -> list[int]:
+        """Log one event per (mid, payload), in one statement; their sequence numbers, in order."""
+        if not items:
+            return []
+        seqs = sorted(int(s) for (s,) in con.execute("SELECT nextval('event_seq') FROM range(?)",
+                                                     [len(items)]).fetchall())
         con.execute("INSERT INTO events (seq, dataset, annotator, at_ts, kind, mid, payload, os_user) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [seq, dataset, annotator, now(), kind, mid, json.dumps(payload, default=str), current_user()])
-        return int(seq)
+                    "SELECT unnest(?::BIGINT[]), ?, ?, ?, ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), ?",
+                    [seqs, dataset, annotator, now(), kind, [mid for mid, _ in items],
+                     [json.dumps(payload, default=str) for _, payload in items], current_user()])
+        return seqs
 
     @staticmethod
     def _taxonomy_snapshot(con: duckdb.DuckDBPyConnection, dataset: str, scope: Sequence[str],

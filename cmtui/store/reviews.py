@@ -63,10 +63,11 @@ class ReviewsStore(StoreBase):
 
     def confirm(self, dataset: str, annotator: str, reviews: Sequence[Review],
                 kind: str = "confirm") -> list[int]:
-        """Record reviews in one transaction; each gets an event holding what it replaced."""
-        seqs: list[int] = []
+        """Record reviews in one transaction; each gets an event holding what it replaced.
+        A handful of statements for the whole call: one per review took 5 ms, 25 s for the
+        5,000 of a large confirmation."""
         if not reviews:
-            return seqs
+            return []
         with self.transaction() as con:
             existing = set(self._labels(con, dataset))
             for review in reviews:
@@ -76,44 +77,54 @@ class ReviewsStore(StoreBase):
             stamp = now()
             # the events of one call share a batch: one undo step reverts the whole submit
             batch = con.execute("SELECT nextval('event_seq')").fetchone()[0]  # type: ignore[index]
-            for review in reviews:
-                before = self._review_of(con, dataset, review.mid, annotator)
-                self._write_review(con, dataset, annotator, review.mid, review.labels,
-                                   review.mode, stamp)
+            current = self._reviews_of(con, dataset, [r.mid for r in reviews], annotator)
+            payloads = []
+            for review in reviews:  # a message twice in one call: the second replaced the first
                 after = {"labels": review.labels, "mode": review.mode}
-                seqs.append(self._event(con, dataset, annotator, kind, review.mid,
-                                        {"before": before, "after": after, "batch": int(batch)}))
-                con.execute("DELETE FROM leases WHERE dataset=? AND mid=?", [dataset, review.mid])
-        return seqs
+                payloads.append((review.mid, {"before": current.get(review.mid), "after": after,
+                                              "batch": int(batch)}))
+                current[review.mid] = {**after, "at": stamp.isoformat()}
+            last = {r.mid: r for r in reviews}
+            self._write_reviews(con, dataset, annotator, [(mid, r.labels, r.mode, stamp) for mid, r in last.items()])
+            con.execute("DELETE FROM leases WHERE dataset=? AND mid IN (SELECT unnest(?::BIGINT[]))",
+                        [dataset, list(last)])
+            return self._events(con, dataset, annotator, kind, payloads)
 
     @staticmethod
-    def _review_of(con: duckdb.DuckDBPyConnection, dataset: str, mid: int,
-                   annotator: str) -> dict[str, Any] | None:
-        row = con.execute("SELECT mode, at_ts FROM reviews WHERE dataset=? AND mid=? AND annotator=?",
-                          [dataset, mid, annotator]).fetchone()
-        if row is None:
-            return None
-        labels = dict(con.execute(
-            "SELECT label, sentiment FROM annotations WHERE dataset=? AND mid=? AND annotator=?",
-            [dataset, mid, annotator]).fetchall())
-        return {"labels": labels, "mode": row[0], "at": row[1].isoformat()}
+    def _reviews_of(con: duckdb.DuckDBPyConnection, dataset: str, mids: Sequence[int],
+                    annotator: str) -> dict[int, dict[str, Any]]:
+        """This annotator's current review of each of ``mids`` that has one: labels, mode, when."""
+        found: dict[int, dict[str, Any]] = {
+            int(mid): {"labels": {}, "mode": mode, "at": at.isoformat()} for mid, mode, at in con.execute(
+                "SELECT mid, mode, at_ts FROM reviews WHERE dataset=? AND annotator=? "
+                "AND mid IN (SELECT unnest(?::BIGINT[]))", [dataset, annotator, list(mids)]).fetchall()}
+        for mid, label, sentiment in con.execute(
+                "SELECT mid, label, sentiment FROM annotations WHERE dataset=? AND annotator=? "
+                "AND mid IN (SELECT unnest(?::BIGINT[])) ORDER BY mid, label",
+                [dataset, annotator, list(found)]).fetchall():
+            found[int(mid)]["labels"][label] = sentiment
+        return found
 
     @staticmethod
-    def _write_review(con: duckdb.DuckDBPyConnection, dataset: str, annotator: str, mid: int,
-                      labels: dict[str, int | None] | None, mode: str | None,
-                      stamp: datetime) -> None:
-        con.execute("DELETE FROM reviews WHERE dataset=? AND mid=? AND annotator=?",
-                    [dataset, mid, annotator])
-        con.execute("DELETE FROM annotations WHERE dataset=? AND mid=? AND annotator=?",
-                    [dataset, mid, annotator])
-        if labels is None:
-            return
-        con.execute("INSERT INTO reviews (dataset, mid, annotator, at_ts, mode, os_user) VALUES (?, ?, ?, ?, ?, ?)",
-                    [dataset, mid, annotator, stamp, mode, current_user()])
-        if labels:
-            con.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?)",
-                            [[dataset, mid, annotator, name, sentiment, stamp]
-                             for name, sentiment in labels.items()])
+    def _write_reviews(con: duckdb.DuckDBPyConnection, dataset: str, annotator: str,
+                       rows: Sequence[tuple[int, dict[str, int | None] | None, str | None, datetime]]) -> None:
+        """Replace this annotator's reviews of distinct messages, each (mid, labels, mode,
+        when); labels None removes the review."""
+        for table in ("reviews", "annotations"):
+            con.execute(f"DELETE FROM {table} WHERE dataset=? AND annotator=? AND mid IN (SELECT unnest(?::BIGINT[]))",
+                        [dataset, annotator, [row[0] for row in rows]])
+        kept = [row for row in rows if row[1] is not None]
+        if kept:
+            mids, _, modes, stamps = zip(*kept, strict=True)
+            con.execute("INSERT INTO reviews (dataset, mid, annotator, at_ts, mode, os_user) SELECT ?, "
+                        "unnest(?::BIGINT[]), ?, unnest(?::TIMESTAMP[]), unnest(?::VARCHAR[]), ?",
+                        [dataset, list(mids), annotator, list(stamps), list(modes), current_user()])
+        marks = [(mid, name, sentiment, at) for mid, labels, _, at in kept for name, sentiment in (labels or {}).items()]
+        if marks:
+            mids, names, sentiments, stamps = zip(*marks, strict=True)
+            con.execute("INSERT INTO annotations (dataset, mid, annotator, label, sentiment, at_ts) SELECT ?, "
+                        "unnest(?::BIGINT[]), ?, unnest(?::VARCHAR[]), unnest(?::SMALLINT[]), unnest(?::TIMESTAMP[])",
+                        [dataset, list(mids), annotator, list(names), list(sentiments), list(stamps)])
 
     def undo_last(self, dataset: str, annotator: str) -> UndoneStep | None:
         """Revert this annotator's latest step not yet undone (survives restarts).
@@ -144,25 +155,20 @@ class ReviewsStore(StoreBase):
                 FieldsStore._undo_field_review(con, dataset, annotator, mid, payload)
                 self._event(con, dataset, annotator, "undo", mid, {"seq": seq})
                 return UndoneStep(kind, [mid], payload.get("field"))
-            steps = [(seq, payload)]
-            if payload.get("batch") is not None:
-                steps = [(int(s), json.loads(p)) for s, p in con.execute(
-                    """SELECT seq, payload FROM events WHERE dataset=? AND annotator=? AND kind=?
-                         AND CAST(json_extract(payload, '$.batch') AS BIGINT)=?
-                       ORDER BY seq DESC""", [dataset, annotator, kind, payload["batch"]]).fetchall()]
-            mids: list[int] = []
-            for step_seq, step in steps:
-                mid = int(con.execute("SELECT mid FROM events WHERE seq=?", [step_seq]).fetchone()[0])  # type: ignore[index]
+            where, args = ("seq=?", [seq]) if payload.get("batch") is None else (
+                "dataset=? AND annotator=? AND kind=? AND CAST(json_extract(payload, '$.batch') AS BIGINT)=?",
+                [dataset, annotator, kind, payload["batch"]])
+            steps = [(int(s), int(m), json.loads(p)) for s, m, p in con.execute(
+                f"SELECT seq, mid, payload FROM events WHERE {where} ORDER BY seq DESC", args).fetchall()]
+            restored: dict[int, tuple[int, dict[str, int | None] | None, str | None, datetime]] = {}
+            for _, mid, step in steps:  # newest first: a message written twice ends as it was before both
                 before = step.get("before")
-                if before is None:
-                    self._write_review(con, dataset, annotator, mid, None, None, now())
-                else:
-                    stamp = datetime.fromisoformat(before["at"]) if before.get("at") else now()
-                    self._write_review(con, dataset, annotator, mid, dict(before["labels"]),
-                                       before.get("mode"), stamp)
-                self._event(con, dataset, annotator, "undo", mid, {"seq": step_seq})
-                mids.append(mid)
-            return UndoneStep(kind, mids[::-1], None)
+                at = datetime.fromisoformat(before["at"]) if before and before.get("at") else now()
+                restored[mid] = (mid, None if before is None else dict(before["labels"]),
+                                 None if before is None else before.get("mode"), at)
+            self._write_reviews(con, dataset, annotator, list(restored.values()))
+            self._events(con, dataset, annotator, "undo", [(mid, {"seq": s}) for s, mid, _ in steps])
+            return UndoneStep(kind, [mid for _, mid, _ in steps][::-1], None)
 
     def events(self, dataset: str | None = None, limit: int = 100) -> list[tuple[Any, ...]]:
         with self.transaction() as con:
