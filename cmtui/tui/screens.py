@@ -483,10 +483,10 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
             return Text("Validating the new model… reopen this screen in a moment.")
         text = Text()
         text.append(f"Rating {r['rating']:.0f} ({r['rating_band']})", style="bold")
-        map_text = _pct(r["map"]) if r["map"] is not None else f"- (no label has {MIN_MAP_EXAMPLES} training examples)"
+        map_text = _pct(r["map"]) if r["map"] is not None else f"- (needs {MIN_MAP_EXAMPLES} training examples)"
         expected = f" (expected {r['coverage_expected'] * 100:.1f}%)" if r.get("coverage_expected") is not None else ""
-        text.append(f"   MAP {map_text}   coverage {r['coverage'] * 100:.1f}%{expected}   "
-                    f"balance {r['balance'].get('similarity', 0) * 100:.0f}%   reviewed {r['reviewed']}")
+        text.append(f"   {r['reviewed']} reviewed   balance {r['balance'].get('similarity', 0) * 100:.0f}%"
+                    f"\nMAP {map_text}   coverage {r['coverage'] * 100:.1f}%{expected}")
         text.append("\n" + "   ".join(f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})"
                                      for k, v in r["rating_factors"].items()))
         drift = r.get("drift") or {}
