@@ -523,7 +523,8 @@ def _drift_line(drift: dict[str, Any]) -> str:
     return ("DRIFT WARNING: " + drift["why"]) if drift.get("warning") else f"drift: none seen ({figures})"
 
 
-def _expected(report: dict[str, Any]) -> str:
+def expected_text(report: dict[str, Any]) -> str:
+    """`` (expected x%)`` after the coverage, where the report has the expected coverage."""
     value = report.get("coverage_expected")  # reports of versions saved before it was measured have none
     return "" if value is None else f" (expected {100 * value:.1f}%)"
 
@@ -534,7 +535,7 @@ def format_report(report: dict[str, Any]) -> str:
 
     lines = [
         f"reviewed {report['reviewed']} of {report['messages']} messages",
-        f"coverage {100 * report['coverage']:.1f}%{_expected(report)}   MAP {pct(report['map']).strip()}   "
+        f"coverage {100 * report['coverage']:.1f}%{expected_text(report)}   MAP {pct(report['map']).strip()}   "
         f"informative labels {report['informative_labels']}   "
         f"balance {report['balance'].get('similarity', 0) * 100:.0f}%",
         f"rating {report['rating']:.0f} ({report['rating_band']})   " + "   ".join(

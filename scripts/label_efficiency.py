@@ -151,28 +151,25 @@ def swing_lines(name: str, tag: str, runs: list[list[dict[str, float]]], pages: 
     """The coverage swing under Shuffle (the standard deviation of the page-to-page change
     over pages 1..``pages``, mean over seeds), of the meter and, where measured, of the
     coverage at ideal thresholds; and the meter's error against the ideal (mean and root
-    mean square over those pages): what a steadier meter must not trade away."""
+    mean square over those pages): what a steadier meter must not trade away. The same
+    for the expected coverage against its ideal calibration, where runs measured it."""
     if not runs:
         return []
     def swing(key: str) -> float:
         return 100 * mean(float(np.diff([row[key] for row in r[1:pages + 1]]).std()) for r in runs)
 
-    lines = [f"| {name} | coverage swing under shuffle ({tag}) | {swing('coverage'):.2f} points | | |"]
-    if all("coverage_ideal" in row for r in runs for row in r[1:pages + 1]):
-        errors = np.array([[row["coverage"] - row["coverage_ideal"] for row in r[1:pages + 1]] for r in runs])
-        lines += [f"| {name} | ideal-threshold coverage swing under shuffle ({tag}) | "
-                  f"{swing('coverage_ideal'):.2f} points | | |",
-                  f"| {name} | meter minus ideal under shuffle ({tag}), mean / rms | "
-                  f"{100 * errors.mean():+.2f} / {100 * np.sqrt((errors ** 2).mean()):.2f} points | | |"]
-    if all("coverage_expected_ideal" in row for r in runs for row in r[1:pages + 1]):
-        errors = np.array([[row["coverage_expected"] - row["coverage_expected_ideal"] for row in r[1:pages + 1]]
-                           for r in runs])
-        lines += [f"| {name} | expected coverage swing under shuffle ({tag}) | "
-                  f"{swing('coverage_expected'):.2f} points | | |",
-                  f"| {name} | ideal-calibration expected coverage swing under shuffle ({tag}) | "
-                  f"{swing('coverage_expected_ideal'):.2f} points | | |",
-                  f"| {name} | expected minus ideal-calibration under shuffle ({tag}), mean / rms | "
-                  f"{100 * errors.mean():+.2f} / {100 * np.sqrt((errors ** 2).mean()):.2f} points | | |"]
+    lines = []
+    for key, own, ideal, error in (("coverage", "coverage", "ideal-threshold coverage", "meter minus ideal"),
+                                   ("coverage_expected", "expected coverage", "ideal-calibration expected coverage",
+                                    "expected minus ideal-calibration")):
+        if not all(key in row for r in runs for row in r[1:pages + 1]):  # runs made before it was measured
+            continue
+        lines.append(f"| {name} | {own} swing under shuffle ({tag}) | {swing(key):.2f} points | | |")
+        if all(f"{key}_ideal" in row for r in runs for row in r[1:pages + 1]):
+            errors = np.array([[row[key] - row[f"{key}_ideal"] for row in r[1:pages + 1]] for r in runs])
+            lines += [f"| {name} | {ideal} swing under shuffle ({tag}) | {swing(f'{key}_ideal'):.2f} points | | |",
+                      f"| {name} | {error} under shuffle ({tag}), mean / rms | "
+                      f"{100 * errors.mean():+.2f} / {100 * np.sqrt((errors ** 2).mean()):.2f} points | | |"]
     return lines
 
 

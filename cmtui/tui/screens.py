@@ -24,6 +24,7 @@ from ..session import (
     ModelVersion,
     Session,
     check_label_name,
+    expected_text,
     readiness,
 )
 from ..textsafe import one_line
@@ -484,9 +485,8 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
         text = Text()
         text.append(f"Rating {r['rating']:.0f} ({r['rating_band']})", style="bold")
         map_text = _pct(r["map"]) if r["map"] is not None else f"- (needs {MIN_MAP_EXAMPLES} training examples)"
-        expected = f" (expected {r['coverage_expected'] * 100:.1f}%)" if r.get("coverage_expected") is not None else ""
         text.append(f"   {r['reviewed']} reviewed   balance {r['balance'].get('similarity', 0) * 100:.0f}%"
-                    f"\nMAP {map_text}   coverage {r['coverage'] * 100:.1f}%{expected}")
+                    f"\nMAP {map_text}   coverage {r['coverage'] * 100:.1f}%{expected_text(r)}")
         text.append("\n" + "   ".join(f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})"
                                      for k, v in r["rating_factors"].items()))
         drift = r.get("drift") or {}
