@@ -135,17 +135,24 @@ class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):
         columns = ["label", "predicted", "reviewed"]
         if figures.has_sentiment:
             columns.append("+/-")
-        table.add_columns(*columns, f"per {figures.bucket}")
+        columns.append(f"per {figures.bucket}")
         origin = self._origin()
+        rows: list[list[Text]] = []
         for name in figures.labels:
             depth = name.count(LABEL_SEP)
-            row: list[str | Text] = [Text("  " * depth + one_line(name.split(LABEL_SEP)[-1], 28)),
-                                     Text(f"{figures.total('predicted', name):,}", justify="right"),
-                                     Text(f"{figures.total('reviewed', name):,}", justify="right")]
+            row = [Text("  " * depth + one_line(name.split(LABEL_SEP)[-1], 28)),
+                   Text(f"{figures.total('predicted', name):,}", justify="right"),
+                   Text(f"{figures.total('reviewed', name):,}", justify="right")]
             if figures.has_sentiment:
                 pos, neg = figures.sentiment.get(origin, {}).get(name, (0, 0))
-                row.append(f"{pos / (pos + neg):.0%}/{neg / (pos + neg):.0%}" if pos + neg else "-")
-            row.append(sparkline(figures.series(origin, name)[-TREND_WIDTH:]))
+                row.append(Text(f"{pos / (pos + neg):.0%}/{neg / (pos + neg):.0%}" if pos + neg else "-"))
+            row.append(Text(sparkline(figures.series(origin, name)[-TREND_WIDTH:])))
+            rows.append(row)
+        # widths given, not measured: DataTable measures on its next idle and keeps rows it
+        # drew before that cut at the header's width (seen on a loaded machine)
+        for j, header in enumerate(columns):
+            table.add_column(header, width=max([len(header), *(row[j].cell_len for row in rows)]))
+        for name, row in zip(figures.labels, rows, strict=True):
             table.add_row(*row, key=name)
         if figures.labels:
             table.move_cursor(row=min(keep, len(figures.labels) - 1))
