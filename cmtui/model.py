@@ -57,6 +57,7 @@ PREDICT_BLOCK = 32_768  # rows scored at a time by the prior (two blocks of 65,5
 TREE_ROWS = 131_072  # rows scored at a time by the boosters (bounds their inputs' memory)
 SHRINK = 0.5  # how far one label's own held-out gain moves it from the pooled gain
 TREE_THREADS = 2  # boosters fitted and scored side by side
+SPLIT_PRODUCT_NNZ = 200_000  # a prior fit's products over more stored entries run on two threads
 MIN_GATE_POSITIVES = 3  # held-out positives a label needs before its trees can be judged
 
 
@@ -112,26 +113,51 @@ def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
     n, d = x.shape
     k = y.shape[1]
     target = y.astype(np.float64)
-    xt = x.T.tocsr()
+    x = x.astype(np.float64)  # once: scipy would convert float32 entries on every product
+    with ThreadPoolExecutor(1) as pool:
+        by_rows, by_columns = _SplitProduct(x, pool), _SplitProduct(x.T.tocsr(), pool)
 
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w = theta[: d * k].reshape(d, k)
-        b = theta[d * k:]
-        z = np.asarray(x @ w) + b
-        p = _sigmoid(z)
-        # log(1 + e^z) - y z, computed stably
-        loss = float(np.sum(np.logaddexp(0, z) - target * z)) + 0.5 / c * float(np.sum(w * w))
-        residual = p - target
-        grad_w = np.asarray(xt @ residual) + w / c
-        grad_b = residual.sum(axis=0)
-        return loss, np.concatenate([grad_w.ravel(), grad_b])
+        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            w = theta[: d * k].reshape(d, k)
+            b = theta[d * k:]
+            z = by_rows(w) + b
+            p = _sigmoid(z)
+            # log(1 + e^z) - y z, computed stably
+            loss = float(np.sum(np.logaddexp(0, z) - target * z)) + 0.5 / c * float(np.sum(w * w))
+            residual = p - target
+            grad_w = by_columns(residual) + w / c
+            grad_b = residual.sum(axis=0)
+            return loss, np.concatenate([grad_w.ravel(), grad_b])
 
-    theta0 = np.zeros(d * k + k)
-    if init is not None:
-        theta0[: d * k] = init[0].ravel()
-        theta0[d * k:] = init[1]
-    theta = lbfgs(objective, theta0, max_iter)
+        theta0 = np.zeros(d * k + k)
+        if init is not None:
+            theta0[: d * k] = init[0].ravel()
+            theta0[d * k:] = init[1]
+        theta = lbfgs(objective, theta0, max_iter)
     return theta[: d * k].reshape(d, k), theta[d * k:]
+
+
+class _SplitProduct:
+    """``m @ v`` for a CSR ``m``: above ``SPLIT_PRODUCT_NNZ`` stored entries, the rows
+    holding the second half of them on ``pool``'s thread while the caller does the first
+    (scipy releases the GIL). Each output row is computed as in one product, so the result
+    is bit-identical. At 5,000 long emails (916k entries, 26 labels) a product took 14 ms
+    on one core and 7 ms on two; the prior's fit is most of a validation's one-core time."""
+
+    def __init__(self, m: sp.csr_matrix, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+        middle = int(np.searchsorted(m.indptr, m.nnz // 2)) if m.nnz > SPLIT_PRODUCT_NNZ else 0
+        self.halves = [row_range(m, 0, middle), row_range(m, middle, m.shape[0])] if middle else [m]
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        if len(self.halves) == 1:
+            return np.asarray(self.halves[0] @ v)
+        first, second = self.halves
+        out = np.empty((first.shape[0] + second.shape[0], v.shape[1]), np.result_type(first.dtype, v.dtype))
+        later = self.pool.submit(lambda: second @ v)
+        out[: first.shape[0]] = first @ v
+        out[first.shape[0]:] = later.result()
+        return out
 
 
 def lbfgs(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], start: np.ndarray, max_iter: int,

@@ -13,11 +13,12 @@ history and the cache of booster scores.
   fitted on the training split (80% of the reviews, by a hash of the message id) and
   scored on the test split. A label keeps its trees only where they raised its average
   precision there (``model.gate_trees``); the figures come from that gated model, the
-  thresholds from every review scored out of fold (``_held_out_scores``). Then the
-  production model is fitted on every review: the prior and, against it, boosters for
-  the kept labels. Above ``RESCORE_ALL_UP_TO`` messages the figures come from a fixed
-  sample of ``FIGURES_SAMPLE`` messages and are shown at once; ``rescore_all`` then
-  scores every message, makes coverage exact, measures drift and records the version.
+  thresholds from every review scored out of fold (``_held_out_scores``). Beside those
+  figures, on a second thread, the production model is fitted on every review: the prior
+  and, against it, boosters for the kept labels; coverage is scored with it. Above
+  ``RESCORE_ALL_UP_TO`` messages the figures come from a fixed sample of
+  ``FIGURES_SAMPLE`` messages and are shown at once; ``rescore_all`` then scores every
+  message, makes coverage exact, measures drift and records the version.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -383,21 +385,23 @@ class Trainer(_HeldOutFolds):
                                  cancelled, lambda f: progress(0.7 * f), extra=extra.rows(rows[~test]))
         self._fold_models[0] = FoldModel.of(validation_model, int((~test).sum()))
         kept, p_test = gate_trees(validation_model, self.x[rows[test]], y[test], extra.rows(rows[test]))
-        sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
-        held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
-        progress(0.75)
-        production = self._production(kept, data, cancelled)
+        with ThreadPoolExecutor(1) as pool:  # the production model, beside the figures that do not need it
+            fitting = pool.submit(self._production, kept, data, cancelled)
+            sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
+            held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
+            weights = metrics.informative_weights(labels, data.assigned)
+            informative = set(metrics.informative_from(labels, weights, y))
+            reports = metrics.validate(labels, y[test], p_test, y[~test], weights, informative,
+                                       (y, held_out, data.random))
+            balance, likeness = review_balance(self.x, rows, data.modes, self.seed)
+            progress(0.75)
+            production = fitting.result()
         progress(0.8)
         scored = self._scores(production, sample)
-        weights = metrics.informative_weights(labels, data.assigned)
-        informative = set(metrics.informative_from(labels, weights, y))
-        reports = metrics.validate(labels, y[test], p_test, y[~test], weights, informative,
-                                   (y, held_out, data.random))
         test_thresholds = [r.thresholds.balanced for r in reports]
         thresholds = metrics.cap_by_share(scored, test_thresholds, label_shares(y, data.random))
         covered, coverage_value = metrics.coverage(scored, labels, informative, thresholds)
         expected = metrics.expected_coverage(scored, labels, informative, y, held_out)
-        balance, likeness = review_balance(self.x, rows, data.modes, self.seed)
         all_ap, worst = metrics.label_quality(reports)
         rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
         report = metrics.report_dict(len(rows), len(self.mids), reports, coverage_value, metrics.mean_ap(reports),

@@ -38,6 +38,24 @@ def test_fit_linear_separates_and_warm_start_keeps_the_solution() -> None:
     assert np.allclose(again_w, w, atol=1e-3) and np.allclose(again_b, b, atol=1e-3)
 
 
+def test_a_fit_split_over_two_threads_is_the_fit_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large products run as two halves of rows on two threads; every output row is the
+    one product's, so the weights are the same to the last bit."""
+    from cmtui import model
+
+    rng = np.random.default_rng(3)
+    x = sp.random(300, 2000, density=0.05, format="csr", dtype=np.float32, random_state=4)
+    y = (rng.random((300, 4)) < 0.3).astype(np.float32)
+    monkeypatch.setattr(model, "SPLIT_PRODUCT_NNZ", 10**12)
+    whole = fit_linear(x, y, c=32.0, max_iter=20)
+    monkeypatch.setattr(model, "SPLIT_PRODUCT_NNZ", 0)
+    halves = fit_linear(x, y, c=32.0, max_iter=20)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, halves, strict=True))
+    with model.ThreadPoolExecutor(1) as pool:
+        product = model._SplitProduct(x, pool)
+    assert len(product.halves) == 2 and product.halves[0].shape[0] + product.halves[1].shape[0] == 300
+
+
 def test_the_package_keeps_threads_from_spinning_and_memory_returned() -> None:
     import os
     import subprocess
