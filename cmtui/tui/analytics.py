@@ -26,6 +26,7 @@ from ..taxonomy import LABEL_SEP
 from ..textsafe import one_line
 from ..workspace import StoreError
 from .screens import AskScreen, ChoiceScreen
+from .widgets import fill_table
 
 STACK_BELOW = 100  # columns: narrower, the chart sits below the table
 BUCKETS: list[str | None] = [None, "day", "week", "month"]  # None: chosen from the span
@@ -131,7 +132,6 @@ class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):
         self._title(f"{total:,} messages · {span} · {model} · {figures.filters.describe()}")
         table = self.query_one(DataTable)
         keep = table.cursor_row
-        table.clear(columns=True)
         columns = ["label", "predicted", "reviewed"]
         if figures.has_sentiment:
             columns.append("+/-")
@@ -148,12 +148,7 @@ class AnalyticsScreen(ModalScreen[tuple[str, str] | None]):
                 row.append(Text(f"{pos / (pos + neg):.0%}/{neg / (pos + neg):.0%}" if pos + neg else "-"))
             row.append(Text(sparkline(figures.series(origin, name)[-TREND_WIDTH:])))
             rows.append(row)
-        # widths given, not measured: DataTable measures on its next idle and keeps rows it
-        # drew before that cut at the header's width (seen on a loaded machine)
-        for j, header in enumerate(columns):
-            table.add_column(header, width=max([len(header), *(row[j].cell_len for row in rows)]))
-        for name, row in zip(figures.labels, rows, strict=True):
-            table.add_row(*row, key=name)
+        fill_table(table, columns, rows, figures.labels)
         if figures.labels:
             table.move_cursor(row=min(keep, len(figures.labels) - 1))
         self._draw_side()

@@ -96,7 +96,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         if self._keymap:
             self.set_keymap(self._keymap)
         table = self.query_one(MessageList)
-        table.add_columns("✓", "date", "subject", "labels")  # the sender is in the message view
+        table.add_columns(*MessageList.HEADERS)
         self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(self.dataset, 40)}…"))
         self._layout(self.size.width)
         self.load_session()

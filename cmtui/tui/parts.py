@@ -31,7 +31,7 @@ from .messages import (
     Written,
 )
 from .screens import AskScreen, ConfirmScreen, FilterScreen, LabelPickerScreen, confirm_new_label
-from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures
+from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures, fill_table
 
 
 class AppBase(App[int]):
@@ -302,8 +302,8 @@ class PageView(AppBase):
         assert session is not None
         table = self.query_one(MessageList)
         cursor = table.cursor_row
-        table.clear()
         rows = {r.mid: r for r in session.rows(self.page_mids, fetch=False)}
+        cells: list[list[str | Text]] = []
         low_confidence = self.page.mode == "low-confidence"
         label_width = max(12, table.size.width - 47)  # beside mark, date, subject, padding, scrollbar
         for mid in self.page_mids:
@@ -324,8 +324,8 @@ class PageView(AppBase):
             for name, prob, _ in predicted:
                 label_text.append(f" ({self._short(name)} {prob * 100:.0f}%)", style="italic")
             label_text.truncate(label_width, overflow="ellipsis")
-            table.add_row(mark, f"{row.ts:%m-%d}", Text(one_line(row.subject or row.body, 28)), label_text,
-                          key=str(mid))
+            cells.append([mark, f"{row.ts:%m-%d}", Text(one_line(row.subject or row.body, 28)), label_text])
+        fill_table(table, MessageList.HEADERS, cells, [str(mid) for mid in self.page_mids if mid in rows])
         if cursor is not None and self.page_mids:
             table.move_cursor(row=min(cursor, len(self.page_mids) - 1))
 

@@ -29,7 +29,7 @@ from ..session import (
 )
 from ..textsafe import one_line
 from ..workspace import DatasetInfo, ImportFailed, StoreError, Workspace
-from .widgets import CursorTable
+from .widgets import CursorTable, fill_table
 
 HELP_RULES = """\
 Informative labels: a label counts when it is useful on its own. Its weight is the share
@@ -555,22 +555,23 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
         self.fill()
 
     def fill(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear(columns=True)  # the pinned version's column only while one is beside: 80 columns are few
+        # the pinned version's column only while one is beside: 80 columns are few
         pinned = [f"v{self.beside.version} AP"] if self.beside else []
-        table.add_columns("label", "ex.", "prec", "recall", "AP", *pinned, "inf", "warning")
         key = self.SORTS[self.sort_index]
         rows = list(self.report.get("labels", [])) if "rating" in self.report else []
         rows.sort(key=lambda r: (r[key] is None, r[key] if key in ("name", "warning") else -(r[key] or 0)))
         beside = {r["name"]: r for r in self.beside.report.get("labels", [])} if self.beside else {}
+        cells: list[list[str | Text]] = []
         for row in rows:
             if row["examples"] < AMBER_EXAMPLES:  # too few to say anything: held back
                 figures = ["-", "-", f"needs {AMBER_EXAMPLES - row['examples']}"]
             else:
                 figures = [_pct(row["precision"]), _pct(row["recall"]), _pct(row["ap"])]
             compared = [_beside(row.get("ap"), beside.get(row["name"], {}).get("ap"))] if self.beside else []
-            table.add_row(Text(one_line(row["name"], 40)), str(row["examples"]), *figures, *compared,
-                          "yes" if row["informative"] else "no", warning_text(row), key=row["name"])
+            cells.append([Text(one_line(row["name"], 40)), str(row["examples"]), *figures, *compared,
+                          "yes" if row["informative"] else "no", warning_text(row)])
+        fill_table(self.query_one(DataTable), ["label", "ex.", "prec", "recall", "AP", *pinned, "inf", "warning"],
+                   cells, [row["name"] for row in rows])
 
     def action_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(self.SORTS)

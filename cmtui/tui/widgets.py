@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -66,6 +67,22 @@ def pack(chips: list[tuple[Text, bool]], width: int, max_lines: int) -> tuple[Te
     return Text("\n").join(_lines([chips[j][0] for j in chosen] + tail, width)), hidden
 
 
+def fill_table(table: DataTable[Any], headers: Sequence[str], rows: Sequence[Sequence[str | Text]],
+               keys: Sequence[str]) -> None:
+    """Replace ``table``'s columns and rows. Each column is given the width of its widest
+    cell or header: DataTable measures only when its queue is idle, and rows it drew
+    before then stayed cut at the header's width ('Hom' for 'Home', on a loaded machine)."""
+    table.clear(columns=True)
+    for j, header in enumerate(headers):
+        table.add_column(header, width=max([cell_len(header), *(_cell_width(row[j]) for row in rows)]))
+    for row, key in zip(rows, keys, strict=True):
+        table.add_row(*row, key=key)
+
+
+def _cell_width(cell: str | Text) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+
+
 class CursorTable(DataTable[Any]):
     """A row table where home/end move the cursor to the first/last row."""
 
@@ -85,6 +102,8 @@ class CursorTable(DataTable[Any]):
 
 class MessageList(CursorTable, inherit_bindings=False):
     """The page. Enter is not the table's: it confirms the message (the app's binding)."""
+
+    HEADERS = ("✓", "date", "subject", "labels")  # the sender is in the message view
 
     BINDINGS = [
         Binding("up", "cursor_up", show=False),
