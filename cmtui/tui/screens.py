@@ -637,6 +637,7 @@ class DatasetsScreen(ModalScreen[str | None]):
         Binding("n", "new", "New dataset", id="datasets_new"),
         Binding("i", "import_file", "Import file", id="datasets_import"),
     ]
+    HEADERS = ("dataset", "messages", "reviewed", "labels", "sentiment")
 
     def __init__(self, workspace: Workspace, current: str) -> None:
         super().__init__()
@@ -654,7 +655,7 @@ class DatasetsScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("dataset", "messages", "reviewed", "labels", "sentiment")
+        table.add_columns(*self.HEADERS)
         table.focus()
         self.load()
 
@@ -672,13 +673,10 @@ class DatasetsScreen(ModalScreen[str | None]):
     def fill(self, infos: list[DatasetInfo], highlight: str | None = None) -> None:
         table = self.query_one(DataTable)
         highlight = highlight or self._highlighted()
-        table.clear()
-        names = []
-        for info in infos:
-            marker = " (open)" if info.name == self.current else ""
-            table.add_row(Text(one_line(info.name, 40) + marker), str(info.messages), str(info.reviewed),
-                          str(info.labels), "on" if info.sentiment else "off", key=info.name)
-            names.append(info.name)
+        names = [info.name for info in infos]
+        fill_table(table, self.HEADERS, [
+            [Text(one_line(info.name, 40) + (" (open)" if info.name == self.current else "")), str(info.messages),
+             str(info.reviewed), str(info.labels), "on" if info.sentiment else "off"] for info in infos], names)
         if highlight in names:
             table.move_cursor(row=names.index(highlight))
 
