@@ -13,9 +13,10 @@ history and the cache of booster scores.
   fitted on the training split (80% of the reviews, by a hash of the message id) and
   scored on the test split. A label keeps its trees only where they raised its average
   precision there (``model.gate_trees``); the figures come from that gated model, the
-  thresholds from every review scored out of fold (``_held_out_scores``). Beside those
-  figures, on a second thread, the production model is fitted on every review: the prior
-  and, against it, boosters for the kept labels; coverage is scored with it. Above
+  thresholds from every review scored out of fold (``_held_out_scores``). Beside the
+  figures computed from those, on a second thread, the production model is fitted on
+  every review: the prior and, against it, boosters for the kept labels; coverage is
+  scored with it. Above
   ``RESCORE_ALL_UP_TO`` messages the figures come from a fixed sample of
   ``FIGURES_SAMPLE`` messages and are shown at once; ``rescore_all`` then scores every
   message, makes coverage exact, measures drift and records the version.
@@ -385,10 +386,12 @@ class Trainer(_HeldOutFolds):
                                  cancelled, lambda f: progress(0.7 * f), extra=extra.rows(rows[~test]))
         self._fold_models[0] = FoldModel.of(validation_model, int((~test).sum()))
         kept, p_test = gate_trees(validation_model, self.x[rows[test]], y[test], extra.rows(rows[test]))
-        with ThreadPoolExecutor(1) as pool:  # the production model, beside the figures that do not need it
+        sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
+        held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
+        # the production model beside the figures that need neither it nor a fit (two fits
+        # at once, with the fold models', took 160 MB more at 100k long)
+        with ThreadPoolExecutor(1) as pool:
             fitting = pool.submit(self._production, kept, data, cancelled)
-            sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
-            held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
             weights = metrics.informative_weights(labels, data.assigned)
             informative = set(metrics.informative_from(labels, weights, y))
             reports = metrics.validate(labels, y[test], p_test, y[~test], weights, informative,
