@@ -304,6 +304,7 @@ class PageView(AppBase):
         cursor = table.cursor_row
         rows = {r.mid: r for r in session.rows(self.page_mids, fetch=False)}
         cells: list[list[str | Text]] = []
+        keys: list[str] = []
         low_confidence = self.page.mode == "low-confidence"
         label_width = max(12, table.size.width - 47)  # beside mark, date, subject, padding, scrollbar
         for mid in self.page_mids:
@@ -325,7 +326,8 @@ class PageView(AppBase):
                 label_text.append(f" ({self._short(name)} {prob * 100:.0f}%)", style="italic")
             label_text.truncate(label_width, overflow="ellipsis")
             cells.append([mark, f"{row.ts:%m-%d}", Text(one_line(row.subject or row.body, 28)), label_text])
-        fill_table(table, MessageList.HEADERS, cells, [str(mid) for mid in self.page_mids if mid in rows])
+            keys.append(str(mid))
+        fill_table(table, MessageList.HEADERS, cells, keys)
         if cursor is not None and self.page_mids:
             table.move_cursor(row=min(cursor, len(self.page_mids) - 1))
 
