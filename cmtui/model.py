@@ -113,7 +113,7 @@ def fit_linear(x: sp.csr_matrix, y: np.ndarray, c: float, max_iter: int,
     n, d = x.shape
     k = y.shape[1]
     target = y.astype(np.float64)
-    x = x.astype(np.float64)  # once: scipy would convert float32 entries on every product
+    x = x.astype(np.float64, copy=False)  # once: scipy would convert float32 entries on every product
     with ThreadPoolExecutor(1) as pool:
         by_rows, by_columns = _SplitProduct(x, pool), _SplitProduct(x.T.tocsr(), pool)
 

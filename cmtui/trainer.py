@@ -16,10 +16,9 @@ history and the cache of booster scores.
   thresholds from every review scored out of fold (``_held_out_scores``). Beside the
   figures computed from those, on a second thread, the production model is fitted on
   every review: the prior and, against it, boosters for the kept labels; coverage is
-  scored with it. Above
-  ``RESCORE_ALL_UP_TO`` messages the figures come from a fixed sample of
-  ``FIGURES_SAMPLE`` messages and are shown at once; ``rescore_all`` then scores every
-  message, makes coverage exact, measures drift and records the version.
+  scored with it. Above ``RESCORE_ALL_UP_TO`` messages the figures come from a fixed
+  sample of ``FIGURES_SAMPLE`` messages and are shown at once; ``rescore_all`` then
+  scores every message, makes coverage exact, measures drift and records the version.
 """
 
 from __future__ import annotations
@@ -388,8 +387,8 @@ class Trainer(_HeldOutFolds):
         kept, p_test = gate_trees(validation_model, self.x[rows[test]], y[test], extra.rows(rows[test]))
         sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
         held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
-        # the production model beside the figures that need neither it nor a fit (two fits
-        # at once, with the fold models', took 160 MB more at 100k long)
+        # the production model beside the figures that need neither it nor the fold models
+        # (production beside the fold models' refits took 160 MB more at 100k long)
         with ThreadPoolExecutor(1) as pool:
             fitting = pool.submit(self._production, kept, data, cancelled)
             weights = metrics.informative_weights(labels, data.assigned)
