@@ -328,9 +328,9 @@ def test_label_shares_come_from_random_picks_when_there_are_enough() -> None:
     assert _shares(y[:0], random[:0]).tolist() == [1.0, 1.0]  # nothing reviewed: no cap
 
 
-def test_trees_learn_a_label_from_a_user_property(tmp_path: Path) -> None:
-    """A label that only the ``channel`` property shows: the prior cannot see it, the
-    trees (fed the stored properties) can, and validation keeps them for it."""
+def channel_dataset(tmp_path: Path) -> Path:
+    """500 reviewed messages: ``Phone call`` on those from the phone channel (their words
+    say nothing of it), ``Billing`` on half the others (their words say so)."""
     rng = np.random.default_rng(0)
     words = ["please", "help", "policy", "today", "thanks", "account", "hello", "update"]
     rows = ["id,timestamp,body,channel,labels,reviewed"]
@@ -342,7 +342,13 @@ def test_trees_learn_a_label_from_a_user_property(tmp_path: Path) -> None:
     db = tmp_path / "p.duckdb"
     assert main(["import", str(write(tmp_path / "p.csv", "\n".join(rows) + "\n")), "--dataset", "d",
                  "--db", str(db), "--annotator", "seed"]) == 0
-    session = Session.open(Store(db), "d", "ann", seed=1)
+    return db
+
+
+def test_trees_learn_a_label_from_a_user_property(tmp_path: Path) -> None:
+    """A label that only the ``channel`` property shows: the prior cannot see it, the
+    trees (fed the stored properties) can, and validation keeps them for it."""
+    session = Session.open(Store(channel_dataset(tmp_path)), "d", "ann", seed=1)
     state = session.retrain(persist=False)
     assert "Phone call" in state.tree_labels
     phone = next(r for r in state.report["labels"] if r["name"] == "Phone call")
@@ -366,8 +372,9 @@ def test_fold_models_never_see_their_fold_and_are_refitted_when_stale(tmp_path: 
     for fold, fitted in first.items():
         assert fitted.fitted_on == int((folds != fold).sum())  # every review but its fold's
     fits: list[int] = []
-    real_train = trainer_module.train
+    real_train, real_prior = trainer_module.train, trainer_module.fit_prior  # production's prior: fit_prior
     trainer_module.train = lambda x, *a, **k: fits.append(x.shape[0]) or real_train(x, *a, **k)  # type: ignore[assignment]
+    trainer_module.fit_prior = lambda x, *a, **k: fits.append(x.shape[0]) or real_prior(x, *a, **k)  # type: ignore[assignment]
     try:
         page = session.page("shuffle")[:4]  # a few more reviews: growth well under 10%
         session.confirm(page, "shuffle", labels={m: {"Billing": None} for m in page})
@@ -379,8 +386,38 @@ def test_fold_models_never_see_their_fold_and_are_refitted_when_stale(tmp_path: 
         session.validate(persist=False)  # 40 more on ~160 beside each fold: all are due
         assert all(trainer._fold_models[f] is not first[f] for f in first)
     finally:
-        trainer_module.train = real_train  # type: ignore[assignment]
+        trainer_module.train, trainer_module.fit_prior = real_train, real_prior  # type: ignore[assignment]
     assert len(fits) == 2 + 2 + 4 + 1  # validation + production each time, and the folds refitted
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_validation_scores_with_the_production_model_one_fit_would_give(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampled: bool) -> None:
+    """Validation fits production's prior from its start and the boosters after the gate,
+    scoring the prior beside them: the model and the scores are those of one ``train``
+    and ``predict`` (``sampled``: a large dataset's figures, from a sample, in blocks)."""
+    from dataclasses import replace
+
+    from cmtui import trainer as trainer_module
+    from cmtui.model import predict, train
+
+    session = Session.open(Store(channel_dataset(tmp_path)), "d", "ann", seed=1)
+    session.retrain(persist=False)
+    if sampled:
+        for name, value in (("RESCORE_ALL_UP_TO", 100), ("FIGURES_SAMPLE", 150), ("SCORE_ROWS", 64)):
+            monkeypatch.setattr(trainer_module, name, value)
+    trainer, data = session.trainer, session.training_data()
+    previous = trainer.state.model
+    state = trainer.validate(data, persist=False)
+    kept = [state.labels.index(n) for n in state.tree_labels]
+    assert kept and state.model is not None
+    params = replace(trainer.params, max_iter=trainer_module.PRODUCTION_ITERATIONS)
+    expected = train(trainer.x[data.rows], data.y, data.labels, params, previous, tree_labels=kept,
+                     extra=trainer.tree_inputs.rows(data.rows))
+    assert np.array_equal(state.model.weights, expected.weights) and sorted(state.model.boosters) == kept
+    rows = trainer._sample if sampled else np.arange(len(session.mids))
+    assert rows is not None and len(rows) == (150 if sampled else 500)
+    assert np.array_equal(state.probs[rows], predict(expected, trainer.x, extra=trainer.tree_inputs)[rows])
 
 
 def test_row_index_answers_as_a_dict_of_rows() -> None:
