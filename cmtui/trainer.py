@@ -383,19 +383,21 @@ class Trainer(_HeldOutFolds):
         labels, rows, y = data.labels, data.rows, data.y
         test = self.test_mask[rows] if len(rows) else np.zeros(0, bool)
         extra = self.tree_inputs
+        sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
         with ThreadPoolExecutor(1) as pool:
-            # the production prior needs neither the validation model nor its gate: it starts at once
-            prior = pool.submit(self._production_prior, data)
+            # the production prior needs neither the validation model nor its gate. On a large
+            # dataset it starts at once; otherwise after the fold refits (beside them and the
+            # validation model it took 140 MB more at 100k long)
+            prior = pool.submit(self._production_prior, data) if sample is not None else None
             # warm-started from the last validation model (it never saw the test split either)
             params, start = self._warm_start(0, labels, self.state.model)
             validation_model = train(self.x[rows[~test]], y[~test], labels, params, start,
                                      cancelled, lambda f: progress(0.7 * f), extra=extra.rows(rows[~test]))
             self._fold_models[0] = FoldModel.of(validation_model, int((~test).sum()))
             kept, p_test = gate_trees(validation_model, self.x[rows[test]], y[test], extra.rows(rows[test]))
-            sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
             held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
+            prior = prior or pool.submit(self._production_prior, data)
             # the production boosters beside the figures that need neither them nor the fold models
-            # (production beside the fold models' refits took 160 MB more at 100k long)
             fitting = pool.submit(self._production_trees, prior, kept, data, cancelled)
             weights = metrics.informative_weights(labels, data.assigned)
             informative = set(metrics.informative_from(labels, weights, y))
