@@ -243,33 +243,23 @@ def train(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str],
     ``previous`` warm-starts the prior; ``extra`` holds the training rows' tree inputs.
     """
     params = params or ModelParams()
-    prior_model, prior = fit_prior(x_train, y_train, labels, params, previous)
-    if x_train.shape[0] == 0 or not len(labels):
-        return prior_model
-    progress(0.3)
-    if cancelled():
-        raise Cancelled
-    return fit_trees(prior_model, x_train, y_train, prior, params, tree_labels, extra, cancelled,
-                     lambda f: progress(0.3 + 0.7 * f))
-
-
-def fit_prior(x_train: sp.csr_matrix, y_train: np.ndarray, labels: Sequence[str], params: ModelParams,
-              previous: TrainedModel | None = None) -> tuple[TrainedModel, np.ndarray]:
-    """The prior alone (warm-started from ``previous`` when it has these labels), and its
-    raw scores on the training rows: what ``fit_trees`` fits boosters against."""
     n_features = x_train.shape[1]
     k = len(labels)
-    if x_train.shape[0] == 0 or k == 0:
-        return (TrainedModel(list(labels), np.zeros((n_features, k), np.float32), np.zeros(k), {}, {}),
-                np.zeros((x_train.shape[0], k)))
     x_used, used = used_columns(x_train)
     init = None
     if previous is not None and list(previous.labels) == list(labels):
         init = (previous.weights[used].astype(np.float64), previous.bias.astype(np.float64))
+    if x_train.shape[0] == 0 or k == 0:
+        return TrainedModel(list(labels), np.zeros((n_features, k), np.float32), np.zeros(k), {}, {})
     w_used, bias = fit_linear(x_used, y_train, params.c, params.max_iter, init)
     prior_model = TrainedModel(list(labels), spread(w_used, used, n_features), bias.astype(np.float32),
                                {}, {}, used)
-    return prior_model, np.asarray(x_used @ w_used) + bias
+    progress(0.3)
+    if cancelled():
+        raise Cancelled
+    prior = np.asarray(x_used @ w_used) + bias
+    return fit_trees(prior_model, x_train, y_train, prior, params, tree_labels, extra, cancelled,
+                     lambda f: progress(0.3 + 0.7 * f))
 
 
 def refit_prior(previous: TrainedModel, x_train: sp.csr_matrix, y_train: np.ndarray,
@@ -480,10 +470,10 @@ def _placed(columns: sp.csc_matrix, positions: np.ndarray, width: int) -> sp.csr
 
 
 def predict(model: TrainedModel, x: sp.csr_matrix, trees: np.ndarray | None = None,
-            extra: TreeInputs | None = None, prior: np.ndarray | None = None) -> np.ndarray:
+            extra: TreeInputs | None = None) -> np.ndarray:
     """Probabilities (n_rows, n_labels) as float32: prior plus trees; ``trees`` are cached
-    ``tree_scores`` of the same rows, ``prior`` their ``prior_scores`` (it is added to)."""
-    raw = prior_scores(model, x) if prior is None else prior
+    ``tree_scores`` of the same rows."""
+    raw = prior_scores(model, x)
     raw += tree_scores(model, x, extra) if trees is None else trees
     return _sigmoid_in_place(raw)
 

@@ -13,13 +13,12 @@ history and the cache of booster scores.
   fitted on the training split (80% of the reviews, by a hash of the message id) and
   scored on the test split. A label keeps its trees only where they raised its average
   precision there (``model.gate_trees``); the figures come from that gated model, the
-  thresholds from every review scored out of fold (``_held_out_scores``). On a second
-  thread the production model is fitted on every review: its prior from the start (it
-  needs no gate), then, beside the figures, boosters for the kept labels against it,
-  while the prior scores the messages coverage is computed on. Above
-  ``RESCORE_ALL_UP_TO`` messages the figures come from a fixed sample of
-  ``FIGURES_SAMPLE`` messages and are shown at once; ``rescore_all`` then scores every
-  message, makes coverage exact, measures drift and records the version.
+  thresholds from every review scored out of fold (``_held_out_scores``). Beside the
+  figures computed from those, on a second thread, the production model is fitted on
+  every review: the prior and, against it, boosters for the kept labels; coverage is
+  scored with it. Above ``RESCORE_ALL_UP_TO`` messages the figures come from a fixed
+  sample of ``FIGURES_SAMPLE`` messages and are shown at once; ``rescore_all`` then
+  scores every message, makes coverage exact, measures drift and records the version.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +49,8 @@ from .model import (
     ModelParams,
     TrainedModel,
     fit_linear,
-    fit_prior,
-    fit_trees,
     gate_trees,
     predict,
-    prior_scores,
     refit_prior,
     save_predictions,
     spread,
@@ -383,32 +379,27 @@ class Trainer(_HeldOutFolds):
         labels, rows, y = data.labels, data.rows, data.y
         test = self.test_mask[rows] if len(rows) else np.zeros(0, bool)
         extra = self.tree_inputs
+        # warm-started from the last validation model (it never saw the test split either)
+        params, start = self._warm_start(0, labels, self.state.model)
+        validation_model = train(self.x[rows[~test]], y[~test], labels, params, start,
+                                 cancelled, lambda f: progress(0.7 * f), extra=extra.rows(rows[~test]))
+        self._fold_models[0] = FoldModel.of(validation_model, int((~test).sum()))
+        kept, p_test = gate_trees(validation_model, self.x[rows[test]], y[test], extra.rows(rows[test]))
         sample = self._figure_rows(labels)  # a large dataset: the stalest fold is refitted after the figures
+        held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
+        # the production model beside the figures that need neither it nor the fold models
+        # (production beside the fold models' refits took 160 MB more at 100k long)
         with ThreadPoolExecutor(1) as pool:
-            # the production prior needs neither the validation model nor its gate. On a large
-            # dataset it starts at once; otherwise after the fold refits (beside them and the
-            # validation model it took 140 MB more at 100k long)
-            prior = pool.submit(self._production_prior, data) if sample is not None else None
-            # warm-started from the last validation model (it never saw the test split either)
-            params, start = self._warm_start(0, labels, self.state.model)
-            validation_model = train(self.x[rows[~test]], y[~test], labels, params, start,
-                                     cancelled, lambda f: progress(0.7 * f), extra=extra.rows(rows[~test]))
-            self._fold_models[0] = FoldModel.of(validation_model, int((~test).sum()))
-            kept, p_test = gate_trees(validation_model, self.x[rows[test]], y[test], extra.rows(rows[test]))
-            held_out = self._held_out_scores(data, validation_model, kept, p_test, cancelled, stalest=sample is None)
-            prior = prior or pool.submit(self._production_prior, data)
-            # the production boosters beside the figures that need neither them nor the fold models
-            fitting = pool.submit(self._production_trees, prior, kept, data, cancelled)
+            fitting = pool.submit(self._production, kept, data, cancelled)
             weights = metrics.informative_weights(labels, data.assigned)
             informative = set(metrics.informative_from(labels, weights, y))
             reports = metrics.validate(labels, y[test], p_test, y[~test], weights, informative,
                                        (y, held_out, data.random))
             balance, likeness = review_balance(self.x, rows, data.modes, self.seed)
             progress(0.75)
-            raw_prior = self._prior_scores(prior.result()[0], sample)
             production = fitting.result()
         progress(0.8)
-        scored = self._scores(production, sample, raw_prior)
+        scored = self._scores(production, sample)
         test_thresholds = [r.thresholds.balanced for r in reports]
         thresholds = metrics.cap_by_share(scored, test_thresholds, label_shares(y, data.random))
         covered, coverage_value = metrics.coverage(scored, labels, informative, thresholds)
@@ -450,18 +441,14 @@ class Trainer(_HeldOutFolds):
             self._sample = np.sort(np.random.default_rng(self.seed).choice(n, FIGURES_SAMPLE, replace=False))
         return self._sample
 
-    def _prior_scores(self, model: TrainedModel, rows: np.ndarray | None) -> np.ndarray:
-        """The prior's raw scores of ``rows`` (None: every row)."""
+    def _scores(self, model: TrainedModel, rows: np.ndarray | None) -> np.ndarray:
         if rows is None:
-            return prior_scores(model, self.x)
-        return _in_blocks(rows, len(model.labels), lambda block, _at: prior_scores(model, self.x[block]))
-
-    def _scores(self, model: TrainedModel, rows: np.ndarray | None, prior: np.ndarray) -> np.ndarray:
-        """The probabilities of ``rows`` (None: every row), their ``prior`` scores given."""
-        if rows is None:
-            return predict(model, self.x, self._trees_for(model), prior=prior)
-        return _in_blocks(rows, len(model.labels), lambda block, at: predict(
-            model, self.x[block], extra=self.tree_inputs.rows(block), prior=prior[at]))
+            return predict(model, self.x, self._trees_for(model))
+        out = np.empty((len(rows), len(model.labels)), np.float32)
+        for start in range(0, len(rows), SCORE_ROWS):  # the sample's features copied a block at a time
+            block = rows[start:start + SCORE_ROWS]
+            out[start:start + len(block)] = predict(model, self.x[block], extra=self.tree_inputs.rows(block))
+        return out
 
     @property
     def rescore_pending(self) -> bool:
@@ -501,21 +488,14 @@ class Trainer(_HeldOutFolds):
             save_predictions(self.store.path, self.dataset, self.mids, state.labels, state.probs, state.version)
         return state
 
-    def _production_prior(self, data: TrainingData) -> tuple[TrainedModel, np.ndarray]:
-        """The prior of the model that ranks the queue, refitted on every review
-        (warm-started from the current one), and its raw scores on them."""
+    def _production(self, kept: list[int], data: TrainingData, cancelled: Check) -> TrainedModel:
+        """The model that ranks the queue: the prior refitted on every review (warm-started
+        from the current one) with boosters for the ``kept`` labels fitted against it."""
         production = self.state.model
         same = production is not None and production.labels == data.labels
         params = replace(self.params, max_iter=PRODUCTION_ITERATIONS) if same else self.params
-        return fit_prior(self.x[data.rows], data.y, data.labels, params, production)
-
-    def _production_trees(self, prior: Future[tuple[TrainedModel, np.ndarray]], kept: list[int],
-                          data: TrainingData, cancelled: Check) -> TrainedModel:
-        """The production ``prior`` (once fitted) with boosters for the ``kept`` labels
-        fitted against it."""
-        model, raw = prior.result()
-        return fit_trees(model, self.x[data.rows], data.y, raw, self.params, kept,
-                         self.tree_inputs.rows(data.rows), cancelled)
+        return train(self.x[data.rows], data.y, data.labels, params, production, cancelled,
+                     tree_labels=kept, extra=self.tree_inputs.rows(data.rows))
 
     def _trees_for(self, model: TrainedModel) -> np.ndarray:
         """The boosters' scores for every message, kept while the same boosters serve."""
@@ -580,17 +560,6 @@ def review_balance(x: Any, reviewed_rows: np.ndarray, modes: list[str], seed: in
     w, b = _fit_compact(x[sample], target)
     likeness = (np.asarray(x @ w).ravel() + b[0]).astype(np.float32)
     return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, likeness
-
-
-def _in_blocks(rows: np.ndarray, width: int, score: Callable[[np.ndarray, slice], np.ndarray]) -> np.ndarray:
-    """``score(block, at)`` of ``rows`` (float32, ``width`` columns), ``SCORE_ROWS`` at a
-    time (``at``: the block's positions in ``rows``), so a block's features are copied at
-    once, not the whole sample's."""
-    out = np.empty((len(rows), width), np.float32)
-    for start in range(0, len(rows), SCORE_ROWS):
-        at = slice(start, min(start + SCORE_ROWS, len(rows)))
-        out[at] = score(rows[at], at)
-    return out
 
 
 def _spread(last: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -372,9 +372,8 @@ def test_fold_models_never_see_their_fold_and_are_refitted_when_stale(tmp_path: 
     for fold, fitted in first.items():
         assert fitted.fitted_on == int((folds != fold).sum())  # every review but its fold's
     fits: list[int] = []
-    real_train, real_prior = trainer_module.train, trainer_module.fit_prior  # production's prior: fit_prior
+    real_train = trainer_module.train
     trainer_module.train = lambda x, *a, **k: fits.append(x.shape[0]) or real_train(x, *a, **k)  # type: ignore[assignment]
-    trainer_module.fit_prior = lambda x, *a, **k: fits.append(x.shape[0]) or real_prior(x, *a, **k)  # type: ignore[assignment]
     try:
         page = session.page("shuffle")[:4]  # a few more reviews: growth well under 10%
         session.confirm(page, "shuffle", labels={m: {"Billing": None} for m in page})
@@ -386,16 +385,17 @@ def test_fold_models_never_see_their_fold_and_are_refitted_when_stale(tmp_path: 
         session.validate(persist=False)  # 40 more on ~160 beside each fold: all are due
         assert all(trainer._fold_models[f] is not first[f] for f in first)
     finally:
-        trainer_module.train, trainer_module.fit_prior = real_train, real_prior  # type: ignore[assignment]
+        trainer_module.train = real_train  # type: ignore[assignment]
     assert len(fits) == 2 + 2 + 4 + 1  # validation + production each time, and the folds refitted
 
 
 @pytest.mark.parametrize("sampled", [False, True])
 def test_validation_scores_with_the_production_model_one_fit_would_give(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampled: bool) -> None:
-    """Validation fits production's prior from its start and the boosters after the gate,
-    scoring the prior beside them: the model and the scores are those of one ``train``
-    and ``predict`` (``sampled``: a large dataset's figures, from a sample, in blocks)."""
+    """The model validation leaves to rank the queue, and the scores it shows, are those of
+    one ``train`` on every review (warm-started from the last production model, boosters
+    for the labels the gate kept) and one ``predict`` (``sampled``: a large dataset's
+    figures, from a sample scored in blocks)."""
     from dataclasses import replace
 
     from cmtui import trainer as trainer_module
