@@ -39,7 +39,9 @@ def ranked(session: Session, mode: str, arg: str | None, count: int) -> list[int
     probs = np.zeros(len(session.mids), np.float32)  # a label the model has not seen yet
     if has_model and column is not None and column >= 0:
         probs = state.probs[:, column]
-    if mode == "shuffle" or (mode in ("low-confidence", "rebalance") and not has_model):
+    # Rebalance's order comes with a validation (on a large dataset, with its full rescore)
+    likeness_ready = state.reviewed_likeness.shape[0] == len(session.mids)
+    if mode == "shuffle" or (mode == "low-confidence" and not has_model) or (mode == "rebalance" and not likeness_ready):
         rows = queues.shuffle(unreviewed, session.shuffle_order)
     elif mode == "low-confidence":
         random_rows: set[int] = set()

@@ -59,6 +59,18 @@ def test_retrain_is_deterministic(tmp_path: Path) -> None:
     assert np.array_equal(first, second)
 
 
+def test_rebalance_is_shuffle_until_a_validation_fits_its_order(tmp_path: Path) -> None:
+    """After a quick retrain alone (a first page submitted) Rebalance has no order yet: it
+    gives Shuffle's page, not an error; after a validation, the least reviewed-like first."""
+    session = Session.open(make_dataset(tmp_path), "d", "a", seed=1)
+    session.quick_retrain()
+    assert session.state.model is not None and session.ranked("rebalance") == session.ranked("shuffle")
+    session.retrain(persist=False)
+    likeness = session.state.reviewed_likeness
+    page = [likeness[session.row_of[m]] for m in session.ranked("rebalance")]
+    assert page == sorted(page) and page != [likeness[session.row_of[m]] for m in session.ranked("shuffle")]
+
+
 def test_modes_order(session: Session) -> None:
     session.retrain()
     reviewed = set(session.reviewed)
