@@ -257,7 +257,7 @@ class Trainer(_HeldOutFolds):
         self._tree_cache: tuple[object, np.ndarray] | None = None
         self._sample: np.ndarray | None = None  # the rows a large dataset's figures come from
         # a validation whose figures are shown, waiting for every message's scores (rescore_all)
-        self._pending: tuple[ModelState, TrainingData, bool] | None = None
+        self._pending: tuple[ModelState, TrainingData, bool, Likeness] | None = None
 
     # ---- features ---------------------------------------------------------------------
     @property
@@ -396,6 +396,8 @@ class Trainer(_HeldOutFolds):
             reports = metrics.validate(labels, y[test], p_test, y[~test], weights, informative,
                                        (y, held_out, data.random))
             balance, likeness = review_balance(self.x, rows, data.modes, self.seed)
+            # on a large dataset Rebalance's new order waits for the full rescore, off the figures' path
+            reviewed_likeness = likeness(self.x) if sample is None else self.state.reviewed_likeness
             progress(0.75)
             production = fitting.result()
         progress(0.8)
@@ -414,12 +416,12 @@ class Trainer(_HeldOutFolds):
         if sample is not None:  # the last scores, this model's where it scored
             scored, covered = _spread(self.state.probs, sample, scored), _spread(self.state.covered_score, sample, covered)
         state = ModelState(production, scored, labels, thresholds, test_thresholds, sorted(informative),
-                           covered, likeness, report, self.state.version, time.perf_counter() - started,
+                           covered, reviewed_likeness, report, self.state.version, time.perf_counter() - started,
                            rows[test], p_test, [labels[j] for j in kept])
         if sample is None:
             state = self._recorded(state, data, persist)
         else:
-            self._pending = (state, data, persist)
+            self._pending = (state, data, persist, likeness)
         self._set(state, state.report["coverage"])
         progress(1.0)
         release_freed_memory()
@@ -461,12 +463,12 @@ class Trainer(_HeldOutFolds):
         pending, self._pending = self._pending, None
         if pending is None or self.state is not pending[0]:
             return self.state
-        state, data, persist = pending
+        state, data, persist, likeness = pending
         probs = predict(state.model, self.x, self._trees_for(state.model)) if state.model else state.probs
         covered, coverage_value = metrics.coverage(probs, state.labels, set(state.informative), state.thresholds)
         if cancelled():
             return self.state
-        state = self._recorded(replace(state, probs=probs, covered_score=covered,
+        state = self._recorded(replace(state, probs=probs, covered_score=covered, reviewed_likeness=likeness(self.x),
                                        report={**state.report, "coverage": round(coverage_value, 4)}), data, persist)
         with self._lock:
             if self.state is pending[0]:
@@ -531,16 +533,29 @@ def label_shares(y: np.ndarray, random: np.ndarray) -> np.ndarray:
     return shares
 
 
-def review_balance(x: Any, reviewed_rows: np.ndarray, modes: list[str], seed: int) -> tuple[dict[str, Any], np.ndarray]:
+@dataclass(frozen=True)
+class Likeness:
+    """How much a message looks reviewed (what Rebalance sorts by): a linear fit telling
+    reviewed from unreviewed messages; none before there are enough of both."""
+
+    weights: np.ndarray | None = None
+    bias: float = 0.0
+
+    def __call__(self, x: Any) -> np.ndarray:
+        if self.weights is None:
+            return np.zeros(x.shape[0], dtype=np.float32)
+        return (np.asarray(x @ self.weights).ravel() + self.bias).astype(np.float32)
+
+
+def review_balance(x: Any, reviewed_rows: np.ndarray, modes: list[str], seed: int) -> tuple[dict[str, Any], Likeness]:
     """How hard it is to tell reviewed from unreviewed messages (100% = impossible), and
-    how much each message looks reviewed (what Rebalance sorts by)."""
+    the fit of how much each message looks reviewed."""
     n = x.shape[0]
     share = {k: (sum(1 for m in modes if m == k) / len(modes) if modes else 0.0)
              for k in ("shuffle", "rebalance", "search")}
-    likeness = np.zeros(n, dtype=np.float32)
     if len(reviewed_rows) < 10 or len(reviewed_rows) >= n - 10:
         return {"similarity": 1.0 if len(reviewed_rows) >= n - 10 else 0.0, "auc": None,
-                "shares": share}, likeness
+                "shares": share}, Likeness()
     rng = np.random.default_rng(seed)
     reviewed = np.zeros(n, dtype=bool)
     reviewed[reviewed_rows] = True
@@ -558,8 +573,7 @@ def review_balance(x: Any, reviewed_rows: np.ndarray, modes: list[str], seed: in
     area = metrics.auc(target.ravel().astype(bool), scores)
     similarity = float(np.clip(2 * (1 - area), 0, 1))
     w, b = _fit_compact(x[sample], target)
-    likeness = (np.asarray(x @ w).ravel() + b[0]).astype(np.float32)
-    return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, likeness
+    return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, Likeness(w, float(b[0]))
 
 
 def _spread(last: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from cmtui import queues
 from cmtui.cli import main
 from cmtui.session import LabelImplied, ModelState, Session
 from cmtui.store import Store
+from cmtui.trainer import Likeness
 from tests.conftest import write
 
 TOPICS = {
@@ -491,5 +492,9 @@ def test_a_large_dataset_shows_figures_from_a_sample_then_rescores_every_message
     assert session.history[-1] == final.report["coverage"] and len(session.history) == len(one_phase.history)
     assert final.version == 1 and [v.version for v in store.model_versions("d")] == [1]
     assert final.report["drift"] is not None
-    session.trainer._pending = (shown[0], session.training_data(), False)  # a newer model came in between
+    # Rebalance keeps its last order until every message is scored (off the figures' path)
+    assert np.array_equal(shown[0].reviewed_likeness, before.reviewed_likeness)
+    assert np.array_equal(final.reviewed_likeness, expected.reviewed_likeness)
+    assert not np.array_equal(final.reviewed_likeness, before.reviewed_likeness)
+    session.trainer._pending = (shown[0], session.training_data(), False, Likeness())  # a newer model came in between
     assert session.trainer.rescore_all() is final and session.state is final
