@@ -52,7 +52,7 @@ once there are 30 and they show it more often). Precision, recall and AP per lab
 those of the fixed 20% test split. With a few hundred reviews the thresholds are
 estimates: they move the figure by a few points from page to page (more where a frequent
 label is hard to tell apart), so judge the trend over several pages, not one. Above 250k
-messages the figure is first estimated on a fixed sample of 100k (within 0.3 points) and
+messages the figure is first estimated on a fixed sample of 50k (within 0.45 points) and
 made exact once every message is rescored, seconds later.
 
 Expected coverage, beside it: the share of messages whose likeliest informative label is
