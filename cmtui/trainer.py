@@ -535,7 +535,7 @@ def label_shares(y: np.ndarray, random: np.ndarray) -> np.ndarray:
     return shares
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: its weights are an array
 class Likeness:
     """How much a message looks reviewed (what Rebalance sorts by): a linear fit telling
     reviewed from unreviewed messages; none before there are enough of both."""
