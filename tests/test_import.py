@@ -136,6 +136,21 @@ def test_undecodable_bytes(tmp_path: Path) -> None:
     assert info.value.lines[0].startswith(f"{src}:3: (file): bytes not valid UTF-8")
 
 
+@pytest.mark.parametrize(("data", "line"), [
+    (b"id,timestamp,body,sh\xe9\n1,2024-01-01,ok,x\n", 1),  # in the header
+    (b"id,timestamp,body,shop\n1,2024-01-01,ok,x\n2,2024-01-01,ok,caf\xe9\n", 3),  # in a property
+    (b'id,timestamp,body\n1,2024-01-01,"two\nlines"\n2,2024-01-01,"one\n\xff"\n', 5),  # inside a quoted field
+    (b"\xef\xbb\xbfid,timestamp,body\n1,2024-01-01,\xc0\x80\n", 2),  # an overlong NUL, after a BOM
+])
+def test_undecodable_bytes_anywhere_are_told_by_line(tmp_path: Path, data: bytes, line: int) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_bytes(data)
+    with pytest.raises(ImportFailed) as info:
+        read_file(src)
+    assert len(info.value.lines) == 1
+    assert info.value.lines[0].startswith(f"{src}:{line}: (file): bytes not valid UTF-8 at byte ")
+
+
 def test_many_errors_are_capped(tmp_path: Path) -> None:
     rows = "".join(f"{i},nope,x\n" for i in range(50))
     with pytest.raises(ImportFailed) as info:
