@@ -86,8 +86,12 @@ def _separability(x: Any, new_rows: np.ndarray, reviewed_rows: np.ndarray, fit: 
     if len(reviewed_rows) < 10:
         return None
     rng = np.random.default_rng(seed)
-    pos = rng.permutation(new_rows)[:SAMPLE]
-    neg = rng.permutation(reviewed_rows)[:SAMPLE]
+    return separability(x, rng.permutation(new_rows)[:SAMPLE], rng.permutation(reviewed_rows)[:SAMPLE], fit, rng)
+
+
+def separability(x: Any, pos: np.ndarray, neg: np.ndarray, fit: Fit, rng: np.random.Generator) -> float:
+    """How well ``fit``'s classifier tells the rows ``pos`` from the rows ``neg`` of ``x``:
+    the area under the ROC curve of its scores, each half scored by a fit on the other."""
     sample = np.concatenate([pos, neg])
     target = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])[:, None]
     folds = rng.permutation(len(sample)) % 2

@@ -564,17 +564,9 @@ def review_balance(x: Any, reviewed_rows: np.ndarray, modes: list[str], seed: in
     pos = rng.permutation(reviewed_rows)[:1000]
     neg_pool = np.flatnonzero(~reviewed)
     neg = rng.choice(neg_pool, size=min(len(neg_pool), max(len(pos), 200)), replace=False)
-    sample = np.concatenate([pos, neg])
-    target = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])[:, None]
-    folds = rng.permutation(len(sample)) % 2
-    scores = np.zeros(len(sample))
-    for fold in (0, 1):
-        fit, held = sample[folds != fold], sample[folds == fold]
-        w, b = _fit_compact(x[fit], target[folds != fold])
-        scores[folds == fold] = np.asarray(x[held] @ w).ravel() + b[0]
-    area = metrics.auc(target.ravel().astype(bool), scores)
+    area = drift.separability(x, pos, neg, _fit_compact, rng)
     similarity = float(np.clip(2 * (1 - area), 0, 1))
-    w, b = _fit_compact(x[sample], target)
+    w, b = _fit_compact(x[np.concatenate([pos, neg])], np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])[:, None])
     return {"similarity": round(similarity, 4), "auc": round(area, 4), "shares": share}, Likeness(w, float(b[0]))
 
 
