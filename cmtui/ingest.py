@@ -147,8 +147,9 @@ def read_file(path: str | Path, progress: Progress = _no_progress,
     encoding = encoding_of(raw)
     utf8 = raw if encoding == "utf-8" else raw[len(codecs.BOM_UTF8):] if encoding == "utf-8-sig" else None
     start = (utf8 or b"")[:65536].decode("utf-8", errors="ignore").lstrip()
-    # polars refuses bytes that are not UTF-8, so a CSV it reads needs no decoding first (a
-    # third of a second per 100 MB); any other file is decoded, and its fault told
+    # polars refuses bytes that are not UTF-8, so a CSV it reads needs no decoding first
+    # (0.05 s and 90 MB of fresh memory per 90 MB file); any other file is decoded, and
+    # its fault told
     tried = utf8 is not None and not skip_lines and bool(start) and not _is_jsonl(path, start)
     if tried and (parsed := _read_fast(path, utf8 or b"", progress, find_language)) is not None:
         return parsed

@@ -158,8 +158,8 @@ class DatasetsStore(StoreBase):
         label_rows = _label_rows(frame, annotator) if has_labels else None
         with self.transaction() as con:
             # one thread: with two, each builds its own copy of the rows and merges them, which
-            # cost a quarter more time and a third more memory traffic writing 25,000 long
-            # emails, and an import's other core is reading the next file
+            # took a third more time and a third more page faults writing long emails, while
+            # an import's other core is busy reading the next file
             con.execute("SET threads=1")
             if len(frame) >= OWN_ROW_GROUPS_FROM:
                 con.execute("SET max_vacuum_tasks=0")  # for the checkpoint as the file closes
