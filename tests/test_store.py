@@ -249,6 +249,26 @@ def test_threads_share_the_file(store: Store, tmp_path: Path) -> None:
     assert reviews.height == 8 * len(mids)  # each annotator reviewed every message once
 
 
+def test_an_import_writes_on_one_thread_and_leaves_the_others_theirs(store: Store, tmp_path: Path) -> None:
+    """The import's connection is set to one DuckDB thread; every later one has the default."""
+    with store.transaction() as con:
+        default = con.execute("SELECT current_setting('threads')").fetchone()
+    seen: list[object] = []
+    execute = duckdb.DuckDBPyConnection.execute
+
+    def spy(con: duckdb.DuckDBPyConnection, query: str, *args: object) -> duckdb.DuckDBPyConnection:
+        if query.startswith("INSERT INTO messages"):
+            seen.append(execute(con, "SELECT current_setting('threads')").fetchone())
+        return execute(con, query, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(duckdb.DuckDBPyConnection, "execute", spy)
+        seeded(store, tmp_path)
+    assert seen == [(1,)]
+    with store.transaction() as con:
+        assert con.execute("SELECT current_setting('threads')").fetchone() == default
+
+
 def test_first_run_loads_sample_once(db_path: Path) -> None:
     from cmtui.imports import ensure_sample
 
