@@ -251,7 +251,9 @@ class DatasetsStore(StoreBase):
         if between is not None:
             clauses.append(f"m.mid BETWEEN {int(between[0])} AND {int(between[1])}")
         if mids is not None:
-            clauses.append("m.mid IN (" + (",".join(str(int(m)) for m in mids) or "NULL") + ")")
+            # ``= ANY([...])`` filters the scan itself; DuckDB makes ``IN (...)`` a join after
+            # reading every row: 20 long emails of 1M took 1.2 s that way, 0.05 s this way
+            clauses.append("m.mid = ANY([" + ",".join(str(int(m)) for m in mids) + "])")
         sql = f"SELECT {cols} FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.mid"
         return self.query_frame(sql)
 
