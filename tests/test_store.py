@@ -269,6 +269,14 @@ def test_an_import_writes_on_one_thread_and_leaves_the_others_theirs(store: Stor
         assert con.execute("SELECT current_setting('threads')").fetchone() == default
 
 
+def test_messages_frame_reads_just_the_mids_asked(store: Store, tmp_path: Path) -> None:
+    mids = seeded(store, tmp_path)
+    assert store.messages_frame("d", "mid", mids=[mids[3], mids[1]])["mid"].to_list() == [mids[1], mids[3]]
+    assert store.messages_frame("d", "mid", mids=[]).height == 0
+    assert store.messages_frame("d", "mid", mids=[max(mids) + 1]).height == 0  # not a message
+    assert store.messages_frame("d", "mid, body", mids=mids)["body"].to_list() == [f"message {i}" for i in range(5)]
+
+
 def test_first_run_loads_sample_once(db_path: Path) -> None:
     from cmtui.imports import ensure_sample
 
