@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from .sources.chat import parse_turns
 from .store import Store
 
@@ -30,6 +32,9 @@ class PageRow:
         return parse_turns(self.turns)
 
 
+COLUMNS = "mid, id, ts, subject, sender, recipients, cc, thread_id, body, properties, source, turns"
+
+
 class TextCache:
     """Rows and threads by message id; ``fetch=False`` reads never touch the database."""
 
@@ -42,11 +47,7 @@ class TextCache:
     def rows(self, mids: Sequence[int], fetch: bool = True) -> list[PageRow]:
         missing = [m for m in mids if m not in self._texts]
         if missing and fetch:
-            frame = self.store.messages_frame(
-                self.dataset, "mid, id, ts, subject, sender, recipients, cc, thread_id, body, properties, source, turns",
-                mids=missing)
-            for row in frame.iter_rows(named=True):
-                self._texts[row["mid"]] = PageRow(**row)
+            self._keep(self.store.messages_frame(self.dataset, COLUMNS, mids=missing))
         return [self._texts[m] for m in mids if m in self._texts]
 
     def thread(self, thread_id: str, fetch: bool = True) -> list[PageRow]:
@@ -58,8 +59,16 @@ class TextCache:
         return self.rows(self._threads[thread_id], fetch)
 
     def prefetch(self, mids: Sequence[int]) -> None:
-        """The rows of ``mids`` and of every message in their threads: three units of
-        work for a page, however many threads it has."""
-        wanted = sorted({r.thread_id for r in self.rows(mids) if r.thread_id and r.thread_id not in self._threads})
-        self._threads.update(self.store.thread_mids(self.dataset, wanted))
-        self.rows([m for t in wanted for m in self._threads[t]])
+        """The rows of ``mids`` and of every message in their threads, in one unit of work."""
+        wanted = [m for m in mids if m not in self._texts or self._thread_unknown(self._texts[m])]
+        if wanted:
+            frame, threads = self.store.page_messages(self.dataset, COLUMNS, wanted)
+            self._threads.update(threads)
+            self._keep(frame)
+
+    def _thread_unknown(self, row: PageRow) -> bool:
+        return row.thread_id is not None and row.thread_id not in self._threads
+
+    def _keep(self, frame: pl.DataFrame) -> None:
+        for row in frame.iter_rows(named=True):
+            self._texts[row["mid"]] = PageRow(**row)

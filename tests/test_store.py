@@ -277,6 +277,26 @@ def test_messages_frame_reads_just_the_mids_asked(store: Store, tmp_path: Path) 
     assert store.messages_frame("d", "mid, body", mids=mids)["body"].to_list() == [f"message {i}" for i in range(5)]
 
 
+
+def test_page_messages_reads_a_page_with_its_threads(store: Store, tmp_path: Path) -> None:
+    """One unit of work gives the page's rows, the rows of every message in their threads,
+    and each thread's messages oldest first; another dataset's thread of the same id stays out."""
+    src = write(tmp_path / "t.csv", "id,timestamp,thread_id,body\n"
+                "a,2024-01-03,T1,reply\nb,2024-01-01,T1,first\nc,2024-01-02,,alone\n"
+                "d,2024-01-02,T1,middle\ne,2024-01-05,T2,other thread\n")
+    other = write(tmp_path / "o.csv", "id,timestamp,thread_id,body\nx,2024-01-01,T1,not ours\n")
+    for path, dataset in ((src, "d"), (other, "o")):
+        assert main(["import", str(path), "--dataset", dataset, "--db", str(store.path)]) == 0
+    mid = dict(store.messages_frame("d", "id, mid").iter_rows())
+    opened = []
+    transaction = store.transaction
+    store.transaction = lambda: (opened.append(1), transaction())[1]  # type: ignore[method-assign]
+    frame, threads = store.page_messages("d", "mid, body", [mid["a"], mid["c"]])
+    assert len(opened) == 1
+    assert frame["body"].to_list() == ["reply", "first", "alone", "middle"]  # by mid
+    assert threads == {"T1": [mid["b"], mid["d"], mid["a"]]}
+    assert store.page_messages("d", "mid", [])[0].height == 0
+
 def test_first_run_loads_sample_once(db_path: Path) -> None:
     from cmtui.imports import ensure_sample
 

@@ -15,6 +15,7 @@ from .base import (
     ImportResult,
     StoreBase,
     StoreError,
+    _ArrowStream,
     _label_rows,
     _lit,
     now,
@@ -245,32 +246,30 @@ class DatasetsStore(StoreBase):
                        mids: Sequence[int] | None = None, between: tuple[int, int] | None = None) -> pl.DataFrame:
         """The dataset's messages (ordered by mid) as a polars frame;
         only ``mids``, or those from mid ``between[0]`` to ``between[1]``, when given."""
-        cols = ("mid, source, id, ts, subject, sender, recipients, cc, thread_id, body, "
-                "properties, updated, turns") if columns == "*" else columns
-        clauses = [f"m.source IN (SELECT source FROM dataset_sources WHERE dataset={_lit(dataset)})"]
-        if between is not None:
-            clauses.append(f"m.mid BETWEEN {int(between[0])} AND {int(between[1])}")
-        if mids is not None:
-            # ``= ANY([...])`` filters the scan itself; DuckDB makes ``IN (...)`` a join after
-            # reading every row: 20 long emails of 1M took 1.2 s that way, 0.05 s this way
-            clauses.append("m.mid = ANY([" + ",".join(str(int(m)) for m in mids) + "])")
-        sql = f"SELECT {cols} FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.mid"
-        return self.query_frame(sql)
+        return self.query_frame(_messages_sql(dataset, columns, mids, between))
+
+    def page_messages(self, dataset: str, columns: str,
+                      mids: Sequence[int]) -> tuple[pl.DataFrame, dict[str, list[int]]]:
+        """The rows of ``mids`` and of every message in their threads, with each of those
+        threads' messages (oldest first), in one unit of work. A thread's messages sit in
+        the compressed blocks of its page's message, and reading a row decompresses its
+        block, so all the rows cost about what the page's alone do: 100k long emails, 0.08 s
+        against 0.2 s as three units of work."""
+        with self.transaction() as con:
+            threads = [r[0] for r in con.execute(
+                f"SELECT DISTINCT thread_id FROM messages m WHERE {_in_dataset(dataset)} "
+                f"AND {_any('m.mid', mids)} AND thread_id IS NOT NULL").fetchall()]
+            members = _thread_mids(con, dataset, threads)
+            wanted = sorted(set(mids).union(*members.values()))
+            frame = pl.DataFrame(_ArrowStream(con.sql(_messages_sql(dataset, columns, wanted, None))))
+        return frame, members
 
     def thread_mids(self, dataset: str, thread_ids: Sequence[str]) -> dict[str, list[int]]:
         """The dataset's messages of each thread, oldest first, in one unit of work."""
         if not thread_ids:
             return {}
-        marks = ",".join("?" for _ in thread_ids)
         with self.transaction() as con:
-            rows = con.execute(
-                f"""SELECT m.thread_id, m.mid FROM messages m JOIN dataset_sources s ON m.source=s.source
-                   WHERE s.dataset=? AND m.thread_id IN ({marks}) ORDER BY m.ts, m.mid""",
-                [dataset, *thread_ids]).fetchall()
-        out: dict[str, list[int]] = {t: [] for t in thread_ids}
-        for thread_id, mid in rows:
-            out[thread_id].append(mid)
-        return out
+            return _thread_mids(con, dataset, thread_ids)
 
     def search(self, dataset: str, query: str, limit: int = 1000) -> list[int]:
         """Messages whose subject or body contains every word of ``query``, newest first."""
@@ -291,3 +290,37 @@ class DatasetsStore(StoreBase):
                 params).fetchall()
         return [r[0] for r in rows]
 
+
+
+def _in_dataset(dataset: str) -> str:
+    return f"m.source IN (SELECT source FROM dataset_sources WHERE dataset={_lit(dataset)})"
+
+
+def _any(column: str, values: Sequence[int]) -> str:
+    # ``= ANY([...])`` filters the scan itself; DuckDB makes ``IN (...)`` a join after
+    # reading every row: 20 long emails of 1M took 1.2 s that way, 0.05 s this way
+    return f"{column} = ANY([" + ",".join(str(int(v)) for v in values) + "])"
+
+
+def _messages_sql(dataset: str, columns: str, mids: Sequence[int] | None,
+                  between: tuple[int, int] | None) -> str:
+    cols = ("mid, source, id, ts, subject, sender, recipients, cc, thread_id, body, "
+            "properties, updated, turns") if columns == "*" else columns
+    clauses = [_in_dataset(dataset)]
+    if between is not None:
+        clauses.append(f"m.mid BETWEEN {int(between[0])} AND {int(between[1])}")
+    if mids is not None:
+        clauses.append(_any("m.mid", mids))
+    return f"SELECT {cols} FROM messages m WHERE {' AND '.join(clauses)} ORDER BY m.mid"
+
+
+def _thread_mids(con: duckdb.DuckDBPyConnection, dataset: str,
+                 thread_ids: Sequence[str]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {t: [] for t in thread_ids}
+    if thread_ids:
+        listed = ",".join(_lit(t) for t in thread_ids)
+        rows = con.execute(f"SELECT m.thread_id, m.mid FROM messages m WHERE {_in_dataset(dataset)} "
+                           f"AND m.thread_id = ANY([{listed}]) ORDER BY m.ts, m.mid").fetchall()
+        for thread_id, mid in rows:
+            out[thread_id].append(mid)
+    return out
