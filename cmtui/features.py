@@ -42,6 +42,7 @@ TFIDF_ROWS = 65_536  # rows weighted at a time (bounds the temporaries)
 MAX_PROPERTIES = 24  # user properties given to the trees (the first ones, by name)
 MAX_CATEGORIES = 32  # values of a text property kept as categories; the rarer ones are "other"
 MIN_CATEGORY_COUNT = 3
+PROPERTY_CHUNK = 50_000  # messages whose properties are parsed at once
 
 
 def clean_text(subject: pl.Expr, body: pl.Expr) -> pl.Expr:
@@ -313,14 +314,15 @@ class TreeColumn:
 LANGUAGE = "language"  # the property import adds (cmtui/sources/language.py)
 
 
-def fit_tree_spec(frame: pl.DataFrame) -> list[TreeColumn]:
+def fit_tree_spec(frame: pl.DataFrame, properties: dict[str, PropertyValues] | None = None) -> list[TreeColumn]:
     """The tree inputs of a dataset, from (sender, thread_id, properties as JSON text).
 
-    Columns: ``sender domain`` (category), ``thread length`` (messages on the same thread,
-    1 without one), then each user property (the first ``MAX_PROPERTIES`` by name): a
+    The sender's domain (a category), the thread's length (messages on the thread in
+    ``frame``, 1 without one), then each user property (the first ``MAX_PROPERTIES`` by name): a
     number when every value is one, else a category of its ``MAX_CATEGORIES`` most
     frequent values. Kept with a model version, so new messages are read the same way.
     ``language`` (which import finds from the words) is left out: the prior reads the words.
+    ``properties``: ``read_properties(frame)``, when the caller has it.
     """
     spec: list[TreeColumn] = []
     if "sender" in frame.columns:
@@ -328,23 +330,24 @@ def fit_tree_spec(frame: pl.DataFrame) -> list[TreeColumn]:
     if "thread_id" in frame.columns:
         spec.append(TreeColumn("thread length", "thread"))
     if "properties" in frame.columns and frame["properties"].null_count() < frame.height:
-        for name, values in _parse_properties(frame["properties"].to_list()):
-            numbers = [_number(v) for v in values]
-            present = [v is not None for v in values]
-            if any(present) and all((n is not None) == p for n, p in zip(numbers, present, strict=True)):
+        for name, values in (read_properties(frame) if properties is None else properties).items():
+            present = values.texts.is_not_null().to_numpy()
+            if present.any() and np.array_equal(values.numeric, present):
                 spec.append(TreeColumn(name, "number"))  # every value a number
             else:
-                spec.append(TreeColumn(name, "category", _category_map(_as_text(values))))
+                spec.append(TreeColumn(name, "category", _category_map(values.texts)))
     return spec
 
 
-def apply_tree_spec(spec: list[TreeColumn], frame: pl.DataFrame) -> TreeInputs:
+def apply_tree_spec(spec: list[TreeColumn], frame: pl.DataFrame,
+                    properties: dict[str, PropertyValues] | None = None) -> TreeInputs:
     """``frame``'s tree inputs as ``spec`` reads them (NaN where a value is missing, or a
     number property holds something else)."""
     if not spec:
         return TreeInputs.none(frame.height)
     wanted = [c.name for c in spec if c.kind in ("number", "category")]
-    properties = dict(_parse_properties(frame["properties"].to_list(), wanted)) if wanted else {}
+    if properties is None:
+        properties = read_properties(frame, wanted) if wanted else {}
     columns = []
     for column in spec:
         if column.kind == "domain":
@@ -354,9 +357,9 @@ def apply_tree_spec(spec: list[TreeColumn], frame: pl.DataFrame) -> TreeInputs:
         elif column.kind == "thread":
             values = frame.select(thread_length())["thread_length"].to_numpy()
         elif column.kind == "number":
-            values = np.array([np.nan if n is None else n for n in map(_number, properties[column.name])])
+            values = properties[column.name].numbers
         else:
-            values = _codes(column.codes, _as_text(properties[column.name]).to_list())
+            values = _codes(column.codes, properties[column.name].texts.to_list())
         columns.append(np.asarray(values, dtype=np.float32))
     return TreeInputs(np.column_stack(columns), [c.name for c in spec],
                       [i for i, c in enumerate(spec) if c.categorical])
@@ -364,7 +367,56 @@ def apply_tree_spec(spec: list[TreeColumn], frame: pl.DataFrame) -> TreeInputs:
 
 def tree_inputs(frame: pl.DataFrame) -> TreeInputs:
     """Tree inputs of ``frame``, read by the spec fitted on it (``fit_tree_spec``)."""
-    return apply_tree_spec(fit_tree_spec(frame), frame)
+    return fit_tree_inputs(frame)[1]
+
+
+def fit_tree_inputs(frame: pl.DataFrame) -> tuple[list[TreeColumn], TreeInputs]:
+    """The spec fitted on ``frame`` and ``frame``'s tree inputs, its properties parsed once."""
+    has = "properties" in frame.columns and frame["properties"].null_count() < frame.height
+    properties = read_properties(frame) if has else {}
+    spec = fit_tree_spec(frame, properties)
+    return spec, apply_tree_spec(spec, frame, properties)
+
+
+@dataclass
+class PropertyValues:
+    """One user property over the messages: its value as a number (NaN where missing or
+    not a number), whether it is a number, and as text (null where missing)."""
+
+    numbers: np.ndarray
+    numeric: np.ndarray
+    texts: pl.Series
+
+
+def read_properties(frame: pl.DataFrame, keys: list[str] | None = None) -> dict[str, PropertyValues]:
+    """Each user property (``keys``, or by name the first ``MAX_PROPERTIES``), parsed from
+    ``frame``'s JSON a chunk of ``PROPERTY_CHUNK`` messages at a time: 1M messages' parsed
+    rows held at once were the peak of a whole session (830 MB over the rest)."""
+    texts = frame["properties"]
+    sizes: list[int] = []
+    parts: dict[str, dict[int, PropertyValues]] = {k: {} for k in keys or []}
+    for start in range(0, len(texts), PROPERTY_CHUNK):
+        rows = [_parse_object(t) for t in texts.slice(start, PROPERTY_CHUNK).to_list()]
+        sizes.append(len(rows))
+        if keys is None:  # a key past the first MAX_PROPERTIES by name never comes back
+            parts.update({k: {} for k in {k for row in rows for k in row} - {LANGUAGE} - parts.keys()})
+            parts = {k: parts[k] for k in sorted(parts)[:MAX_PROPERTIES]}
+        for name, chunks in parts.items():
+            values = [row.get(name) for row in rows]
+            numbers = [_number(v) for v in values]
+            chunks[len(sizes) - 1] = PropertyValues(
+                np.array([np.nan if n is None else n for n in numbers], dtype=np.float64),
+                np.array([n is not None for n in numbers], dtype=bool), _as_text(values))
+    return {name: _joined(chunks, sizes) for name, chunks in parts.items()}
+
+
+def _joined(chunks: dict[int, PropertyValues], sizes: list[int]) -> PropertyValues:
+    """One property's chunks end to end, missing in the chunks before it first appeared."""
+    whole = [chunks.get(i) or PropertyValues(np.full(n, np.nan), np.zeros(n, bool), pl.Series([None] * n, dtype=pl.String))
+             for i, n in enumerate(sizes)]
+    return PropertyValues(np.concatenate([c.numbers for c in whole]) if whole else np.empty(0),
+                          np.concatenate([c.numeric for c in whole]) if whole else np.empty(0, bool),
+                          pl.concat([c.texts for c in whole]) if whole else pl.Series([], dtype=pl.String))
 
 
 def thread_length() -> pl.Expr:
@@ -382,19 +434,13 @@ def _as_text(values: list[object]) -> pl.Series:
     return pl.Series([None if v is None else str(v) for v in values], dtype=pl.String)
 
 
-def _parse_properties(texts: list[str | None], keys: list[str] | None = None) -> list[tuple[str, list[object]]]:
-    """Each user property (``keys``, or by name the first ``MAX_PROPERTIES``) with its
-    value per message."""
-    parsed = []
-    for text in texts:
-        try:
-            value = json.loads(text) if text else {}
-        except ValueError:
-            value = {}
-        parsed.append(value if isinstance(value, dict) else {})
-    if keys is None:
-        keys = sorted({key for row in parsed for key in row} - {LANGUAGE})[:MAX_PROPERTIES]
-    return [(key, [row.get(key) for row in parsed]) for key in keys]
+def _parse_object(text: str | None) -> dict[str, Any]:
+    """A message's properties: its JSON object, {} for anything else."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        value = {}
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value: object) -> float | None:

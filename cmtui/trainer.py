@@ -39,9 +39,8 @@ from .features import (
     FeatureCache,
     TreeColumn,
     TreeInputs,
-    apply_tree_spec,
     cache_dir,
-    fit_tree_spec,
+    fit_tree_inputs,
     release_freed_memory,
     tfidf,
 )
@@ -287,8 +286,7 @@ class Trainer(_HeldOutFolds):
         with self._features_lock:
             if self._tree_inputs is None:
                 frame = self.store.messages_frame(self.dataset, "mid, sender, thread_id, properties")
-                self._tree_spec = fit_tree_spec(frame)
-                self._tree_inputs = apply_tree_spec(self._tree_spec, frame)
+                self._tree_spec, self._tree_inputs = fit_tree_inputs(frame)
             return self._tree_inputs
 
     @property

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -7,7 +8,8 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from cmtui.features import TreeInputs, hash_texts, tfidf
+import cmtui.features as features_module
+from cmtui.features import TreeInputs, fit_tree_inputs, hash_texts, tfidf
 from cmtui.metrics import average_precision
 from cmtui.model import ModelParams, fit_linear, gate_trees, lbfgs, predict, train
 
@@ -128,6 +130,27 @@ def test_trees_find_a_label_only_a_property_shows_and_the_gate_keeps_them() -> N
     assert 0 in kept  # the trees earned their place for the phone label
     assert average_precision(y[test, 0], gated[:, 0]) > 0.95
 
+
+
+def test_properties_parsed_a_chunk_at_a_time_read_as_parsed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Properties are parsed in chunks: a property first seen in a later chunk, one that
+    holds a number and then a word, and more names than the trees take read the same."""
+    rows = [None, "not json", json.dumps({"channel": "web", "n": 1})]
+    rows += [json.dumps({"channel": ["web", "phone"][i % 2], "n": i, **({"a_late": i} if i > 6 else {}),
+                         **{f"z{k:02d}": k for k in range(30)}}) for i in range(12)]
+    rows += [json.dumps({"n": "many", "language": "en"})]
+    frame = pl.DataFrame({"sender": [f"x@d{i % 3}.com" for i in range(len(rows))],
+                          "thread_id": [None] * len(rows), "properties": rows})
+    spec, whole = fit_tree_inputs(frame)
+    monkeypatch.setattr(features_module, "PROPERTY_CHUNK", 2)
+    chunked_spec, chunked = fit_tree_inputs(frame)
+    assert chunked_spec == spec and np.array_equal(chunked.values, whole.values, equal_nan=True)
+    names = [c.name for c in spec]
+    assert names[:4] == ["sender domain", "thread length", "a_late", "channel"]
+    assert len(names) == 2 + features_module.MAX_PROPERTIES and "language" not in names
+    assert spec[names.index("a_late")].kind == "number" and spec[names.index("n")].kind == "category"
+    late = whole.values[:, names.index("a_late")]
+    assert np.isnan(late[:10]).all() and late[10:-1].tolist() == [7, 8, 9, 10, 11]
 
 def test_the_gate_drops_trees_that_do_not_help() -> None:
     x, y, extra, test = property_data()
