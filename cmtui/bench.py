@@ -156,7 +156,7 @@ def _page_loop(session: Any, gold: dict[str, list[str]], size: int, runs: int) -
     for target in REVIEWED_STEPS:
         if target > size // 2:
             break
-        batch = [m for m in order if m not in session.reviewed][: target - len(session.reviewed)]
+        batch = [m for m in order if m not in session.reviewed][: max(0, target - len(session.reviewed))]
         session.confirm(batch, "shuffle", labels={m: dict.fromkeys(gold[id_of[m]]) for m in batch})
         session.retrain()
         times, validation, whole = [], [], []
