@@ -168,7 +168,7 @@ def test_boosters_score_the_same_from_the_inputs_they_read(monkeypatch: pytest.M
     a time: the scores must be those of its whole input, missing properties (NaN) and
     zeros included."""
     from cmtui import model as model_module
-    from cmtui.model import _tree_matrix, tree_scores
+    from cmtui.model import _sigmoid_in_place, _tree_matrix, prior_scores, tree_scores
 
     monkeypatch.setattr(model_module, "TREE_ROWS", 128)  # five blocks, the last one short
 
@@ -183,6 +183,9 @@ def test_boosters_score_the_same_from_the_inputs_they_read(monkeypatch: pytest.M
         whole = _tree_matrix(x[:, model.tree_columns[j]], extra.values)
         expected = booster.predict(whole, raw_score=True)  # type: ignore[attr-defined]
         assert np.allclose(scores[:, j], expected, atol=1e-6)
+    # predict adds them to the prior's scores in place: as kept apart and added, bit for bit
+    raw = prior_scores(model, x) + tree_scores(model, x, extra)
+    assert np.array_equal(predict(model, x, extra=extra), _sigmoid_in_place(raw))
     missing = tree_scores(model, x)  # no inputs given: every property missing
     for j, booster in model.boosters.items():
         whole = _tree_matrix(x[:, model.tree_columns[j]], np.full(extra.values.shape, np.nan, np.float32))
