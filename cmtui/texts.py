@@ -67,7 +67,7 @@ class TextCache:
             self._keep(frame)
 
     def _thread_unknown(self, row: PageRow) -> bool:
-        return row.thread_id is not None and row.thread_id not in self._threads
+        return bool(row.thread_id) and row.thread_id not in self._threads
 
     def _keep(self, frame: pl.DataFrame) -> None:
         for row in frame.iter_rows(named=True):

@@ -258,7 +258,7 @@ class DatasetsStore(StoreBase):
         with self.transaction() as con:
             threads = [r[0] for r in con.execute(
                 f"SELECT DISTINCT thread_id FROM messages m WHERE {_in_dataset(dataset)} "
-                f"AND {_any('m.mid', mids)} AND thread_id IS NOT NULL").fetchall()]
+                f"AND {_any('m.mid', mids)} AND thread_id <> ''").fetchall()]  # '' is no thread
             members = _thread_mids(con, dataset, threads)
             wanted = sorted(set(mids).union(*members.values()))
             frame = pl.DataFrame(_ArrowStream(con.sql(_messages_sql(dataset, columns, wanted, None))))
@@ -289,7 +289,6 @@ class DatasetsStore(StoreBase):
                     WHERE s.dataset=? AND {conds} ORDER BY m.ts DESC, m.mid LIMIT ?""",
                 params).fetchall()
         return [r[0] for r in rows]
-
 
 
 def _in_dataset(dataset: str) -> str:
