@@ -329,7 +329,7 @@ def fit_tree_spec(frame: pl.DataFrame, properties: dict[str, PropertyValues] | N
         spec.append(TreeColumn("sender domain", "domain", _category_map(_domains(frame["sender"]))))
     if "thread_id" in frame.columns:
         spec.append(TreeColumn("thread length", "thread"))
-    if "properties" in frame.columns and frame["properties"].null_count() < frame.height:
+    if _has_properties(frame):
         for name, values in (read_properties(frame) if properties is None else properties).items():
             present = values.texts.is_not_null().to_numpy()
             if present.any() and np.array_equal(values.numeric, present):
@@ -372,10 +372,13 @@ def tree_inputs(frame: pl.DataFrame) -> TreeInputs:
 
 def fit_tree_inputs(frame: pl.DataFrame) -> tuple[list[TreeColumn], TreeInputs]:
     """The spec fitted on ``frame`` and ``frame``'s tree inputs, its properties parsed once."""
-    has = "properties" in frame.columns and frame["properties"].null_count() < frame.height
-    properties = read_properties(frame) if has else {}
+    properties = read_properties(frame) if _has_properties(frame) else {}
     spec = fit_tree_spec(frame, properties)
     return spec, apply_tree_spec(spec, frame, properties)
+
+
+def _has_properties(frame: pl.DataFrame) -> bool:
+    return "properties" in frame.columns and frame["properties"].null_count() < frame.height
 
 
 @dataclass

@@ -131,7 +131,6 @@ def test_trees_find_a_label_only_a_property_shows_and_the_gate_keeps_them() -> N
     assert average_precision(y[test, 0], gated[:, 0]) > 0.95
 
 
-
 def test_properties_parsed_a_chunk_at_a_time_read_as_parsed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Properties are parsed in chunks: a property first seen in a later chunk, one that
     holds a number and then a word, and more names than the trees take read the same."""
@@ -151,6 +150,7 @@ def test_properties_parsed_a_chunk_at_a_time_read_as_parsed_at_once(monkeypatch:
     assert spec[names.index("a_late")].kind == "number" and spec[names.index("n")].kind == "category"
     late = whole.values[:, names.index("a_late")]
     assert np.isnan(late[:10]).all() and late[10:-1].tolist() == [7, 8, 9, 10, 11]
+
 
 def test_the_gate_drops_trees_that_do_not_help() -> None:
     x, y, extra, test = property_data()

@@ -277,7 +277,6 @@ def test_messages_frame_reads_just_the_mids_asked(store: Store, tmp_path: Path) 
     assert store.messages_frame("d", "mid, body", mids=mids)["body"].to_list() == [f"message {i}" for i in range(5)]
 
 
-
 def test_page_messages_reads_a_page_with_its_threads(store: Store, tmp_path: Path) -> None:
     """One unit of work gives the page's rows, the rows of every message in their threads,
     and each thread's messages oldest first; another dataset's thread of the same id stays out."""
@@ -296,6 +295,7 @@ def test_page_messages_reads_a_page_with_its_threads(store: Store, tmp_path: Pat
     assert frame["body"].to_list() == ["reply", "first", "alone", "middle"]  # by mid
     assert threads == {"T1": [mid["b"], mid["d"], mid["a"]]}
     assert store.page_messages("d", "mid", [])[0].height == 0
+
 
 def test_first_run_loads_sample_once(db_path: Path) -> None:
     from cmtui.imports import ensure_sample

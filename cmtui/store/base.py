@@ -197,6 +197,11 @@ def register_frame(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFram
     con.register(name, _ArrowStream(frame))
 
 
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    """``sql``'s result as a polars frame, on an open connection (see ``query_frame``)."""
+    return pl.DataFrame(_ArrowStream(con.sql(sql)))
+
+
 def _lit(value: str) -> str:
     """A SQL string literal (for the few statements DuckDB cannot parameterise)."""
     return "'" + value.replace("'", "''") + "'"
@@ -395,7 +400,7 @@ class StoreBase:
         interface (DuckDB's ``.pl()`` would need pyarrow, a 40 MB install). Reading 10,000
         long emails' bodies: 0.14 s and 130 MB less at peak than through a Parquet file."""
         with self.transaction() as con:
-            return pl.DataFrame(_ArrowStream(con.sql(sql)))
+            return read_frame(con, sql)
 
     @staticmethod
     def _labels(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:

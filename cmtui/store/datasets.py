@@ -15,10 +15,10 @@ from .base import (
     ImportResult,
     StoreBase,
     StoreError,
-    _ArrowStream,
     _label_rows,
     _lit,
     now,
+    read_frame,
     register_frame,
     validate_label_name,
     validate_name,
@@ -261,7 +261,7 @@ class DatasetsStore(StoreBase):
                 f"AND {_any('m.mid', mids)} AND thread_id <> ''").fetchall()]  # '' is no thread
             members = _thread_mids(con, dataset, threads)
             wanted = sorted(set(mids).union(*members.values()))
-            frame = pl.DataFrame(_ArrowStream(con.sql(_messages_sql(dataset, columns, wanted, None))))
+            frame = read_frame(con, _messages_sql(dataset, columns, wanted, None))
         return frame, members
 
     def thread_mids(self, dataset: str, thread_ids: Sequence[str]) -> dict[str, list[int]]:
