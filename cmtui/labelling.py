@@ -122,6 +122,27 @@ class Labelling:
         self._slots[mid] = slots
         return slots
 
+    def undo_edit(self) -> int | None:
+        """Take back the latest draft edit; the message it was on, or None when none is left."""
+        if not self._draft_history:
+            return None
+        mid, previous = self._draft_history.pop()
+        if previous is None:
+            self.drafts.pop(mid, None)
+        else:
+            self.drafts[mid] = previous
+        return mid
+
+    def redraft(self, confirmed: dict[int, dict[str, int | None]]) -> None:
+        """After an undo in the store (reviews and taxonomy re-read): what each undone
+        confirmation wrote becomes its message's draft again, and no draft keeps a label
+        the undo took out of the taxonomy."""
+        for mid, labels in confirmed.items():
+            if labels != self.reviewed.get(mid, {}):
+                self.drafts[mid] = dict(labels)
+        known = set(self.labels)
+        self.drafts = {mid: {n: v for n, v in labels.items() if n in known} for mid, labels in self.drafts.items()}
+
     def set_labels(self, mid: int, labels: dict[str, int | None]) -> None:
         self._draft_history.append((mid, self.drafts.get(mid)))
         self.drafts[mid] = dict(labels)

@@ -284,18 +284,16 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def undo(self) -> Undone | None:
         """Undo the latest step: a draft edit, else this annotator's latest confirmation,
-        submit (all its messages) or taxonomy change."""
-        if self._draft_history:
-            mid, previous = self._draft_history.pop()
-            if previous is None:
-                self.drafts.pop(mid, None)
-            else:
-                self.drafts[mid] = previous
-            return Undone("edit", [mid])
+        submit (all its messages) or taxonomy change. An undone confirmation leaves its
+        labels as the message's draft, as they were the moment before it."""
+        edited = self.undo_edit()
+        if edited is not None:
+            return Undone("edit", [edited])
         step = self.store.undo_last(self.dataset, self.annotator)
         if step is None:
             return None
         self.refresh_reviews()
+        self.redraft(step.labels)
         self.field_undone(step.kind, step.mids)
         self.discoverer.undone(step.kind, step.mids)  # a cluster whose submit is undone opens again
         return Undone(step.kind, step.mids, step.label)

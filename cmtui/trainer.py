@@ -302,6 +302,12 @@ class Trainer(_HeldOutFolds):
                 self.history = [*self.history, coverage]
 
     # ---- the quick retrain: what the next page comes from ---------------------------------
+    def _untrained(self) -> ModelState:
+        """No reviews (the only submit undone): no model, as before the first one."""
+        with self._lock:
+            self.state, self._pending, self._tree_cache = ModelState(), None, None
+        return self.state
+
     def quick_retrain(self, data: TrainingData, reviewed: np.ndarray, cancelled: Check = lambda: False,
                       progress: Progress = lambda _f: None) -> ModelState:
         """Refit the prior on every reviewed message and re-rank (``reviewed``: a row mask).
@@ -310,6 +316,8 @@ class Trainer(_HeldOutFolds):
         prior and boosters that validation fitted together (one page behind, refitted by
         the validation that follows); the thresholds are the last validation's too.
         """
+        if not data.reviewed_mids:
+            return self._untrained()
         started = time.perf_counter()
         labels, y = data.labels, data.y
         last = self.state
@@ -373,6 +381,8 @@ class Trainer(_HeldOutFolds):
                  progress: Progress = lambda _f: None, persist: bool = True) -> ModelState:
         """Fit on the training split, score the test split, decide which labels keep their
         trees, recompute every figure; then fit the kept boosters for production."""
+        if not data.reviewed_mids:
+            return self._untrained()
         started = time.perf_counter()
         labels, rows, y = data.labels, data.rows, data.y
         test = self.test_mask[rows] if len(rows) else np.zeros(0, bool)

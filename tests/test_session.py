@@ -135,7 +135,48 @@ def test_label_submit_retrain_and_undo(session: Session) -> None:
     assert undone is not None and undone.kind == "submit"
     assert sorted(undone.mids) == sorted(page[1:])
     assert not set(page[1:]) & set(again.reviewed) and page[0] in again.reviewed
+    assert again.drafts == {}  # the submit wrote no labels: none come back
     assert again.undo().mids == [page[0]]  # then the confirmation before it
+    assert again.labels_of(page[0]) == {"Billing": None} and page[0] not in again.reviewed
+
+
+def test_undoing_the_only_submit_leaves_no_model(tmp_path: Path) -> None:
+    session = Session.open(make_dataset(tmp_path, reviewed=0), "d", "ann", seed=1)
+    session.add_label("Billing")
+    page = session.page("shuffle")
+    for mid in page[:6]:
+        session.toggle(mid, "Billing")
+    session.submit(page, "shuffle", untouched=True)
+    assert session.retrain().model is not None and session.predictions_of(page[0])
+    session.undo()
+    state = session.retrain()  # nothing reviewed: no predictions at 50% on every label
+    assert state.model is None and "coverage" not in state.report and session.predictions_of(page[0]) == []
+
+
+def test_an_undone_confirmation_or_submit_leaves_its_labels_as_drafts(session: Session) -> None:
+    page = session.page("low-confidence")
+    session.toggle(page[0], "Billing")
+    session.confirm([page[0]], "low-confidence")
+    session.toggle(page[0], "Billing")
+    session.toggle(page[0], "Claims > Motor")
+    session.confirm([page[0]], "low-confidence")  # a second thought, confirmed
+    session.toggle(page[1], "Billing")
+    session.toggle(page[2], "Claims > Motor")
+    session.submit(page, "low-confidence", untouched=True)
+    assert session.undo().kind == "submit"
+    assert session.drafts == {page[1]: {"Billing": None}, page[2]: {"Claims > Motor": None}}
+    assert not {page[1], page[2]} & set(session.reviewed)
+    assert session.undo().mids == [page[0]]  # the second confirmation: the first one's labels are
+    assert session.reviewed[page[0]] == {"Billing": None}  # reviewed again, the second's a draft
+    assert session.labels_of(page[0]) == {"Claims > Motor": None}
+    assert session.submit(page[:3], "low-confidence", untouched=False) == 3  # and a submit writes them
+    assert session.reviewed[page[2]] == {"Claims > Motor": None} and not session.drafts
+    session.add_label("Urgent")
+    session.toggle(page[3], "Urgent")
+    session.confirm([page[3]], "low-confidence")
+    session.undo()  # the confirmation: Urgent is a draft again
+    assert session.undo().kind == "add-label"  # then the label: it leaves the draft with it
+    assert session.labels_of(page[3]) == {} and "Urgent" not in session.labels
 
 
 def test_two_toggles_then_one_undo_steps_back_one(session: Session) -> None:

@@ -159,6 +159,7 @@ async def test_undo_after_confirm(tmp_path: Path) -> None:
         await settle(app, pilot)
         assert first not in Store(store.path).effective_reviews("d")[0]
         assert app.current_mid() == first
+        assert app.session is not None and app.session.labels_of(first)  # its label stays, unconfirmed
 
 
 async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -233,11 +233,13 @@ TAXONOMY_KINDS = ("add-label", "rename-label", "merge-label", "delete-label", "d
 
 @dataclass(frozen=True)
 class UndoneStep:
-    """What one undo reverted: a confirmation or submit (its messages) or a taxonomy change."""
+    """What one undo reverted: a confirmation or submit (its messages) or a taxonomy change.
+    ``labels``: for a confirmation or submit, what each message was confirmed with."""
 
     kind: str
     mids: list[int]
     label: str | None = None
+    labels: dict[int, dict[str, int | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -161,14 +161,17 @@ class ReviewsStore(StoreBase):
             steps = [(int(s), int(m), json.loads(p)) for s, m, p in con.execute(
                 f"SELECT seq, mid, payload FROM events WHERE {where} ORDER BY seq DESC", args).fetchall()]
             restored: dict[int, tuple[int, dict[str, int | None] | None, str | None, datetime]] = {}
+            confirmed: dict[int, dict[str, int | None]] = {}
             for _, mid, step in steps:  # newest first: a message written twice ends as it was before both
+                if step.get("after"):
+                    confirmed.setdefault(mid, dict(step["after"]["labels"]))
                 before = step.get("before")
                 at = datetime.fromisoformat(before["at"]) if before and before.get("at") else now()
                 restored[mid] = (mid, None if before is None else dict(before["labels"]),
                                  None if before is None else before.get("mode"), at)
             self._write_reviews(con, dataset, annotator, list(restored.values()))
             self._events(con, dataset, annotator, "undo", [(mid, {"seq": s}) for s, mid, _ in steps])
-            return UndoneStep(kind, [mid for _, mid, _ in steps][::-1], None)
+            return UndoneStep(kind, [mid for _, mid, _ in steps][::-1], None, confirmed)
 
     def events(self, dataset: str | None = None, limit: int = 100) -> list[tuple[Any, ...]]:
         with self.transaction() as con:

@@ -265,7 +265,8 @@ class PageView(AppBase):
             return
         history = tuple(session.history)
         report = state.report if state is not None else {}
-        coverage = report.get("coverage", history[-1] if history else None)
+        untrained = not session.reviewed and (state is None or state.model is None)  # e.g. the only submit undone
+        coverage = None if untrained else report.get("coverage", history[-1] if history else None)
         change = None
         if coverage is not None and history:
             # the first model's change is from nothing covered
