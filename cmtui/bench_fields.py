@@ -29,7 +29,7 @@ def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]
     fields = dataset_fields(store, "bench")
     cold, warm = [], []
     for _ in range(runs):
-        for old in cache_dir(store.path, "bench").glob("fields-*.parquet"):
+        for old in cache_dir(store.path, "bench").glob("fields-*/block-*.parquet"):
             old.unlink()
         started = time.perf_counter()
         found = find_in_dataset(store, "bench", fields)

@@ -160,7 +160,7 @@ def test_find_in_a_dataset_is_cached(tmp_path: Path, capsys: pytest.CaptureFixtu
     text = store.messages_frame("d", "subject, body").row(0)
     row = found.filter(pl.col("field") == "money").row(0, named=True)
     assert message_text(*text)[row["start"]:row["end"]] == "£1,234.50"  # positions in subject + newline + body
-    cached = list((tmp_path / "f.duckdb.cache").rglob("fields-*.parquet"))
+    cached = list((tmp_path / "f.duckdb.cache").rglob("block-*.parquet"))
     assert len(cached) == 1
     assert find_in_dataset(store, "d", dataset_fields(store, "d")).equals(found)
     capsys.readouterr()
@@ -185,13 +185,59 @@ def test_finding_in_windows_on_the_pool_finds_what_one_pass_finds(tmp_path: Path
     store = Store(db)
     one_pass = fields_module.find_in_dataset(store, "d", fields_module.dataset_fields(store, "d"))
     assert one_pass.height == 80
-    for cached in (tmp_path / "w.duckdb.cache").rglob("fields-*.parquet"):
+    for cached in (tmp_path / "w.duckdb.cache").rglob("block-*.parquet"):
         cached.unlink()
-    monkeypatch.setattr(fields_module, "READ", 7)
-    monkeypatch.setattr(fields_module, "READ_CHARS", 150)  # windows of 3-4 messages, and of 7
+    monkeypatch.setattr(fields_module, "BLOCK", 7)
+    monkeypatch.setattr(fields_module, "READ_CHARS", 150)  # windows of 3-4 messages
     monkeypatch.setattr(fields_module, "CHUNK", 3)
     monkeypatch.setattr(fields_module, "PARALLEL_FROM", 10)
     assert fields_module.find_in_dataset(store, "d", fields_module.dataset_fields(store, "d")).equals(one_pass)
+    assert len(list((tmp_path / "w.duckdb.cache").rglob("block-*.parquet"))) == 6  # 40 mids, 7 a block
+
+
+def test_fields_found_before_a_stop_are_kept_and_a_change_is_found_in_its_block(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newer retrain stops the finding between chunks: the blocks done by then stay
+    cached and the next call goes on from them; a changed message is found again in its
+    block alone."""
+    from cmtui.cli import main
+    from cmtui.fields import fields as fields_module
+    from cmtui.model import Cancelled
+    from cmtui.store import Store
+
+    def write(pounds: int, only: int | None = None) -> Path:
+        rows = ["id,timestamp,subject,body"] + [
+            f"m{i:03d},2024-01-{1 + i % 28:02d}T10:00:00Z,note {i},paid \u00a3{pounds if i == 33 else i}.50"
+            for i in range(40) if only in (None, i)]
+        (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        return tmp_path / "m.csv"
+
+    db = tmp_path / "c.duckdb"
+    assert main(["import", str(write(33)), "--dataset", "d", "--db", str(db)]) == 0
+    store = Store(db)
+    fields = fields_module.dataset_fields(store, "d")
+    one_pass = fields_module.find_in_dataset(store, "d", fields)
+    for cached in (tmp_path / "c.duckdb.cache").rglob("block-*.parquet"):
+        cached.unlink()
+    monkeypatch.setattr(fields_module, "BLOCK", 10)
+    monkeypatch.setattr(fields_module, "CHUNK", 5)
+    chunks: list[int] = []
+    find_chunk = fields_module._find_chunk
+    monkeypatch.setattr(fields_module, "_find_chunk", lambda job: chunks.append(job[0].number) or find_chunk(job))
+    with pytest.raises(Cancelled):  # stopped after the third chunk: the first block (two chunks) is whole
+        fields_module.find_in_dataset(store, "d", fields, cancelled=lambda: len(chunks) >= 3)
+    assert len(list((tmp_path / "c.duckdb.cache").rglob("block-*.parquet"))) == 1
+    first = chunks[0]
+    chunks.clear()
+    assert fields_module.find_in_dataset(store, "d", fields).equals(one_pass)
+    assert first not in chunks and len(set(chunks)) == 4  # the other four blocks only
+    chunks.clear()
+    assert main(["import", str(write(999, only=33)), "--dataset", "d", "--db", str(db)]) == 0  # one message changed
+    changed = fields_module.find_in_dataset(store, "d", fields)
+    assert len(set(chunks)) == 1 and len(chunks) == 2  # its block's two chunks
+    assert "999.50 GBP" in changed["value"].to_list() and "33.50 GBP" not in changed["value"].to_list()
+    assert changed.height == one_pass.height
+    assert len(list((tmp_path / "c.duckdb.cache").rglob("block-*.parquet"))) == 5  # the old block's file is gone
 
 
 def test_highlighted_fields_keep_message_text_inert() -> None:
@@ -422,4 +468,4 @@ def test_finding_fields_stops_when_a_newer_retrain_asks(tmp_path: Path) -> None:
     store = Store(fields_db(tmp_path))
     with pytest.raises(Cancelled):
         find_in_dataset(store, "d", dataset_fields(store, "d"), cancelled=lambda: True)
-    assert not list((tmp_path / "f.duckdb.cache").rglob("fields-*.parquet"))  # nothing half-found is kept
+    assert not list((tmp_path / "f.duckdb.cache").rglob("block-*.parquet"))  # nothing half-found is kept

@@ -137,8 +137,8 @@ class Extracting:
             LEAN_COLUMNS,
             dataset_fields,
             find_in_dataset,
+            found_blocks,
             found_contexts,
-            found_path,
             save_values,
         )
         from .kinds import DEFAULT_REGION, FieldsUnavailable
@@ -157,9 +157,9 @@ class Extracting:
             return
         self._verdicts = None
         label_probs = None if probs is None or not probs.size else (lambda mids: probs[row_of.rows(mids.to_list())])
-        path = found_path(self.store, self.dataset, defs, DEFAULT_REGION, meta)  # written by find_in_dataset
+        paths = [b.path for b in found_blocks(self.store, self.dataset, defs, DEFAULT_REGION, meta)]  # written by find_in_dataset
         self.fields_state = train(found, defs, self.field_verdicts(), label_probs, self.field_learner or LEARNER,
-                                  lambda name: found_contexts(path, name))
+                                  lambda name: found_contexts(paths, name))
         check_expected(self.fields_state, self._field_defs, self.reviewed, self.field_verdicts())
         report["fields"] = self.fields_state.report()
         save_values(self.store, self.dataset, self.fields_state.predicted, self.field_verdicts())
