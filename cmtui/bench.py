@@ -32,14 +32,12 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
 
-def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]:
-    """All figures for one mailbox; runs inside the child process."""
-    from .imports import import_files
-    from .store import Store
-
+def write_mailbox(size: int, profile: str, seed: int, workdir: Path) -> tuple[list[Path], dict[str, list[str]]]:
+    """The sample generator's ``size`` messages as CSV files that each stay under the
+    import limit, and each message's labels by id."""
     csv_paths = []
     gold: dict[str, list[str]] = {}
-    rows = generate(size, seed=11, profile=profile)
+    rows = generate(size, seed=seed, profile=profile)
     per_file = ROWS_PER_FILE[profile]
     for part in range((size + per_file - 1) // per_file):
         chunk = [next(rows) for _ in range(min(per_file, size - part * per_file))]
@@ -48,7 +46,15 @@ def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]
         path = workdir / f"mail-{part}.csv"
         write_csv(path, iter(chunk), with_labels=False)
         csv_paths.append(path)
+    return csv_paths, gold
 
+
+def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]:
+    """All figures for one mailbox; runs inside the child process."""
+    from .imports import import_files
+    from .store import Store
+
+    csv_paths, gold = write_mailbox(size, profile, 11, workdir)
     import_rates = []
     for run in range(runs):
         store = Store(workdir / f"import-{run}.duckdb")
@@ -64,7 +70,7 @@ def measure(size: int, profile: str, runs: int, workdir: Path) -> dict[str, Any]
 
     gold_path = workdir / "gold.json"
     gold_path.write_text(json.dumps(gold))
-    del gold, rows
+    del gold
     # what a person's session does, in a process of its own so its peak memory is the app's
     out = subprocess.run([sys.executable, "-m", "cmtui.bench", "--session", str(store.path), str(gold_path),
                           str(size), str(runs)], capture_output=True, text=True)
