@@ -65,6 +65,27 @@ def test_no_money_without_a_currency(text: str) -> None:
     assert values(find_money(text)) == []
 
 
+def test_dates_and_amounts_are_looked_for_only_where_they_can_begin() -> None:
+    """The finders try ``DATE`` and ``MONEY`` only near runs of digits: on random texts
+    of the pieces dates and amounts are made of, every place either pattern matches is
+    among the places tried."""
+    import random
+
+    from cmtui.fields import kinds
+
+    pieces = ["18", "3", "2024", "03", "31", "1st", " ", "  ", "\n", "\u00a0", ".", ",", "/", "-", "March", "Mar",
+              "mars", "März", "May", "of", "de", "£", "$", "US$", "Fr.", "kr", "CHF", "GBP", "EUR", "1,234.50",
+              "1 234", "_", "\u0663", "R$", "zł", "th", "º", "10.0.0.1", "ab12"]
+    rng = random.Random(0)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 20)))
+        dates, digits = set(kinds._date_starts(text)), kinds._digit_runs(text)
+        amounts = {d - back for d in digits for back in range(kinds.BEFORE_AMOUNT + 1)}
+        for at in range(len(text)):
+            assert kinds.DATE.match(text, at) is None or at in dates, (text, at)
+            assert kinds.MONEY.match(text, at) is None or at in amounts, (text, at)
+
+
 def test_percentages() -> None:
     assert values(find_percentages("up 12.5% or 3 per cent, 7 percent, 4,5 %")) == ["12.5", "3", "7", "4.5"]
     assert values(find_percentages("version 1.5 and 5 people")) == []
