@@ -75,7 +75,8 @@ def _write(store: Store, parsed: ParsedFile, path: Path, dataset: str, started: 
     except LabelNameError as exc:
         raise ImportFailed([f"{path}: labels: {exc}"]) from None
     seconds = time.monotonic() - started
-    return (f"{path}: {result.added} added, {result.updated} updated, "
+    unchanged = f"{result.unchanged} unchanged, " if result.unchanged else ""
+    return (f"{path}: {result.added} added, {result.updated} updated, {unchanged}"
             f"{result.labels_found} new labels, {result.reviewed} reviewed "
             f"into dataset {dataset!r} in {seconds:.1f} s" + "".join(f"; {note}" for note in parsed.notes))
 

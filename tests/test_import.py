@@ -248,4 +248,19 @@ def test_files_of_one_command_each_go_in_whole_in_turn(tmp_path: Path, db_path: 
     assert err.startswith(f"{bad}:2: timestamp")
     assert sorted(Store(db_path).messages_frame("d")["id"].to_list()) == ["1", "2", "3"]
     assert main(["import", str(last), str(first), "--dataset", "d", "--db", str(db_path)]) == 0
-    assert capsys.readouterr().out.splitlines()[1].startswith(f"{first}: 0 added, 3 updated")
+    assert capsys.readouterr().out.splitlines()[1].startswith(f"{first}: 0 added, 0 updated, 3 unchanged")
+
+
+def test_a_message_imported_again_as_it_was_keeps_its_update_time(tmp_path: Path, db_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """What is computed from a message (features, fields) is keyed by its update time:
+    importing an export again that holds it unchanged leaves that time alone."""
+    first = write(tmp_path / "first.csv", GOOD)
+    assert main(["import", str(first), "--dataset", "d", "--db", str(db_path)]) == 0
+    before = dict(Store(db_path).messages_frame("d", "id, updated").iter_rows())
+    changed = write(tmp_path / "changed.csv", GOOD.replace("Refund please", "Refund please today"))
+    assert main(["import", str(changed), "--dataset", "d", "--db", str(db_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"{changed}: 0 added, 1 updated, 2 unchanged")
+    after = dict(Store(db_path).messages_frame("d", "id, updated").iter_rows())
+    assert [i for i in before if before[i] != after[i]] == ["3"]
+    assert Store(db_path).messages_frame("d", "id, body").filter(pl.col("id") == "3")["body"][0] == "Refund please today"

@@ -221,9 +221,10 @@ class DatasetInfo:
 @dataclass(frozen=True)
 class ImportResult:
     added: int
-    updated: int
+    updated: int  # messages the source had that changed
     labels_found: int
     reviewed: int
+    unchanged: int = 0  # messages the source had as they are
 
 
 REVIEW_KINDS = ("confirm", "submit")

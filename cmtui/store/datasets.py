@@ -172,8 +172,8 @@ class DatasetsStore(StoreBase):
             if existing_sentiment is not None and sentiment is not None \
                     and bool(existing_sentiment[0]) != sentiment:
                 raise StoreError(f"dataset {dataset!r} sentiment is fixed when it is created")
-            updated = self._upsert_messages(con, source, stage)
-            added = len(frame) - updated
+            known, updated = self._upsert_messages(con, source, stage)
+            added = len(frame) - known
             labels_found = 0
             reviewed = 0
             if label_rows is not None and len(label_rows["reviews"]):
@@ -186,25 +186,28 @@ class DatasetsStore(StoreBase):
             con.execute("DROP TABLE known")
             self._event(con, dataset, annotator, "import", None,
                         {"source": source, "added": added, "updated": updated})
-        return ImportResult(added, updated, labels_found, reviewed)
+        return ImportResult(added, updated, labels_found, reviewed, known - updated)
 
     @staticmethod
-    def _upsert_messages(con: duckdb.DuckDBPyConnection, source: str, stage: pl.DataFrame) -> int:
-        """Update the staged messages the source has (by id), insert the rest; returns how
-        many were updated. Leaves ``stage`` registered and the temp table ``known``."""
+    def _upsert_messages(con: duckdb.DuckDBPyConnection, source: str, stage: pl.DataFrame) -> tuple[int, int]:
+        """Update the staged messages the source has (by id) where they differ, insert the
+        rest; returns how many the source had, and how many of those changed. A message
+        imported again as it was keeps its update time, so what was computed from it (its
+        features, its fields) stays valid. Leaves ``stage`` registered and the temp table
+        ``known``."""
         register_frame(con, "stage", stage)
         con.execute(
             "CREATE TEMP TABLE known AS SELECT m.mid, s.id FROM stage s "
             "JOIN messages m ON m.source=? AND m.id=s.id", [source])
-        updated = int(con.execute("SELECT count(*) FROM known").fetchone()[0])  # type: ignore[index]
+        known = int(con.execute("SELECT count(*) FROM known").fetchone()[0])  # type: ignore[index]
         stamp = now()
-        if updated:
-            con.execute(
-                """UPDATE messages SET ts=s.ts, subject=s.subject, sender=s.sender,
-                   recipients=s.recipients, cc=s.cc, thread_id=s.thread_id, body=s.body,
-                   properties=s.properties, turns=s.turns, updated=?
-                   FROM stage s WHERE messages.source=? AND messages.id=s.id""",
-                [stamp, source])
+        updated = 0
+        if known:
+            changed = " OR ".join(f"messages.{c} IS DISTINCT FROM s.{c}" for c in MESSAGE_CONTENT)
+            updated = int(con.execute(  # type: ignore[index]
+                f"""UPDATE messages SET {", ".join(f"{c}=s.{c}" for c in MESSAGE_CONTENT)}, updated=?
+                    FROM stage s WHERE messages.source=? AND messages.id=s.id AND ({changed})""",
+                [stamp, source]).fetchone()[0])
         base = con.execute("SELECT coalesce(max(mid), 0) FROM messages").fetchone()[0]  # type: ignore[index]
         con.execute(
             """INSERT INTO messages (mid, source, id, ts, subject, sender, recipients, cc, thread_id,
@@ -213,7 +216,7 @@ class DatasetsStore(StoreBase):
                       s.recipients, s.cc, s.thread_id, s.body, s.properties, ?, s.turns
                FROM stage s ANTI JOIN known k ON s.id = k.id""",
             [base, source, stamp])
-        return updated
+        return known, updated
 
     def _import_reviews(self, con: duckdb.DuckDBPyConnection, dataset: str, source: str,
                         rows: dict[str, pl.DataFrame]) -> int:
@@ -299,6 +302,9 @@ def _any(column: str, values: Sequence[int]) -> str:
     # ``= ANY([...])`` filters the scan itself; DuckDB makes ``IN (...)`` a join after
     # reading every row: 20 long emails of 1M took 1.2 s that way, 0.05 s this way
     return f"{column} = ANY([" + ",".join(str(int(v)) for v in values) + "])"
+
+
+MESSAGE_CONTENT = ("ts", "subject", "sender", "recipients", "cc", "thread_id", "body", "properties", "turns")
 
 
 def _messages_sql(dataset: str, columns: str, mids: Sequence[int] | None,
