@@ -101,9 +101,9 @@ def _search(pattern: re.Pattern[str], text: str, starts: Sequence[int], position
     """``pattern.search(text, position)`` when every match of ``pattern`` begins at one of
     ``starts`` (sorted): only those are tried. A date or an amount holds a digit, and
     where it can begin is a few characters from a run of digits: trying those instead
-    of every character made finding them in long emails five times quicker."""
-    for start in starts[bisect_left(starts, position):]:
-        if (match := pattern.match(text, start)) is not None:
+    of every character made finding them in long emails four times quicker."""
+    for at in range(bisect_left(starts, position), len(starts)):
+        if (match := pattern.match(text, starts[at])) is not None:
             return match
     return None
 
