@@ -7,7 +7,7 @@ implied), and an implied parent cannot be toggled on its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,7 +71,7 @@ class Labelling:
     drafts: dict[int, dict[str, int | None]]
     row_of: RowIndex
     mids: np.ndarray
-    _draft_history: list[tuple[int, dict[str, int | None] | None]]
+    _draft_history: list[tuple[int, dict[str, int | None] | None] | None]  # None: a step in the store
     _slots: dict[int, list[str]]
     trainer: Trainer  # whose current scores give the predictions
 
@@ -122,11 +122,21 @@ class Labelling:
         self._slots[mid] = slots
         return slots
 
+    def stored(self, confirmed: Collection[int] = ()) -> None:
+        """A step was written to the store (a confirmation, a submit, a taxonomy change, a
+        field review): the next undo takes it back before any edit made earlier. It closes
+        the edits of the ``confirmed`` messages."""
+        self._draft_history = [e for e in self._draft_history if e is None or e[0] not in confirmed] + [None]
+
     def undo_edit(self) -> int | None:
-        """Take back the latest draft edit; the message it was on, or None when none is left."""
+        """Take back the latest draft edit when it is this session's latest step; the
+        message it was on, or None when the latest step is in the store (or none is left)."""
         if not self._draft_history:
             return None
-        mid, previous = self._draft_history.pop()
+        edit = self._draft_history.pop()
+        if edit is None:
+            return None
+        mid, previous = edit
         if previous is None:
             self.drafts.pop(mid, None)
         else:

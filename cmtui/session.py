@@ -67,7 +67,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         self.reviewed: dict[int, dict[str, int | None]] = {}
         self.review_modes: dict[int, str] = {}
         self.drafts: dict[int, dict[str, int | None]] = {}
-        self._draft_history: list[tuple[int, dict[str, int | None] | None]] = []
+        self._draft_history: list[tuple[int, dict[str, int | None] | None] | None] = []
         self._reviews_lock = threading.Lock()  # confirms from the write worker swap the dicts under it
         self.texts = TextCache(store, dataset)
         # pages already shown, per (mode, argument): they stay as they were until a submit
@@ -209,6 +209,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
     def add_label(self, name: str) -> str:
         name = self.store.add_label(self.dataset, name, self.annotator)
         self.labels = self.store.labels(self.dataset)
+        self.stored()
         return name
 
     def rename_label(self, old: str, new: str, merge: bool = False) -> int:
@@ -218,6 +219,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
             self.drafts[mid] = {(new + n[len(old):] if within(n, old) else n): v
                                 for n, v in labels.items()}
         self.refresh_reviews()
+        self.stored()
         return moved
 
     def delete_label(self, name: str) -> int:
@@ -225,11 +227,13 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         for mid, labels in self.drafts.items():
             self.drafts[mid] = {n: v for n, v in labels.items() if not within(n, name)}
         self.refresh_reviews()
+        self.stored()
         return removed
 
     def describe_label(self, name: str, description: str) -> None:
         self.store.describe_label(self.dataset, name, description, self.annotator)
         self.refresh_reviews()
+        self.stored()
 
     def confirm(self, mids: Sequence[int], mode: str | None = None, kind: str = "confirm",
                 labels: dict[int, dict[str, int | None]] | None = None) -> None:
@@ -248,8 +252,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         for review in reviews:
             if self.drafts.get(review.mid) == review.labels or labels is None:
                 self.drafts.pop(review.mid, None)
-        # a confirmation closes the message's edits: undo now reverts the confirmation
-        self._draft_history = [(m, d) for m, d in self._draft_history if m not in confirmed]
+        self.stored(confirmed)  # it closes the messages' edits: undo now reverts the confirmation first
 
     def _review_mode(self, mid: int, mode: str | None) -> str | None:
         """The mode a review is recorded in: a Low confidence slot filled from the shuffled
@@ -286,8 +289,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         """Undo the latest step: a draft edit, else this annotator's latest confirmation,
         submit (all its messages) or taxonomy change. An undone confirmation leaves its
         labels as the message's draft, as they were the moment before it."""
-        edited = self.undo_edit()
-        if edited is not None:
+        if (edited := self.undo_edit()) is not None:
             return Undone("edit", [edited])
         step = self.store.undo_last(self.dataset, self.annotator)
         if step is None:

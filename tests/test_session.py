@@ -140,6 +140,22 @@ def test_label_submit_retrain_and_undo(session: Session) -> None:
     assert again.labels_of(page[0]) == {"Billing": None} and page[0] not in again.reviewed
 
 
+def test_undo_takes_steps_back_in_the_order_they_were_made(session: Session) -> None:
+    """A confirmation after an edit of another message is undone first: undo never
+    reaches past the step just made to an older edit elsewhere."""
+    page = session.page("low-confidence")
+    session.toggle(page[0], "Billing")  # an edit left as it is
+    session.toggle(page[1], "Claims > Motor")
+    session.confirm([page[1]], "low-confidence")
+    undone = session.undo()
+    assert undone is not None and (undone.kind, undone.mids) == ("confirm", [page[1]])
+    assert session.labels_of(page[0]) == {"Billing": None}  # the older edit is still there
+    assert session.labels_of(page[1]) == {"Claims > Motor": None} and page[1] not in session.reviewed
+    session.add_label("Urgent")
+    assert session.undo().kind == "add-label" and "Urgent" not in session.labels
+    assert session.undo().mids == [page[0]] and session.labels_of(page[0]) == {}  # then the edit
+
+
 def test_undoing_the_only_submit_leaves_no_model(tmp_path: Path) -> None:
     session = Session.open(make_dataset(tmp_path, reviewed=0), "d", "ann", seed=1)
     session.add_label("Billing")

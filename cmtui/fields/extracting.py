@@ -45,6 +45,7 @@ class Extracting:
     fields_missing: str | None = None  # why fields are not found (their extra not installed)
     fields_state: Any = None  # the fitted fields (training.FieldsState), after a validation
     field_learner: str | None = None  # None: model.LEARNER (the simulation compares both)
+    stored: Any  # Labelling.stored: a step written to the store, for undo's order
 
     def find_page_fields(self, mids: Sequence[int]) -> None:
         """Find the fields of ``mids`` (their texts cached already), for ``fields_of``."""
@@ -101,6 +102,7 @@ class Extracting:
         """Say ``span`` is (``yes``) or is not (``no``) ``field`` (None: not reviewed),
         written at once; ``undo`` takes it back."""
         self.store.review_field(self.dataset, self.annotator, mid, field, span.start, span.end, span.value, verdict)
+        self.stored()  # the next undo takes this back first
         mine = self.field_verdicts().setdefault(mid, {})
         if verdict is None:
             mine.pop((field, span.start, span.end), None)
