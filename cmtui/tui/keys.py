@@ -16,7 +16,7 @@ MAIN_BINDINGS: list[Binding] = [
     Binding("l,slash", "pick_label", "Labels", id="labels", key_display="l",
             tooltip="Filter, assign, create, rename and delete labels"),
     Binding("a", "accept", "Accept", id="accept", tooltip="Assign predicted labels above threshold"),
-    Binding("u", "undo", "Undo", id="undo", tooltip="Undo one step: an edit, a confirmation or a submit"),
+    Binding("u", "undo", "Undo", id="undo", tooltip="Undo the latest step: an edit, a confirmation or a submit"),
     Binding("s", "submit", "Submit", id="submit", tooltip="Save the page and retrain"),
     Binding("J,shift+down", "scroll_body(3)", "Scroll", id="scroll_down", key_display="J/K",
             tooltip="Scroll the message body down (K: up)"),

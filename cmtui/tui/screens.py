@@ -75,9 +75,9 @@ removes what it added. [x] assigned, [^] implied by an assigned child (a child i
 parent), [ ] not assigned; 71% is the model's confidence, * at or above its threshold.
 
 Submit (s) saves every message you confirmed or gave labels to. Messages you did not touch
-are only reviewed as "no labels" when you say so (s asks). One u undoes one step: an edit,
-a confirmation, a whole submit, or a taxonomy change; an undone confirmation or submit
-leaves its labels on the messages as unconfirmed edits.
+are only reviewed as "no labels" when you say so (s asks). One u undoes the latest step:
+an edit, a confirmation, a whole submit, a field review or a taxonomy change; an undone
+confirmation or submit leaves its labels on the messages as unconfirmed edits.
 
 Pages stay as they were until you submit: n and p move between them. Unconfirmed edits are
 kept when you quit and come back with the page. In Low confidence, rows marked r were
