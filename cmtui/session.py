@@ -286,9 +286,9 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         return len(todo)
 
     def undo(self) -> Undone | None:
-        """Undo the latest step: a draft edit, else this annotator's latest confirmation,
-        submit (all its messages) or taxonomy change. An undone confirmation leaves its
-        labels as the message's draft, as they were the moment before it."""
+        """Undo the latest step made: a draft edit, or (from the store, also after a restart)
+        a confirmation, submit (all its messages), field review or taxonomy change. An undone
+        confirmation leaves its labels as the message's draft, as they were before it."""
         if (edited := self.undo_edit()) is not None:
             return Undone("edit", [edited])
         step = self.store.undo_last(self.dataset, self.annotator)
