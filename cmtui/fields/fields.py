@@ -140,9 +140,9 @@ def find_in_dataset(store: Store, dataset: str, fields: Sequence[Field], region:
     blocks = found_blocks(store, dataset, fields, region, meta)
     todo = [b for b in blocks if not b.path.exists()]
     jobs = ((b, last, frame, list(fields), region) for b in todo for last, frame in _text_chunks(store, dataset, b))
-    parallel = sum(b.messages for b in todo) >= PARALLEL_FROM and cores() > 1
-    parts: list[pl.DataFrame] = []
     left = sum(b.messages for b in todo)
+    parallel = left >= PARALLEL_FROM and cores() > 1
+    parts: list[pl.DataFrame] = []
     for block, last, part in in_order(_find_chunk, jobs) if parallel else map(_find_chunk, jobs):
         if cancelled():
             from ..model import Cancelled
