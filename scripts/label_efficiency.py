@@ -4,7 +4,7 @@ usage: python scripts/label_efficiency.py [--data ../shared/data] [--pages 25] [
                                           [--out docs/label_efficiency.json] [--jobs 2]
                                           [--strategies low-confidence,shuffle] [--runs FILE]
                                           [--no-baseline] [--start random|discover]
-                                          [--compare OTHER_RUNS]
+                                          [--compare OTHER_RUNS] [--faceted]
 
 Runs `cmtui simulate` (the same Session code a person drives) for Low confidence,
 Shuffle, Teach and Rebalance on every gold set in ``--data`` (one command for all of
@@ -18,9 +18,12 @@ paired by seed on the last page (difference, standard error, seeds won) and the 
 swing: the standard deviation of the page-to-page change of coverage under Shuffle, with
 the same for the coverage at ideal thresholds (fitted on the gold labels of the whole set,
 ``cmtui.simulate.ideal_coverage``) and the meter's error against it.
-``--start discover`` seeds every run with the central messages of Discover's clusters
-instead of a random set; ``--compare`` pairs this runs file with another by seed, after
-the seed and on the last page (the cold-start table of docs/benchmarks.md).
+``--faceted`` adds the faceted set of scripts/faceted_set.py (a genre, a topic and a tone on
+every message, built from three of the sets in ``--data`` into a temporary directory), the
+dev set shaped like the engine issue's held-out email. ``--start discover`` seeds every
+run with the central messages of Discover's clusters instead of a random set;
+``--compare`` pairs this runs file with another by seed, after the seed and on the last
+page (the cold-start table of docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from baseline import seed_list  # noqa: E402
+from faceted_set import write as write_faceted  # noqa: E402
 
 from cmtui.simulate import simulate  # noqa: E402
 
@@ -233,6 +237,8 @@ def main() -> None:
                         help="every simulation's rows, kept and reused across runs")
     parser.add_argument("--no-baseline", action="store_true", help="skip the TF-IDF + LR baseline")
     parser.add_argument("--compare", type=Path, help="another runs file: print this code against it, paired")
+    parser.add_argument("--faceted", action="store_true",
+                        help="also the faceted set built from --data (scripts/faceted_set.py)")
     parser.add_argument("--start", choices=["random", "discover", "stratified"], default="random",
                         help="the seed set of every run (keep each start in its own --runs file)")
     args = parser.parse_args()
@@ -240,8 +246,16 @@ def main() -> None:
     seeds = seed_list(args.seeds)
     if not any(args.data.glob("*_train.csv")):
         raise SystemExit(f"{args.data}: no gold sets here (NAME_train.csv beside NAME_test.csv)")
-    results = run(args.data, args.pages, seeds, args.runs, args.jobs, strategies, not args.no_baseline,
-                  args.start)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data
+        if args.faceted:  # every set of --data, and the faceted one beside them
+            data = Path(tmp)
+            for path in [*args.data.glob("*_train.csv"), *args.data.glob("*_test.csv")]:
+                if not path.name.startswith("faceted_"):
+                    (data / path.name).symlink_to(path.resolve())
+            write_faceted(args.data, data)
+        results = run(data, args.pages, seeds, args.runs, args.jobs, strategies, not args.no_baseline,
+                      args.start)
     args.out.write_text(json.dumps(results, indent=1))
     table = markdown(results, args.pages, strategies)
     args.out.with_suffix(".md").write_text(table)
