@@ -413,7 +413,7 @@ class Trainer(_HeldOutFolds):
         test_thresholds = [r.thresholds.balanced for r in reports]
         thresholds = metrics.cap_by_share(scored, test_thresholds, label_shares(y, data.random))
         covered, coverage_value = metrics.coverage(scored, labels, informative, thresholds)
-        expected = metrics.expected_coverage(scored, labels, informative, y, held_out)
+        expected = metrics.expected_coverage(scored, labels, informative, y, held_out, data.random)
         all_ap, worst = metrics.label_quality(reports)
         rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
         report = metrics.report_dict(len(rows), len(self.mids), reports, coverage_value, metrics.mean_ap(reports),

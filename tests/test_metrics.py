@@ -210,3 +210,23 @@ def test_expected_coverage_reads_calibrated_probabilities() -> None:
     assert metrics.expected_coverage(probs[rest], ["A", "B"], set(), truth[reviews], probs[reviews]) == 0.0
     only_first = metrics.expected_coverage(probs[rest], ["A", "B"], {"A"}, truth[reviews], probs[reviews])
     assert abs(only_first - truth[rest][:, 0].mean()) < 0.03  # calibrated: the mean is the label's share
+
+
+def test_expected_coverage_calibrated_on_the_random_picks() -> None:
+    """Low confidence's picks are where the scores are most wrong: calibrated on them
+    too, the figure reads low; calibrated on the reviews picked at random, it is right."""
+    rng = np.random.default_rng(1)
+    truth = rng.random((6000, 2)) < [0.3, 0.2]
+    logits = np.where(truth, 2.0, -2.0) + rng.normal(0, 3.0, truth.shape)
+    probs = (1 / (1 + np.exp(-logits))).astype(np.float32)
+    likeliest = probs.argmax(axis=1)
+    wrong = ~truth[np.arange(len(probs)), likeliest]
+    picked = np.concatenate([np.arange(500), 1000 + np.flatnonzero(wrong[1000:3000])[:500]])  # random, then hard
+    random = np.arange(len(picked)) < 500
+    rest = slice(3000, None)
+    right = truth[rest][np.arange(3000), likeliest[rest]].mean()
+    args = (probs[rest], ["A", "B"], {"A", "B"}, truth[picked], probs[picked])
+    assert metrics.expected_coverage(*args) < right - 0.05  # the hard picks drag it down
+    assert abs(metrics.expected_coverage(*args, random) - right) < 0.03
+    few = np.arange(len(picked)) < metrics.RANDOM_CALIBRATION_MIN - 1  # too few random picks: every review
+    assert metrics.expected_coverage(*args, few) == metrics.expected_coverage(*args)

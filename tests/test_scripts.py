@@ -90,3 +90,33 @@ def test_corpus_features_script_pairs_the_model_with_and_without_the_representat
               "--weights", "1", "--jobs", "1")
     rows = [line for line in out.splitlines() if line.startswith("| toy |")]
     assert len(rows) == 1 and rows[0].split("|")[2].strip() == "60" and "/2 |" in rows[0]
+
+
+@pytest.mark.ci
+def test_faceted_set_joins_three_sets_and_label_efficiency_runs_it(tmp_path: Path) -> None:
+    frame = pl.read_csv(ROOT / "sample_data" / "mailbox.csv", infer_schema=False)
+    frame = frame.select("id", "timestamp", "subject", "body", pl.col("labels").fill_null(""))
+    data = tmp_path / "gold"
+    data.mkdir()
+    for name, size in (("reuters", 150), ("hwu64", 120), ("goemotions", 200)):  # the smallest sets the size
+        frame.head(size).write_csv(data / f"{name}_train.csv", quote_style="always")
+        frame.slice(300, size // 2).write_csv(data / f"{name}_test.csv", quote_style="always")
+    out = run("scripts/faceted_set.py", "--data", str(data), "--out", str(tmp_path / "faceted"))
+    assert "120 messages" in out and "60 messages" in out
+    train = pl.read_csv(tmp_path / "faceted" / "faceted_train.csv", infer_schema=False)
+    assert train.height == 120 and train["id"].n_unique() == 120
+    labelled = frame.filter(pl.col("labels") != "")
+    assert labelled.height  # the sample mailbox has labels to carry over
+    groups = [{name.split(" > ")[0] for name in (labels or "").split(";") if name} for labels in train["labels"]]
+    assert any(g == {"Genre", "Topic", "Tone"} for g in groups)  # one label of each group where all had one
+    assert all(g <= {"Genre", "Topic", "Tone"} for g in groups)
+    genres = {name for labels in train["labels"] for name in (labels or "").split(";") if name.startswith("Genre")}
+    assert genres and all(name.count(" > ") == 1 for name in genres)  # the scenario only, not its intent
+    assert all(body.count("\n\n") >= 2 for body in train["body"])  # three texts joined
+    assert "inside the repository" in subprocess.run(
+        [sys.executable, "scripts/faceted_set.py", "--data", str(data), "--out", "docs/faceted"],
+        cwd=ROOT, capture_output=True, text=True).stderr
+    runs = tmp_path / "runs.json"
+    run("scripts/label_efficiency.py", "--data", str(data), "--faceted", "--pages", "1", "--seeds", "0",
+        "--no-baseline", "--strategies", "shuffle", "--out", str(tmp_path / "le.json"), "--runs", str(runs))
+    assert "faceted/shuffle/0/1" in json.loads(runs.read_text())
