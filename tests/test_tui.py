@@ -196,6 +196,8 @@ async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
+        help_text = "\n".join(str(widget.render()) for widget in app.screen.query("Static"))
+        assert "the labels it already has (taxonomy order), then" in help_text  # a paragraph wraps to the panel
         await pilot.press("escape")
 
 

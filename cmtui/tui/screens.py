@@ -592,6 +592,13 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
         self.dismiss(None)
 
 
+def reflowed(text: str) -> str:
+    """``text`` with each paragraph on one line: the source keeps short lines, and on
+    screen a paragraph wraps to the panel's width (kept as written, an 80-column panel
+    broke every line of the help twice)."""
+    return "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in text.split("\n\n"))
+
+
 class HelpScreen(ModalScreen[None]):
     """Keys as they are bound now (after a remap), label descriptions and the rules."""
 
@@ -613,7 +620,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("Keys (remap by id in ~/.config/cmtui/config.toml: [keys] id = \"key\")",
                               style="bold"))
             yield Static(keys)
-            yield Static(Text("\n" + HELP_FLOW))
+            yield Static(Text("\n" + reflowed(HELP_FLOW)))
             if self.descriptions:
                 labels = Text()
                 for name, text in self.descriptions.items():
@@ -622,8 +629,7 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(Text("\nLabels", style="bold"))
                 yield Static(labels)
             yield Static(Text("\nRules", style="bold"))
-            # the source keeps short lines; on screen each paragraph wraps to the panel's width
-            yield Static(Text("\n\n".join(" ".join(p.split("\n")) for p in HELP_RULES.split("\n\n"))))
+            yield Static(Text(reflowed(HELP_RULES)))
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
