@@ -100,6 +100,7 @@ class ModelState:
     test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     test_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     tree_labels: list[str] = field(default_factory=list)  # labels whose trees raised their held-out AP
+    repeats_version: bool = False  # fitted on what the newest version was: recorded as that one
 
 
 @dataclass
@@ -430,7 +431,7 @@ class Trainer(_HeldOutFolds):
             state = self._recorded(state, data, persist)
         else:
             self._pending = (state, data, persist, likeness)
-        self._set(state, state.report["coverage"])
+        self._set(state, None if state.repeats_version else state.report["coverage"])
         progress(1.0)
         release_freed_memory()
         return state
@@ -483,7 +484,7 @@ class Trainer(_HeldOutFolds):
         with self._lock:
             if self.state is pending[0]:
                 self.state = state
-                self.history = [*self.history[:-1], state.report["coverage"]]
+                self.history = [*self.history[:-1], *([] if state.repeats_version else [state.report["coverage"]])]
         self.refit_stalest(data, cancelled)  # ready for the next validation's thresholds
         release_freed_memory()
         return state
@@ -495,8 +496,10 @@ class Trainer(_HeldOutFolds):
             self.x, drift.newest_by_import(self.meta["updated"].to_numpy()), state.covered_score >= 1, state.probs,
             state.thresholds, state.labels, data.rows, _fit_compact, self.seed)
         if persist and len(data.rows):
-            state.version = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
-                                           lambda: self.x[data.rows], data.assigned)
+            state.version, new = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
+                                                 lambda: self.x[data.rows], data.assigned, versions.Reviews(
+                data.reviewed_mids, data.modes, self.meta["updated"].to_numpy()[data.rows]))
+            state.repeats_version = not new  # the app opened again with nothing changed
             save_predictions(self.store.path, self.dataset, self.mids, state.labels, state.probs, state.version)
         return state
 

@@ -21,13 +21,14 @@ version is an ``ArtifactError`` naming the file, never a wrong answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -274,13 +275,47 @@ def prune(db_path: Path, dataset: str, pinned: set[int]) -> list[int]:
     return removed
 
 
+def trained_on(idf: np.ndarray, labels: list[str], x: Any, assigned: list[dict[str, int | None]],
+               reviews: Reviews) -> str:
+    """A digest of what a model is fitted on: cmtui's version, the mailbox's word weights
+    (``idf``), the taxonomy, the reviewed messages' features (``x``, a CSR matrix), their
+    reviews and ids, modes and update times (a changed property changes the time): two
+    validations with the same digest fit the same data."""
+    digest = hashlib.sha256()
+    for part in (__version__.encode(), idf.tobytes(), json.dumps([labels, assigned, reviews.mids, reviews.modes],
+                                                                 sort_keys=True).encode(),
+                 np.asarray(reviews.updated).tobytes(), np.asarray(x.indptr).tobytes(),
+                 np.asarray(x.indices).tobytes(), np.asarray(x.data).tobytes()):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+class Reviews(NamedTuple):
+    """What identifies a model's reviews beside their labels (``trained_on``)."""
+
+    mids: list[int]
+    modes: list[str]
+    updated: np.ndarray  # the reviewed messages' update times
+
+
 def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_spec: list[TreeColumn],
-           bits: int, reviewed_x: Callable[[], Any], assigned: list[dict[str, int | None]]) -> int:
+           bits: int, reviewed_x: Callable[[], Any], assigned: list[dict[str, int | None]],
+           reviews: Reviews) -> tuple[int, bool]:
     """Record a validation's model as a new version (its report, labels and three
     thresholds per label) and keep the files that score with it; for a dataset with
     sentiment, with a sentiment model fitted on the reviews (``reviewed_x()``: their
-    features, only read then; ``assigned``: their labels and sentiments)."""
+    features; ``assigned``: their labels and sentiments; ``reviews``: their ids, modes
+    and update times). Returns the version and whether it is new.
+
+    When the newest version was fitted on the same data (``trained_on``: the app opened
+    again with nothing changed), that version is returned and nothing is written: every
+    opening made a version until then, and the files of older ones were pruned for it."""
     assert state.model is not None
+    key = trained_on(idf, state.labels, reviewed_x(), assigned, reviews)
+    latest = store.latest_run(dataset)
+    if latest is not None and latest[1] == key:
+        return latest[0], False
+    state.report["trained_on"] = key
     points = operating_points(state.report, state.labels, state.thresholds)
     reviewed = int(state.report["reviewed"])
     record = {**state.report, "label_names": state.labels,
@@ -295,7 +330,7 @@ def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_
     pinned = {v.version for v in store.model_versions(dataset, pinned_only=True)}
     keep_files(store.path, dataset, ScoringModel(state.model, idf, points, tree_spec, bits, info, sentiment),
                version, pinned)
-    return version
+    return version, True
 
 
 def now_text() -> str:

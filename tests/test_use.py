@@ -76,19 +76,40 @@ def test_unpinned_versions_beyond_the_last_ten_lose_their_files(db: Path, monkey
     store = Store(db)
     session = Session.open(store, DATASET, "ann")
     store.pin_version(DATASET, 1, "first")
-    for _ in range(4):
+    unreviewed = [m for m in session.mids.tolist() if m not in session.reviewed]
+    for mid in unreviewed[:4]:  # a review more each time: a validation of the same data keeps its version
+        session.confirm([mid], "shuffle", labels={mid: {}})
         session.validate()
     have = sorted(int(p.name) for p in versions.versions_dir(db, DATASET).iterdir() if p.name.isdigit())
     assert have == [1, 3, 4, 5]  # 2 pruned; 1 pinned; the last three kept
     assert len(store.model_versions(DATASET)) == 5  # the records stay
     assert cli(db, "models", "unpin", "first") == 0
+    session.confirm([unreviewed[4]], "shuffle", labels={unreviewed[4]: {}})
     session.validate()
     have = sorted(int(p.name) for p in versions.versions_dir(db, DATASET).iterdir() if p.name.isdigit())
     assert have == [4, 5, 6]
 
 
+def test_opening_again_with_nothing_new_keeps_the_version(db: Path) -> None:
+    """Every opening of the app validated and recorded a version of the same data; the
+    files of older versions were pruned to make room for the copies."""
+    store = Store(db)
+    session = Session.open(store, DATASET, "ann")
+    history = list(session.history)
+    assert session.retrain().version == 1  # what the fixture's validation was fitted on
+    assert len(store.model_versions(DATASET)) == 1 and session.history == history  # no new point
+    mid = next(m for m in session.mids.tolist() if m not in session.reviewed)
+    session.confirm([mid], "shuffle", labels={mid: {}})
+    assert session.retrain().version == 2 and len(session.history) == len(history) + 1
+    store.add_label(DATASET, "Brand new")  # a taxonomy change is new data too
+    assert session.retrain().version == 3
+
+
 def test_models_list_pin_compare(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    Session.open(Store(db), DATASET, "ann").validate()
+    session = Session.open(Store(db), DATASET, "ann")
+    mid = next(m for m in session.mids.tolist() if m not in session.reviewed)
+    session.confirm([mid], "shuffle", labels={mid: {}})  # new data: a second version
+    session.validate()
     assert cli(db, "models", "pin", "1", "--tag", "prod") == 0
     capsys.readouterr()
     assert cli(db, "models", "list", "--json") == 0

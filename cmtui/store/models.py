@@ -58,6 +58,13 @@ class ModelsStore(StoreBase):
                                [dataset, pinned_only]).fetchall()
         return [ModelVersion(r[0], r[1], r[2], json.loads(r[3] or "{}"), bool(r[4]), r[5]) for r in rows]
 
+    def latest_run(self, dataset: str) -> tuple[int, str | None] | None:
+        """The newest version and what it was trained on (``trained_on`` of its report)."""
+        with self.transaction() as con:
+            row = con.execute("SELECT version, json_extract_string(metrics, '$.trained_on') FROM model_runs "
+                              "WHERE dataset=? ORDER BY version DESC LIMIT 1", [dataset]).fetchone()
+        return None if row is None else (int(row[0]), row[1])
+
     def coverage_history(self, dataset: str) -> list[tuple[int, float]]:
         """(version, coverage) of every version, oldest first, without reading the reports
         into Python (each holds every label's figures): what the meter needs on open."""
