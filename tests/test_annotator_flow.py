@@ -425,3 +425,40 @@ def test_short_names_are_unambiguous() -> None:
     assert names["Quote > Home"] == "Quote›Home"
     assert names["Billing > Refund request"] == "Refund request"
     assert len(set(names.values())) == len(names)
+
+
+async def test_number_keys_wait_for_the_first_model_after_opening(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened on reviews, the first message was shown before its model: its keys followed
+    the taxonomy (the likeliest label past key 8) and stayed so; now they wait for it."""
+    import threading
+
+    from cmtui.session import Session
+
+    store = make_store(tmp_path, n=90, labelled=30)
+    release = threading.Event()
+    quick_retrain = Session.quick_retrain
+
+    def held(self: Session, *args: object, **kwargs: object) -> object:
+        release.wait(30)
+        return quick_retrain(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Session, "quick_retrain", held)
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if app.session is not None and app.page_mids:
+                break
+        mid = app.current_mid()
+        assert app.keys_wait() and "1[" not in screen_text(app)  # the labels, without numbers
+        await pilot.press("1")
+        assert app.session.labels_of(mid) == {} and any("A moment" in n for n in notes(app))
+        release.set()
+        await settle(app, pilot)
+        mid = app.current_mid()
+        assert not app.keys_wait() and "1[" in screen_text(app)
+        top = app.session.predictions_of(mid)[0][0]
+        assert app.session.slots(mid)[0] == top  # key 1: the likeliest label
+        await pilot.press("1")
+        assert top in app.session.labels_of(mid)

@@ -231,6 +231,9 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         mid = self.current_mid()
         if self.session is None or mid is None:
             return
+        if self.keys_wait():
+            self.notify("A moment: the keys go to the model's predictions first, and it is training", timeout=3)
+            return
         slots = self.session.slots(mid)
         if number > len(slots):
             self.notify(f"No label on key {number}: the taxonomy has {len(slots)}", timeout=3)

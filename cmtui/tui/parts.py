@@ -365,15 +365,24 @@ class PageView(AppBase):
                   spans=spans, items=items, current=self.field_cursor)
         self._shown_mid = mid
 
+    def keys_wait(self) -> bool:
+        """The app opened on reviews and their first model is still training: the keys 1-9
+        are not given yet, as they go to the model's predictions first and then stay put
+        (given before it, they followed the taxonomy on the first message only)."""
+        session = self.session
+        return session is not None and bool(session.reviewed) and session.state.model is None and self.meter.training
+
     def chips(self, mid: int) -> list[tuple[Text, bool]]:
         """One chip per label slot: ``3[x]Quote›Home 71%*``; assigned labels past slot 9
-        and implied parents are shown too."""
+        and implied parents are shown too; without numbers while ``keys_wait``."""
         session = self.session
         assert session is not None
         assigned = session.labels_of(mid)
         implied = session.implied_of(mid)
         prob = {name: (p, ok) for name, p, ok in session.predictions_of(mid)}
-        slots = session.slots(mid)
+        waiting = self.keys_wait()
+        slots = session.slots(mid) if not waiting else [n for n in session.labels if n in assigned] + [
+            n for n in session.labels if n not in assigned]
         out: list[tuple[Text, bool]] = []
         for number, name in enumerate(slots, start=1):
             if number > 9 and name not in assigned and name not in implied:
@@ -381,7 +390,7 @@ class PageView(AppBase):
             mark = "[x]" if name in assigned else "[^]" if name in implied else "[ ]"
             if name in assigned and session.sentiment:
                 mark += "+" if assigned[name] == 1 else "-"
-            chip = Text(f"{number}" if number <= 9 else "")
+            chip = Text(f"{number}" if number <= 9 and not waiting else "")
             p, ok = prob.get(name, (None, False))
             chip.append(mark + self._short(name), style="bold" if name in assigned else "")
             if p is not None:

@@ -74,6 +74,8 @@ Numbers: when you arrive on a message, keys 1-9 are given to the labels it alrea
 the taxonomy in order. They stay put while the page is open, so pressing a number twice
 removes what it added. [x] assigned, [^] implied by an assigned child (a child implies its
 parent), [ ] not assigned; 71% is the model's confidence, * at or above its threshold.
+Just after the app opens on reviewed messages the numbers wait for the first model (a
+moment), so that they go to its predictions from the first message on.
 
 Submit (s) saves every message you confirmed or gave labels to. Messages you did not touch
 are only reviewed as "no labels" when you say so (s asks). One u undoes the latest step:
