@@ -37,7 +37,7 @@ from .messages import (
     UndoDone,
     Written,
 )
-from .parts import LabelActions, Workers
+from .parts import KEYS_WAIT, LabelActions, Workers
 from .screens import (
     DatasetsScreen,
     HelpScreen,
@@ -232,7 +232,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         if self.session is None or mid is None:
             return
         if self.keys_wait():
-            self.notify("A moment: the keys go to the model's predictions first, and it is training", timeout=3)
+            self.notify(KEYS_WAIT, timeout=3)
             return
         slots = self.session.slots(mid)
         if number > len(slots):

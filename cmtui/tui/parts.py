@@ -33,6 +33,8 @@ from .messages import (
 from .screens import AskScreen, ConfirmScreen, FilterScreen, LabelPickerScreen, confirm_new_label
 from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures, fill_table
 
+KEYS_WAIT = "A moment: the keys go to the model's predictions first, and it is training"
+
 
 class AppBase(App[int]):
     """What the app's parts share: the session, the page and what is being written."""
@@ -445,6 +447,9 @@ class LabelActions(PageView):
     def action_pick_label(self) -> None:
         mid = self.current_mid()
         if self.session is None or mid is None:
+            return
+        if self.keys_wait():  # the picker numbers the labels as the keys do
+            self.notify(KEYS_WAIT, timeout=3)
             return
         self.push_screen(LabelPickerScreen(self.session, mid), self._picked)
 
