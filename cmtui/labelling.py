@@ -74,6 +74,8 @@ class Labelling:
     _draft_history: list[tuple[int, dict[str, int | None] | None] | None]  # None: a step in the store
     _slots: dict[int, list[str]]
     trainer: Trainer  # whose current scores give the predictions
+    _unopposed: set[str] = set()  # replaced whole, never changed in place
+    _unopposed_of: object = None  # the model state they were counted for
 
     def labels_of(self, mid: int) -> dict[str, int | None]:
         """The labels assigned to a message (a copy): its draft, else its latest review."""
@@ -96,14 +98,33 @@ class Labelling:
         return bool(self.drafts[mid])
 
     def predictions_of(self, mid: int) -> list[tuple[str, float, bool]]:
-        """(label, probability, at or above its balanced threshold), most likely first."""
+        """(label, probability, at or above its balanced threshold), most likely first;
+        none for a label on every review (``unopposed``)."""
         state = self.trainer.state
         row = self.row_of.get(mid)
         if row is None or state.probs.shape[0] != len(self.mids) or not state.labels:
             return []
         probs = state.probs[row]
         order = np.argsort(-probs, kind="stable")
-        return [(state.labels[j], float(probs[j]), bool(probs[j] >= state.thresholds[j])) for j in order]
+        unopposed = self.unopposed()
+        return [(state.labels[j], float(probs[j]), bool(probs[j] >= state.thresholds[j])) for j in order
+                if state.labels[j] not in unopposed]
+
+    def unopposed(self) -> set[str]:
+        """The labels every review carries (or a child of them), as of the current model:
+        with no message reviewed without them the model cannot tell messages apart for
+        them. One message confirmed with ``Auto-reply`` and the app reopened read
+        ``Auto-reply 100%*`` on every message, and Accept put it on a claim."""
+        state = self.trainer.state
+        if self._unopposed_of is not state:
+            reviews = list(self.reviewed.values())
+            counts: dict[str, int] = {}
+            for assigned in reviews:
+                for name in {a for n in assigned for a in (n, *ancestors(n))}:
+                    counts[name] = counts.get(name, 0) + 1
+            self._unopposed = {name for name, count in counts.items() if count == len(reviews)}
+            self._unopposed_of = state
+        return self._unopposed
 
     def slots(self, mid: int) -> list[str]:
         """The labels behind keys 1-9 (and on), fixed the first time the message is shown

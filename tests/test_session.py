@@ -555,3 +555,23 @@ def test_a_large_dataset_shows_figures_from_a_sample_then_rescores_every_message
     assert not np.array_equal(final.reviewed_likeness, before.reviewed_likeness)
     session.trainer._pending = (shown[0], session.training_data(), False, Likeness())  # a newer model came in between
     assert session.trainer.rescore_all() is final and session.state is final
+
+
+def test_a_label_on_every_review_is_not_predicted(tmp_path: Path) -> None:
+    """One message confirmed with a label, then a retrain (as when the app reopens): the
+    model never saw a message without it and read it at 100%* on every message, so
+    Accept put it anywhere. It is predicted once a review goes without it."""
+    store = make_dataset(tmp_path, reviewed=0)
+    for name in TOPICS:
+        store.add_label("d", name)
+    session = Session.open(store, "d", "ann", seed=1)
+    first, second, third = session.page("shuffle")[:3]
+    session.confirm([first], "shuffle", labels={first: {"Billing": None}})
+    session.retrain(persist=False)
+    assert session.unopposed() == {"Billing"}
+    assert "Billing" not in [name for name, _, _ in session.predictions_of(second)]
+    assert session.accept_predictions(second) == [] and session.labels_of(second) == {}
+    session.confirm([third], "shuffle", labels={third: {"Claims > Motor": None}})
+    session.retrain(persist=False)
+    assert session.unopposed() == set()
+    assert "Billing" in [name for name, _, _ in session.predictions_of(second)]
