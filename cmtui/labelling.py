@@ -7,11 +7,13 @@ implied), and an implied parent cannot be toggled on its own.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .metrics import closure
 from .store import LabelNameError
 from .taxonomy import ancestors, is_below
 
@@ -118,10 +120,7 @@ class Labelling:
         state = self.trainer.state
         if self._unopposed_of is not state:
             reviews = list(self.reviewed.values())
-            counts: dict[str, int] = {}
-            for assigned in reviews:
-                for name in {a for n in assigned for a in (n, *ancestors(n))}:
-                    counts[name] = counts.get(name, 0) + 1
+            counts = Counter(name for assigned in reviews for name in closure((), set(assigned)))
             self._unopposed = {name for name, count in counts.items() if count == len(reviews)}
             self._unopposed_of = state
         return self._unopposed

@@ -492,13 +492,14 @@ class Trainer(_HeldOutFolds):
     def _recorded(self, state: ModelState, data: TrainingData, persist: bool) -> ModelState:
         """``state`` with the drift of the latest import (every message scored), recorded
         as a model version with its predictions when ``persist``."""
+        updated = self.meta["updated"].to_numpy()
         state.report["drift"] = drift.measure(
-            self.x, drift.newest_by_import(self.meta["updated"].to_numpy()), state.covered_score >= 1, state.probs,
+            self.x, drift.newest_by_import(updated), state.covered_score >= 1, state.probs,
             state.thresholds, state.labels, data.rows, _fit_compact, self.seed)
         if persist and len(data.rows):
             state.version, new = versions.record(self.store, self.dataset, state, self.idf, self.tree_spec, self.bits,
-                                                 lambda: self.x[data.rows], data.assigned, versions.Reviews(
-                data.reviewed_mids, data.modes, self.meta["updated"].to_numpy()[data.rows]))
+                                                 self.x[data.rows], data.assigned,
+                                                 versions.Reviews(data.reviewed_mids, data.modes, updated[data.rows]))
             state.repeats_version = not new  # the app opened again with nothing changed
             save_predictions(self.store.path, self.dataset, self.mids, state.labels, state.probs, state.version)
         return state

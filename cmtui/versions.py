@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,11 +298,11 @@ class Reviews(NamedTuple):
 
 
 def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_spec: list[TreeColumn],
-           bits: int, reviewed_x: Callable[[], Any], assigned: list[dict[str, int | None]],
+           bits: int, x_reviewed: Any, assigned: list[dict[str, int | None]],
            reviews: Reviews) -> tuple[int, bool]:
     """Record a validation's model as a new version (its report, labels and three
     thresholds per label) and keep the files that score with it; for a dataset with
-    sentiment, with a sentiment model fitted on the reviews (``reviewed_x()``: their
+    sentiment, with a sentiment model fitted on the reviews (``x_reviewed``: their
     features; ``assigned``: their labels and sentiments; ``reviews``: their ids, modes
     and update times). Returns the version and whether it is new.
 
@@ -311,7 +310,7 @@ def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_
     again with nothing changed), that version is returned and nothing is written: every
     opening made a version until then, and the files of older ones were pruned for it."""
     assert state.model is not None
-    key = trained_on(idf, state.labels, reviewed_x(), assigned, reviews)
+    key = trained_on(idf, state.labels, x_reviewed, assigned, reviews)
     latest = store.latest_run(dataset)
     if latest is not None and latest[1] == key:
         return latest[0], False
@@ -326,7 +325,7 @@ def record(store: Store, dataset: str, state: ModelState, idf: np.ndarray, tree_
     has_sentiment = store.dataset_info(dataset).sentiment
     info = {"dataset": dataset, "version": version, "created": now_text(), "reviewed": reviewed,
             "figures": figures, "sentiment": has_sentiment}
-    sentiment = fit_sentiment(reviewed_x(), assigned) if has_sentiment else None
+    sentiment = fit_sentiment(x_reviewed, assigned) if has_sentiment else None
     pinned = {v.version for v in store.model_versions(dataset, pinned_only=True)}
     keep_files(store.path, dataset, ScoringModel(state.model, idf, points, tree_spec, bits, info, sentiment),
                version, pinned)
