@@ -44,7 +44,6 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -420,6 +419,9 @@ def tree_scores(model: TrainedModel, x: sp.csr_matrix, extra: TreeInputs | None 
     given only those (the others left empty, which it never reads): building every
     label's full input cost 75 ms a label at 100k messages, four fifths of scoring.
     Rows are scored ``TREE_ROWS`` at a time: the inputs of 1M rows at once took 880 MB.
+    Each thread takes a block of rows, its inputs and every booster: with the threads
+    sharing one block's boosters instead, reading the next block's inputs left the second
+    core idle (1M long, 26 boosters: 5.9-6.1 s against 4.8-5.2 s, the same scores).
     """
     raw = np.zeros((x.shape[0], len(model.labels)), dtype=np.float32) if into is None else into
     if not model.boosters or not x.shape[0]:
@@ -429,14 +431,18 @@ def tree_scores(model: TrainedModel, x: sp.csr_matrix, extra: TreeInputs | None 
     read = {j: _features_read(booster) for j, booster in model.boosters.items()}
     text = {j: model.tree_columns[j][f[f < len(model.tree_columns[j])]] for j, f in read.items()}
     union, local = _union(text)
+
+    def block(start: int) -> None:  # its inputs, then every booster's scores of its rows
+        end = min(x.shape[0], start + TREE_ROWS)
+        part = values[start:end]
+        rows, cols = np.nonzero((part != 0) | np.isnan(part))  # a CSR's absent entries are zeros
+        inputs = _BlockInputs(row_range(x, start, end)[:, union].tocsc(),
+                              sp.csc_matrix((part[rows, cols], (rows, cols)), shape=part.shape))
+        for j in model.boosters:
+            _score_label(model, read, local, inputs, raw[start:end], j)
+
     with ThreadPoolExecutor(TREE_THREADS) as pool:
-        for start in range(0, x.shape[0], TREE_ROWS):
-            end = min(x.shape[0], start + TREE_ROWS)
-            block = values[start:end]
-            rows, cols = np.nonzero((block != 0) | np.isnan(block))  # a CSR's absent entries are zeros
-            inputs = _BlockInputs(row_range(x, start, end)[:, union].tocsc(),
-                                  sp.csc_matrix((block[rows, cols], (rows, cols)), shape=block.shape))
-            list(pool.map(partial(_score_label, model, read, local, inputs, raw[start:end]), model.boosters))
+        list(pool.map(block, range(0, x.shape[0], TREE_ROWS)))
     return raw
 
 
