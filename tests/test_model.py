@@ -170,7 +170,7 @@ def test_boosters_score_the_same_from_the_inputs_they_read(monkeypatch: pytest.M
     from cmtui import model as model_module
     from cmtui.model import _sigmoid_in_place, _tree_matrix, prior_scores, tree_scores
 
-    monkeypatch.setattr(model_module, "TREE_ROWS", 128)  # five blocks, the last one short
+    monkeypatch.setattr(model_module, "TREE_ROWS", 128)  # five blocks, on two threads
 
     x, y, extra, test = property_data()
     values = extra.values.copy()
@@ -183,6 +183,8 @@ def test_boosters_score_the_same_from_the_inputs_they_read(monkeypatch: pytest.M
         whole = _tree_matrix(x[:, model.tree_columns[j]], extra.values)
         expected = booster.predict(whole, raw_score=True)  # type: ignore[attr-defined]
         assert np.allclose(scores[:, j], expected, atol=1e-6)
+    for n in (1, 3):  # fewer rows than threads, and an odd split
+        assert np.array_equal(tree_scores(model, x[:n], extra.rows(np.arange(n))), scores[:n])
     # predict adds them to the prior's scores in place: as kept apart and added, bit for bit
     raw = prior_scores(model, x) + tree_scores(model, x, extra)
     assert np.array_equal(predict(model, x, extra=extra), _sigmoid_in_place(raw))
