@@ -59,6 +59,27 @@ async def test_enter_confirms_and_moves_on(tmp_path: Path) -> None:
     assert reviews(store)[first] == {label: None}
 
 
+async def test_confirming_no_labels_says_so_and_its_row_shows_no_prediction(tmp_path: Path) -> None:
+    """Space with no label assigned reviews the message as having none: a review in its
+    own right, and what a missed number key gives. The app says so, and the row shows
+    "no labels", not the model's prediction (which read as the message's label)."""
+    store = make_store(tmp_path, n=90, labelled=30)
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        first = app.current_mid()
+        assert app.session.predictions_of(first)  # the model has something to say about it
+        await pilot.press("space")
+        await settle(app, pilot)
+        assert "Confirmed with no labels (u undoes)" in notes(app)
+        row = app.query_one(MessageList).get_row_at(0)
+        assert str(row[-1]) == "no labels"
+        await pilot.press("1", "space")  # a label given: nothing said
+        await settle(app, pilot)
+        assert notes(app).count("Confirmed with no labels (u undoes)") == 1
+    assert reviews(store)[first] == {}
+
+
 async def test_a_number_pressed_twice_removes_what_it_added(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)

@@ -250,6 +250,8 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         if self.session is None or mid is None:
             return
         labels = {mid: self.session.labels_of(mid)}
+        if not labels[mid]:  # a review in its own right, and easy to give by a missed number key
+            self.notify("Confirmed with no labels (u undoes)", timeout=4)
         self.pending.update(labels)  # shown confirmed now; the write runs in its worker
         self.confirmed_since_retrain += 1
         self._writes.append(self.write_confirm([mid], self.page.mode, labels))

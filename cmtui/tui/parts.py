@@ -321,8 +321,12 @@ class PageView(AppBase):
                 mark = "✓" if status == "reviewed" else "~"
             assigned = session.labels_of(mid)
             label_text = Text(", ".join(self._short(n) for n in assigned), style="bold")
-            likely = [p for p in session.predictions_of(mid)[:6] if p[1] >= 0.3 and p[0] not in assigned
-                      and p[0] not in session.implied_of(mid)]
+            if status == "reviewed" and not assigned:
+                label_text = Text("no labels", style="dim")
+            # a reviewed row shows its review alone: a prediction beside it read as a label
+            likely = [] if status == "reviewed" else [
+                p for p in session.predictions_of(mid)[:6]
+                if p[1] >= 0.3 and p[0] not in assigned and p[0] not in session.implied_of(mid)]
             # a predicted parent says nothing its predicted child does not
             predicted = [p for p in likely if not any(is_below(o[0], p[0]) for o in likely)][:2]
             for name, prob, _ in predicted:

@@ -77,6 +77,9 @@ parent), [ ] not assigned; 71% is the model's confidence, * at or above its thre
 Just after the app opens on reviewed messages the numbers wait for the first model (a
 moment), so that they go to its predictions from the first message on.
 
+Confirm (space) with no label assigned reviews the message as having none: the app says so,
+and its row reads "no labels" (the list shows predictions only on rows not yet reviewed).
+
 Submit (s) saves every message you confirmed or gave labels to. Messages you did not touch
 are only reviewed as "no labels" when you say so (s asks). One u undoes the latest step:
 an edit, a confirmation, a whole submit, a field review or a taxonomy change; an undone
