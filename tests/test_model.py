@@ -183,7 +183,7 @@ def test_boosters_score_the_same_from_the_inputs_they_read(monkeypatch: pytest.M
         whole = _tree_matrix(x[:, model.tree_columns[j]], extra.values)
         expected = booster.predict(whole, raw_score=True)  # type: ignore[attr-defined]
         assert np.allclose(scores[:, j], expected, atol=1e-6)
-    for n in (1, 3):  # fewer rows than threads, and an odd split
+    for n in (1, 3):  # fewer rows than threads: one block, its boosters shared by the threads
         assert np.array_equal(tree_scores(model, x[:n], extra.rows(np.arange(n))), scores[:n])
     # predict adds them to the prior's scores in place: as kept apart and added, bit for bit
     raw = prior_scores(model, x) + tree_scores(model, x, extra)
