@@ -269,9 +269,11 @@ def refit_prior(previous: TrainedModel, x_train: sp.csr_matrix, y_train: np.ndar
     """``previous`` with the prior of the labels ``columns`` refitted on the training rows
     (warm-started from it); every other label keeps its prior and its booster, the pair
     they were fitted as. The one-vs-rest objective is a sum over labels, so fitting a few
-    columns alone gives what fitting them with the rest would."""
-    x_used, used = used_columns(x_train)
+    columns alone gives what fitting them with the rest would. No columns: ``previous``."""
     cols = np.asarray(columns, dtype=np.int64)
+    if not len(cols):
+        return previous
+    x_used, used = used_columns(x_train)
     weights, bias = previous.weights.copy(), previous.bias.copy()
     if len(cols) and x_train.shape[0]:
         init = (previous.weights[np.ix_(used, cols)].astype(np.float64), previous.bias[cols].astype(np.float64))
@@ -370,9 +372,12 @@ def _fit_booster(x_trees: sp.csr_matrix, y: np.ndarray, prior: np.ndarray, categ
     return lgb.train(lgb_params, dataset, num_boost_round=params.rounds)
 
 
-def prior_scores(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
-    """The prior's raw scores (n_rows, n_labels), rows normalised over the known columns."""
-    k = len(model.labels)
+def prior_scores(model: TrainedModel, x: sp.csr_matrix, columns: np.ndarray | None = None) -> np.ndarray:
+    """The prior's raw scores (n_rows, n_labels), rows normalised over the known columns;
+    with ``columns`` (label columns), those labels' scores alone (n_rows, len(columns)),
+    each the same as in the full matrix."""
+    weights, bias = (model.weights, model.bias) if columns is None else (model.weights[:, columns], model.bias[columns])
+    k = weights.shape[1]
     out = np.zeros((x.shape[0], k), dtype=np.float32)
     if x.shape[0] == 0 or k == 0:
         return out
@@ -381,8 +386,7 @@ def prior_scores(model: TrainedModel, x: sp.csr_matrix) -> np.ndarray:
 
     def block(start: int) -> None:
         part = row_range(x, start, start + PREDICT_BLOCK)
-        out[start:start + part.shape[0]] = (np.asarray(part @ model.weights)
-                                            / known_norms(part, mask)[:, None] + model.bias)
+        out[start:start + part.shape[0]] = (np.asarray(part @ weights) / known_norms(part, mask)[:, None] + bias)
 
     starts = range(0, x.shape[0], PREDICT_BLOCK)
     if len(starts) == 1:
@@ -500,6 +504,12 @@ def predict(model: TrainedModel, x: sp.csr_matrix, trees: np.ndarray | None = No
     else:
         raw += trees
     return _sigmoid_in_place(raw)
+
+
+def prior_probabilities(model: TrainedModel, x: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+    """Probabilities (n_rows, len(columns)) of the prior alone for the labels ``columns``:
+    what ``predict`` gives them when they have no booster."""
+    return _sigmoid_in_place(prior_scores(model, x, columns))
 
 
 def gate_trees(model: TrainedModel, x_test: sp.csr_matrix, y_test: np.ndarray,

@@ -50,6 +50,7 @@ from .model import (
     fit_linear,
     gate_trees,
     predict,
+    prior_probabilities,
     refit_prior,
     save_predictions,
     spread,
@@ -334,17 +335,16 @@ class Trainer(_HeldOutFolds):
         test_thresholds = list(last.test_thresholds) if same_labels else [0.5] * len(labels)
         informative = sorted(metrics.informative_from(
             labels, metrics.informative_weights(labels, data.assigned), y))
+        # the kept pairs did not change: their scores stand; the free labels have no
+        # boosters, so their prior alone scores them
         if candidates is None:
-            probs = predict(model, self.x, self._trees_for(model))
-            if kept:  # those pairs did not change: their scores stand
-                probs[:, kept] = last.probs[:, kept]
+            probs = last.probs.copy() if kept else np.empty((len(self.mids), len(labels)), np.float32)
+            probs[:, free] = prior_probabilities(model, self.x, free)
             thresholds = metrics.cap_by_share(probs, test_thresholds, label_shares(y, data.random))
             covered, coverage_value = metrics.coverage(probs, labels, set(informative), thresholds)
         else:  # the rest keep the last scores and thresholds until validation redoes all
             probs = last.probs.copy()
-            # the free labels have no boosters: the candidates need their prior alone
-            no_trees = np.zeros((len(candidates), len(labels)), np.float32)
-            probs[np.ix_(candidates, free)] = predict(model, self.x[candidates], no_trees)[:, free]
+            probs[np.ix_(candidates, free)] = prior_probabilities(model, self.x[candidates], free)
             thresholds = list(last.thresholds)
             covered = last.covered_score.copy()
             covered[candidates] = metrics.coverage(probs[candidates], labels, set(informative), thresholds)[0]

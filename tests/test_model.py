@@ -188,6 +188,9 @@ def test_boosters_score_the_same_from_the_inputs_they_read(monkeypatch: pytest.M
     # predict adds them to the prior's scores in place: as kept apart and added, bit for bit
     raw = prior_scores(model, x) + tree_scores(model, x, extra)
     assert np.array_equal(predict(model, x, extra=extra), _sigmoid_in_place(raw))
+    monkeypatch.setattr(model_module, "PREDICT_BLOCK", 100)  # the prior in six blocks, on two threads
+    columns = np.array([1])  # one label's prior alone: its column of the whole, bit for bit
+    assert np.array_equal(prior_scores(model, x, columns), prior_scores(model, x)[:, columns])
     missing = tree_scores(model, x)  # no inputs given: every property missing
     for j, booster in model.boosters.items():
         whole = _tree_matrix(x[:, model.tree_columns[j]], np.full(extra.values.shape, np.nan, np.float32))

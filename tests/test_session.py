@@ -398,9 +398,10 @@ def test_label_shares_come_from_random_picks_when_there_are_enough() -> None:
     assert _shares(y[:0], random[:0]).tolist() == [1.0, 1.0]  # nothing reviewed: no cap
 
 
-def channel_dataset(tmp_path: Path) -> Path:
-    """500 reviewed messages: ``Phone call`` on those from the phone channel (their words
-    say nothing of it), ``Billing`` on half the others (their words say so)."""
+def channel_dataset(tmp_path: Path, reviewed: int = 500) -> Path:
+    """500 messages, the first ``reviewed`` of them reviewed: ``Phone call`` on those from
+    the phone channel (their words say nothing of it), ``Billing`` on half the others
+    (their words say so)."""
     rng = np.random.default_rng(0)
     words = ["please", "help", "policy", "today", "thanks", "account", "hello", "update"]
     rows = ["id,timestamp,body,channel,labels,reviewed"]
@@ -408,7 +409,7 @@ def channel_dataset(tmp_path: Path) -> Path:
         channel = ["email", "web", "phone"][rng.integers(3)]
         label = "Phone call" if channel == "phone" else ("Billing" if rng.random() < 0.5 else "")
         body = " ".join(rng.choice(words, 6)) + (" refund my premium" if label == "Billing" else "")
-        rows.append(f"m{i:04d},2024-01-01T10:00:00Z,{body},{channel},{label},true")
+        rows.append(f"m{i:04d},2024-01-01T10:00:00Z,{body},{channel},{label},{str(i < reviewed).lower()}")
     db = tmp_path / "p.duckdb"
     assert main(["import", str(write(tmp_path / "p.csv", "\n".join(rows) + "\n")), "--dataset", "d",
                  "--db", str(db), "--annotator", "seed"]) == 0
@@ -488,6 +489,40 @@ def test_validation_scores_with_the_production_model_one_fit_would_give(
     rows = trainer._sample if sampled else np.arange(len(session.mids))
     assert rows is not None and len(rows) == (150 if sampled else 500)
     assert np.array_equal(state.probs[rows], predict(expected, trainer.x, extra=trainer.tree_inputs)[rows])
+
+
+@pytest.mark.parametrize("candidates", [False, True])
+def test_a_quick_retrain_rescores_only_the_labels_without_trees(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, candidates: bool) -> None:
+    """After a page, the labels that keep trees keep their scores (prior and boosters were
+    fitted together); the others get the refitted prior's, as ``predict`` gives them
+    (``candidates``: a large dataset, where only the worst covered are rescored)."""
+    from dataclasses import replace
+
+    from cmtui import trainer as trainer_module
+    from cmtui.model import predict
+
+    session = Session.open(Store(channel_dataset(tmp_path, reviewed=400)), "d", "ann", seed=1)
+    validated = session.retrain(persist=False)
+    assert validated.model is not None and validated.tree_labels == ["Billing", "Phone call"]
+    kept, free = [validated.labels.index("Phone call")], [validated.labels.index("Billing")]
+    # as a validation whose gate took Billing's trees away
+    model = replace(validated.model, boosters={kept[0]: validated.model.boosters[kept[0]]})
+    before = replace(validated, model=model, tree_labels=["Phone call"],
+                     probs=predict(model, session.trainer.x, extra=session.trainer.tree_inputs))
+    session.trainer.state = before
+    if candidates:
+        monkeypatch.setattr(trainer_module, "RESCORE_ALL_UP_TO", 100)
+        monkeypatch.setattr(trainer_module, "RESCORE_CANDIDATES", 50)
+    page = session.page("shuffle")
+    session.confirm(page, "shuffle", labels={m: {"Billing": None} for m in page})
+    state = session.quick_retrain()
+    assert state.model is not None and not np.array_equal(state.model.weights, before.model.weights)  # type: ignore[union-attr]
+    rescored = np.flatnonzero(state.probs[:, free[0]] != before.probs[:, free[0]])
+    assert len(rescored) == (50 if candidates else len(session.mids))
+    expected = predict(state.model, session.trainer.x, extra=session.trainer.tree_inputs)
+    assert np.array_equal(state.probs[np.ix_(rescored, free)], expected[np.ix_(rescored, free)])
+    assert np.array_equal(state.probs[:, kept], before.probs[:, kept])
 
 
 def test_row_index_answers_as_a_dict_of_rows() -> None:
