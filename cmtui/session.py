@@ -106,8 +106,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def refresh_reviews(self) -> None:
         """Re-read the taxonomy and every annotator's reviews from the database."""
-        labels, descriptions = self.store.taxonomy(self.dataset)
-        reviewed, modes = self.store.effective_reviews(self.dataset)
+        labels, descriptions, reviewed, modes = self.store.reviews_and_taxonomy(self.dataset)
         with self._reviews_lock:
             self.labels, self.descriptions = labels, descriptions
             self.reviewed, self.review_modes = reviewed, modes

@@ -84,6 +84,12 @@ def test_undo_is_per_annotator(store: Store, tmp_path: Path) -> None:
     store.confirm("d", "bob", [Review(mids[1], {"A": None})])
     assert store.undo_last("d", "alice").mids == [mids[0]]
     assert set(store.effective_reviews("d")[0]) == {mids[1]}
+    store.describe_label("d", "A", "about a")
+    store.confirm("d", "alice", [Review(mids[1], {}, "shuffle")])  # the latest review is the effective one
+    # what a session re-reads before each page and fit, in one opening of the file
+    together = store.reviews_and_taxonomy("d")
+    assert together == (*store.taxonomy("d"), *store.effective_reviews("d"))
+    assert together[1:] == ({"A": "about a"}, {mids[1]: {}}, {mids[1]: "shuffle"})
 
 
 def test_label_names_are_validated(store: Store, tmp_path: Path) -> None:
@@ -316,6 +322,9 @@ def test_lease_refuses_messages_reviewed_meanwhile(store: Store, tmp_path: Path)
     assert store.lease("d", "bob", mids[:3]) == {mids[2]}  # alice holds the first two
     store.confirm("d", "alice", [Review(mids[0], {"A": None})])  # releases alice's lease on it
     assert store.lease("d", "bob", mids[:4]) == {mids[2], mids[3]}  # reviewed: not handed out
+    assert store.lease("d", "carol", [mids[4], mids[4], mids[3]]) == {mids[4]}  # asked twice: leased once
+    assert store.leased_by_others("d", "alice") == {mids[2], mids[3], mids[4]}
+    assert store.lease("d", "bob", [mids[4]]) == set()  # carol holds it
 
 
 def test_labels_and_undo_commands(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

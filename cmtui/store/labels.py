@@ -18,7 +18,11 @@ class LabelsStore(StoreBase):
     def taxonomy(self, dataset: str) -> tuple[list[str], dict[str, str]]:
         """The labels in taxonomy order and their descriptions, in one unit of work."""
         with self.transaction() as con:
-            rows = con.execute("SELECT name, description FROM labels WHERE dataset=?", [dataset]).fetchall()
+            return self._taxonomy(con, dataset)
+
+    @staticmethod
+    def _taxonomy(con: duckdb.DuckDBPyConnection, dataset: str) -> tuple[list[str], dict[str, str]]:
+        rows = con.execute("SELECT name, description FROM labels WHERE dataset=?", [dataset]).fetchall()
         return sort_labels([r[0] for r in rows]), {r[0]: r[1] for r in rows if r[1]}
 
     def add_label(self, dataset: str, name: str, annotator: str | None = None) -> str:

@@ -31,20 +31,25 @@ class ReviewsStore(StoreBase):
     def effective_reviews(self, dataset: str) -> tuple[dict[int, dict[str, int | None]], dict[int, str]]:
         """Per reviewed message: the labels of its latest review, and that review's mode."""
         with self.transaction() as con:
-            latest = con.execute(
-                """SELECT mid, annotator, mode FROM (
-                     SELECT mid, annotator, mode, row_number() OVER (
-                       PARTITION BY mid ORDER BY at_ts DESC, annotator) AS rk
-                     FROM reviews WHERE dataset=?) WHERE rk=1 ORDER BY mid""", [dataset]).fetchall()
-            ann = con.execute(
-                """SELECT a.mid, a.label, a.sentiment FROM annotations a JOIN (
-                     SELECT mid, annotator FROM (
-                       SELECT mid, annotator, row_number() OVER (
-                         PARTITION BY mid ORDER BY at_ts DESC, annotator) AS rk
-                       FROM reviews WHERE dataset=?) WHERE rk=1) r
-                   ON a.mid=r.mid AND a.annotator=r.annotator WHERE a.dataset=?
-                   ORDER BY a.mid, a.label""",
-                [dataset, dataset]).fetchall()
+            return self._effective_reviews(con, dataset)
+
+    @staticmethod
+    def _effective_reviews(con: duckdb.DuckDBPyConnection, dataset: str
+                           ) -> tuple[dict[int, dict[str, int | None]], dict[int, str]]:
+        latest = con.execute(
+            """SELECT mid, annotator, mode FROM (
+                 SELECT mid, annotator, mode, row_number() OVER (
+                   PARTITION BY mid ORDER BY at_ts DESC, annotator) AS rk
+                 FROM reviews WHERE dataset=?) WHERE rk=1 ORDER BY mid""", [dataset]).fetchall()
+        ann = con.execute(
+            """SELECT a.mid, a.label, a.sentiment FROM annotations a JOIN (
+                 SELECT mid, annotator FROM (
+                   SELECT mid, annotator, row_number() OVER (
+                     PARTITION BY mid ORDER BY at_ts DESC, annotator) AS rk
+                   FROM reviews WHERE dataset=?) WHERE rk=1) r
+               ON a.mid=r.mid AND a.annotator=r.annotator WHERE a.dataset=?
+               ORDER BY a.mid, a.label""",
+            [dataset, dataset]).fetchall()
         labels: dict[int, dict[str, int | None]] = {mid: {} for mid, _, _ in latest}
         modes = {mid: mode or "" for mid, _, mode in latest}
         for mid, label, sentiment in ann:
@@ -194,14 +199,16 @@ class ReviewsStore(StoreBase):
         with self.transaction() as con:
             con.execute("DELETE FROM leases WHERE dataset=? AND (annotator=? OR expires < ?)",
                         [dataset, annotator, stamp])
-            taken = {r[0] for r in con.execute("SELECT mid FROM leases WHERE dataset=?", [dataset]).fetchall()}
-            # a message reviewed since the caller last looked is not handed out either
-            taken |= {r[0] for r in con.execute("SELECT DISTINCT mid FROM reviews WHERE dataset=?",
-                                                [dataset]).fetchall()}
-            granted = [int(m) for m in mids if int(m) not in taken]
+            wanted = list(dict.fromkeys(int(m) for m in mids))
+            # leased to someone else, or reviewed since the caller last looked: not handed out
+            taken = {r[0] for r in con.execute(
+                "SELECT mid FROM leases WHERE dataset=? AND mid IN (SELECT unnest(?::BIGINT[])) UNION "
+                "SELECT mid FROM reviews WHERE dataset=? AND mid IN (SELECT unnest(?::BIGINT[]))",
+                [dataset, wanted, dataset, wanted]).fetchall()}
+            granted = [m for m in wanted if m not in taken]
             if granted:
-                con.executemany("INSERT INTO leases VALUES (?, ?, ?, ?)",
-                                [[dataset, m, annotator, expires] for m in granted])
+                con.execute("INSERT INTO leases SELECT ?, unnest(?::BIGINT[]), ?, ?",
+                            [dataset, granted, annotator, expires])
         return set(granted)
 
     def leased_by_others(self, dataset: str, annotator: str) -> set[int]:
