@@ -294,7 +294,7 @@ class Reporting:
         state = self.trainer.state
         if state.model is None or state.probs.shape[0] != len(self.mids):
             return {"window": window, "new": int(new.sum()), "warning": False, "why": "no model yet"}
-        reviewed_rows = self.row_of.rows(sorted(m for m in self.reviewed if m in self.row_of))
+        reviewed_rows = self.row_of.rows(self.row_of.present(self.reviewed))
         return dict(self.trainer.drift(new, window if window == LATEST_IMPORT else f"window {window}",
                                        reviewed_rows))
 
@@ -318,7 +318,7 @@ class Reporting:
             from .model import predict
             from .versions import fit_sentiment
 
-            reviewed = sorted(m for m in self.reviewed if m in self.row_of)
+            reviewed = self.row_of.present(self.reviewed)
             rows = self.row_of.rows(reviewed)
             model = fit_sentiment(self.trainer.x[rows], [self.reviewed[m] for m in reviewed]) if reviewed else None
             self._positive = (key, None if model is None else predict(model, self.trainer.x)[:, 0])

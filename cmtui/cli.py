@@ -319,8 +319,7 @@ def _stats(ctx: Context) -> int:
         newest = session.timestamps.max() if len(session.timestamps) else 0
         new = session.timestamps > newest - ctx.args.drift_days * 86400
         report["drift"] = session.trainer.drift(new, f"last {ctx.args.drift_days} days",
-                                                session.row_of.rows(sorted(m for m in session.reviewed
-                                                                           if m in session.row_of)))
+                                                session.row_of.rows(session.row_of.present(session.reviewed)))
     if ctx.args.readiness:
         from .session import format_readiness, readiness
 

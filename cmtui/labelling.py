@@ -8,7 +8,7 @@ implied), and an implied parent cannot be toggled on its own.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +39,15 @@ class RowIndex(Mapping[int, int]):
         """The rows of ``mids``, each known to be in the dataset."""
         at = np.searchsorted(self._keys, np.asarray(mids, dtype=self._keys.dtype))
         return (at if self._order is None else self._order[at]).astype(np.int64)
+
+    def present(self, mids: Iterable[int]) -> list[int]:
+        """Those of ``mids`` that are in the dataset, ascending (the reviews of messages
+        since deleted are left out)."""
+        wanted = np.fromiter(mids, dtype=np.int64)
+        if not len(self._keys) or not len(wanted):
+            return []
+        at = np.minimum(np.searchsorted(self._keys, wanted), len(self._keys) - 1)
+        return np.sort(wanted[self._keys[at] == wanted]).tolist()
 
     def _position(self, mid: object) -> int | None:
         if not isinstance(mid, int | np.integer) or not len(self._keys):

@@ -148,11 +148,12 @@ def label_matrix(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -> np.nd
     """Boolean (n_rows, n_labels): label or a descendant assigned."""
     index = {name: j for j, name in enumerate(labels)}
     y = np.zeros((len(rows), len(labels)), dtype=bool)
+    by_set: dict[frozenset[str], list[int]] = {}  # thousands of reviews, a few hundred label sets
     for i, assigned in enumerate(rows):
-        for name in closure(labels, set(assigned)):
-            j = index.get(name)
-            if j is not None:
-                y[i, j] = True
+        by_set.setdefault(frozenset(assigned), []).append(i)
+    for names, at in by_set.items():
+        columns = [index[name] for name in closure(labels, set(names)) if name in index]
+        y[np.ix_(at, columns)] = True
     return y
 
 
@@ -170,7 +171,8 @@ SHARED_USES = 0.5  # above this share of label uses on multi-label messages, co-
 
 def informative_weights(labels: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """weight(L) by the rule in this module's docstring (0 for labels never used)."""
-    labelled = [set(r) & set(labels) for r in rows if set(r) & set(labels)]
+    known = set(labels)
+    labelled = [used for r in rows if (used := known.intersection(r))]
     if not labels or not labelled:
         return dict.fromkeys(labels, 0.0)
     y = label_matrix(labels, [dict.fromkeys(names) for names in labelled]).astype(np.float64)

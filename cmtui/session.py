@@ -113,7 +113,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def reviewed_mask(self) -> np.ndarray:
         mask = np.zeros(len(self.mids), dtype=bool)
-        mask[self.row_of.rows([m for m in self.reviewed if m in self.row_of])] = True
+        mask[self.row_of.rows(self.row_of.present(self.reviewed))] = True
         return mask
 
     # ---- pages ------------------------------------------------------------------------
@@ -306,7 +306,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         self.refresh_reviews()
         reviewed, modes = self.reviewed, self.review_modes  # one snapshot: confirms swap, never mutate
         labels = list(self.labels)
-        reviewed_mids = sorted(m for m in reviewed if m in self.row_of)  # order fixes the fit
+        reviewed_mids = self.row_of.present(reviewed)  # ascending: the order fixes the fit
         assigned = [reviewed[m] for m in reviewed_mids]
         review_modes = [modes.get(m, "") for m in reviewed_mids]
         return TrainingData(labels, reviewed_mids, self.row_of.rows(reviewed_mids),

@@ -64,6 +64,15 @@ def test_informative_parent_only_and_rider() -> None:
     assert set(informative(LABELS, rows)) == {"Claims > Motor", "Claims > Home", "Billing"}
 
 
+def test_label_matrix_marks_each_review_with_its_labels_and_their_parents() -> None:
+    labels = ["Billing", "Claims", "Claims > Home", "Claims > Motor", "Urgent"]
+    rows: list[dict[str, None]] = [{"Claims > Motor": None}, {}, {"Billing": None, "Urgent": None},
+                                   {"Claims > Motor": None}, {"Gone": None, "Billing": None}, {"Claims": None}]
+    assert metrics.label_matrix(labels, rows).astype(int).tolist() == [
+        [0, 1, 0, 1, 0], [0, 0, 0, 0, 0], [1, 0, 0, 0, 1], [0, 1, 0, 1, 0], [1, 0, 0, 0, 0], [0, 1, 0, 0, 0]]
+    assert metrics.label_matrix(labels, []).shape == (0, 5)
+
+
 def informative(labels: list[str], rows: list[dict[str, None]]) -> list[str]:
     """The informative labels of ``rows`` by the rule the trainer applies."""
     return metrics.informative_from(labels, metrics.informative_weights(labels, rows),
