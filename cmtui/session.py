@@ -214,6 +214,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
     def rename_label(self, old: str, new: str, merge: bool = False) -> int:
         """Rename (or merge) a label everywhere: the store, and this session's drafts."""
         moved = self.store.move_label(self.dataset, old, new, self.annotator, merge=merge)
+        self.renamed_in_keys(old, new)
         for mid, labels in self.drafts.items():
             self.drafts[mid] = {(new + n[len(old):] if within(n, old) else n): v
                                 for n, v in labels.items()}

@@ -179,6 +179,29 @@ async def test_creating_a_label_takes_a_second_key_and_labels_can_be_managed(tmp
         assert isinstance(app.screen, HelpScreen) and "unhappy" in all_text(app)
 
 
+async def test_a_label_created_on_the_first_page_leaves_the_learnt_keys_alone(tmp_path: Path) -> None:
+    """Labelling the first page from memory: a label created on one message must not move
+    the keys learnt before it. In taxonomy order ``Auto-reply`` took key 1 from
+    ``Billing`` for every later message, so the 1 learnt as Billing put Auto-reply on a
+    payment failure."""
+    store = make_store(tmp_path)  # Billing, Claims, Claims > Home, Claims > Motor; no model yet
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        first = app.current_mid()
+        assert app.session.slots(first)[0] == "Billing"
+        await pilot.press("l", *"Auto-reply", "enter", "y")  # created, and given to this message
+        await settle(app, pilot)
+        await pilot.press("space")
+        await settle(app, pilot)
+        second = app.current_mid()
+        assert "1[ ]Billing" in screen_text(app)
+        await pilot.press("1", "space")  # 1, as learnt on the first message
+        await settle(app, pilot)
+    assert reviews(store)[first] == {"Auto-reply": None}
+    assert reviews(store)[second] == {"Billing": None}
+
+
 async def test_first_undo_after_two_toggles_undoes_the_second(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     app = app_for(store)

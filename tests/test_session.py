@@ -220,6 +220,30 @@ def test_slots_stay_put_while_toggling(session: Session) -> None:
     assert third not in session.labels_of(mid)
 
 
+def test_a_label_created_while_labelling_takes_the_next_key(tmp_path: Path) -> None:
+    """Before a first model the keys follow the labels in the order the session met them:
+    one created on the first page takes the next free key, so the keys learnt on earlier
+    messages stay put (in taxonomy order, creating ``Auto-reply`` moved every label one key
+    on). A renamed label keeps its key; a restart numbers them in taxonomy order again."""
+    store = make_dataset(tmp_path, reviewed=0)
+    for name in ("Billing", "Claims > Home", "Complaint"):
+        store.add_label("d", name)
+    session = Session.open(store, "d", "a", seed=1)
+    first, second, third, fourth = session.page("shuffle")[:4]
+    taxonomy = list(session.labels)
+    assert session.state.model is None and session.slots(first) == taxonomy
+    session.add_label("Auto-reply")  # sorts before every label of the taxonomy
+    assert session.slots(second) == [*taxonomy, "Auto-reply"]
+    assert session.slots(first) == [*taxonomy, "Auto-reply"]  # a new label is added at the end here too
+    session.rename_label("Auto-reply", "Automatic reply")
+    session.rename_label("Claims > Home", "Claims > House")
+    moved = [n.replace("Claims > Home", "Claims > House") for n in taxonomy]
+    assert session.slots(third) == [*moved, "Automatic reply"]
+    session.rename_label("Automatic reply", taxonomy[0], merge=True)  # merged: the label it joined keeps its key
+    assert session.slots(fourth) == moved
+    assert Session.open(store, "d", "a", seed=1).key_order() == sorted(moved) == list(session.labels)
+
+
 def test_child_implies_parent(session: Session) -> None:
     mid = session.page("shuffle")[0]
     session.toggle(mid, "Claims")

@@ -197,7 +197,7 @@ async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         help_text = "\n".join(str(widget.render()) for widget in app.screen.query("Static"))
-        assert "the labels it already has (taxonomy order), then" in help_text  # a paragraph wraps to the panel
+        assert "to the labels it already has, then to the model" in help_text  # a paragraph wraps to the panel
         await pilot.press("escape")
 
 

@@ -69,10 +69,10 @@ typical ones first, with every second slot from Shuffle.
 Stop when the rating is Good or better and no important label has a warning."""
 
 HELP_FLOW = """\
-Numbers: when you arrive on a message, keys 1-9 are given to the labels it already has
-(taxonomy order), then to the model's predictions (most likely first), then to the rest of
-the taxonomy in order. They stay put while the page is open, so pressing a number twice
-removes what it added. [x] assigned, [^] implied by an assigned child (a child implies its
+Numbers: when you arrive on a message, keys 1-9 are given to the labels it already has,
+then to the model's predictions (most likely first), then to the rest of the taxonomy in
+order; a label you create takes the next free number, so those you have learnt do not move.
+They stay put while the page is open, so pressing a number twice removes what it added. [x] assigned, [^] implied by an assigned child (a child implies its
 parent), [ ] not assigned; 71% is the model's confidence, * at or above its threshold.
 Just after the app opens on reviewed messages the numbers wait for the first model (a
 moment), so that they go to its predictions from the first message on.
