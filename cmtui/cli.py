@@ -121,8 +121,10 @@ coverage: the share of all messages with at least one informative label predicte
   scored by a model that did not see it). With a few hundred reviews the thresholds are
   estimates and move the figure by a few points from page to page.
 expected coverage: the share of messages whose likeliest informative label is right, as
-  the model's probabilities put it once calibrated on those same held-out reviews (from 30
-  messages picked at random on, those only: Low confidence picks the worst covered). No
+  the model's probabilities put it once calibrated on those same held-out reviews, of the
+  messages that sample the mailbox: picked at random once there are 20, before that every
+  review no mode chose by its content (Low confidence picks the worst covered, Discover a
+  cluster's typical messages); none is shown until there are 20 such reviews. No
   thresholds: it moves with the model, and on most of our benchmark sets swung half as
   much from page to page; it reads a little low, so watch its trend.
 informative labels: useful on their own (the ? screen of the app has the whole rule)."""

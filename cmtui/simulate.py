@@ -89,7 +89,7 @@ def simulate(gold_path: Path, test_path: Path | None, strategy: str, seed_size: 
         seconds = time.perf_counter() - started
         row = {"labelled": len(session.reviewed), "coverage": round(state.report["coverage"], 4),
                "coverage_ideal": round(ideal_coverage(state, gold_rows), 4),
-               "coverage_expected": state.report.get("coverage_expected", 0.0),
+               "coverage_expected": state.report.get("coverage_expected"),
                "coverage_expected_ideal": round(ideal_expected_coverage(state, gold_rows), 4),
                "seconds": round(seconds, 3)}
         row.update(_evaluate(session, test_x, test_names))
@@ -127,7 +127,9 @@ def ideal_expected_coverage(state: Any, gold_rows: Sequence[dict[str, None]]) ->
         return 0.0
     step = max(1, -(-state.probs.shape[0] // IDEAL_SAMPLE))
     y = metrics.label_matrix(state.labels, gold_rows[::step])
-    return metrics.expected_coverage(state.probs, state.labels, set(state.informative), y, state.probs[::step])
+    value = metrics.expected_coverage(state.probs, state.labels, set(state.informative), y, state.probs[::step])
+    assert value is not None  # calibrated on every gold row: never too few
+    return value
 
 
 def discover_seed(session: Session, size: int) -> list[int]:
@@ -242,7 +244,7 @@ def run_simulation(args: argparse.Namespace) -> int:
         for r in results:
             def f(x: Any) -> str:
                 return "     -" if x is None else f"{x:.3f}"
-            print(f"{r['labelled']:8d} {r['coverage']:8.3f} {r['coverage_ideal']:6.3f} {r['coverage_expected']:8.3f} "
+            print(f"{r['labelled']:8d} {r['coverage']:8.3f} {r['coverage_ideal']:6.3f} {f(r['coverage_expected']):>8} "
                   f"{f(r['map']):>6} {f(r['map_all']):>7} "
                   f"{f(r['macro_f1']):>7} {f(r['micro_f1']):>7} {r['seconds']:7.2f}")
     return 0

@@ -414,12 +414,13 @@ class Trainer(_HeldOutFolds):
         test_thresholds = [r.thresholds.balanced for r in reports]
         thresholds = metrics.cap_by_share(scored, test_thresholds, label_shares(y, data.random))
         covered, coverage_value = metrics.coverage(scored, labels, informative, thresholds)
-        expected = metrics.expected_coverage(scored, labels, informative, y, held_out, data.random)
+        expected = metrics.expected_coverage(scored, labels, informative, y, held_out,
+                                             metrics.calibration_sample(data.modes))
         all_ap, worst = metrics.label_quality(reports)
         rating_value = metrics.rating(all_ap, worst, coverage_value, balance["similarity"])
         report = metrics.report_dict(len(rows), len(self.mids), reports, coverage_value, metrics.mean_ap(reports),
                                      balance, rating_value, metrics.annotator_summary(data.reviews))
-        report["coverage_expected"] = round(expected, 4)
+        report["coverage_expected"] = None if expected is None else round(expected, 4)
         report["tree_labels"] = [labels[j] for j in kept]
         report["drift"] = self.state.report.get("drift")  # of every message: measured with every score
         if sample is not None:  # the last scores, this model's where it scored

@@ -236,6 +236,17 @@ def test_expected_coverage_calibrated_on_the_random_picks() -> None:
     right = truth[rest][np.arange(3000), likeliest[rest]].mean()
     args = (probs[rest], ["A", "B"], {"A", "B"}, truth[picked], probs[picked])
     assert metrics.expected_coverage(*args) < right - 0.05  # the hard picks drag it down
-    assert abs(metrics.expected_coverage(*args, random) - right) < 0.03
-    few = np.arange(len(picked)) < metrics.RANDOM_CALIBRATION_MIN - 1  # too few random picks: every review
-    assert metrics.expected_coverage(*args, few) == metrics.expected_coverage(*args)
+    assert abs(metrics.expected_coverage(*args, random) - right) < 0.03  # type: ignore[operator]
+    few = np.arange(len(picked)) < metrics.RANDOM_CALIBRATION_MIN - 1
+    assert metrics.expected_coverage(*args, few) is None  # too few reviews sample the mailbox: no figure
+
+
+def test_the_calibration_sample_is_the_random_picks_else_what_no_mode_chose() -> None:
+    """Random picks once there is a page of them; before, every review no mode picked by
+    what the message says (imported, newest first, random). Reviews of Discover's
+    clusters alone are no sample of the mailbox: no calibration, so no figure."""
+    enough = ["shuffle"] * metrics.RANDOM_CALIBRATION_MIN
+    assert metrics.calibration_sample([*enough, "import", "low-confidence"]).tolist() == [True] * len(enough) + [False, False]
+    mixed = ["shuffle", "import", "recent", "discover", "low-confidence", "teach", "search", ""]
+    assert metrics.calibration_sample(mixed).tolist() == [True, True, True, False, False, False, False, True]
+    assert not metrics.calibration_sample(["discover"] * 36).any()

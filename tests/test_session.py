@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmtui import queues
+from cmtui import metrics, queues
 from cmtui.cli import main
 from cmtui.session import LabelImplied, ModelState, Session
 from cmtui.store import Store
@@ -242,6 +242,24 @@ def test_a_label_created_while_labelling_takes_the_next_key(tmp_path: Path) -> N
     session.rename_label("Automatic reply", taxonomy[0], merge=True)  # merged: the label it joined keeps its key
     assert session.slots(fourth) == moved
     assert Session.open(store, "d", "a", seed=1).key_order() == sorted(moved) == list(session.labels)
+
+
+def test_no_expected_coverage_until_the_reviews_sample_the_mailbox(tmp_path: Path) -> None:
+    """Reviews of Discover's clusters alone do not say how the rest of the mailbox looks:
+    the expected coverage waits for a page of messages no mode chose by their content."""
+    store = make_dataset(tmp_path, reviewed=0)
+    for name in TOPICS:
+        store.add_label("d", name)
+    session = Session.open(store, "d", "a", seed=1)
+    names = list(TOPICS)
+    gold = {int(m): {names[i % 3]: None} for i, m in enumerate(session.mids)}
+    clustered = [m for name in names for m in [m for m in gold if name in gold[m]][:12]]  # three clusters
+    session.confirm(clustered, "discover", labels=gold)
+    assert session.retrain(persist=False).report["coverage_expected"] is None
+    assert "expected" not in metrics.format_report(session.state.report)
+    page = session.page("shuffle")
+    session.confirm(page, "shuffle", labels=gold)
+    assert 0 < session.retrain(persist=False).report["coverage_expected"] <= 1
 
 
 def test_child_implies_parent(session: Session) -> None:

@@ -57,8 +57,11 @@ made exact once every message is rescored, seconds later.
 
 Expected coverage, beside it: the share of messages whose likeliest informative label is
 right, as the model's probabilities put it once calibrated on the reviews (each scored by
-a model that did not see it; one scaling for all labels; from 30 random picks on, those
-only: Low confidence's own picks are where the model is most wrong). It averages probabilities
+a model that did not see it; one scaling for all labels) that sample the mailbox: the random
+picks once there are 20, before that every review no mode chose by its content (imported
+ones too). Low confidence's own picks are where the model is most wrong, and Discover's
+clusters say nothing of the messages outside them, so after Discover alone the figure
+waits for a page of Shuffle. It averages probabilities
 instead of counting messages over thresholds, so it moves with the model, not with where
 a threshold fell: on most of our benchmark sets it swung half as much from page to page.
 It reads a little low (the held-out models are weaker than the one shown): watch its trend.
