@@ -57,14 +57,14 @@ made exact once every message is rescored, seconds later.
 
 Expected coverage, beside it: the share of messages whose likeliest informative label is
 right, as the model's probabilities put it once calibrated on the reviews (each scored by
-a model that did not see it; one scaling for all labels) that sample the mailbox: the random
-picks once there are 20, before that every review no mode chose by its content (imported
-ones too). Low confidence's own picks are where the model is most wrong, and Discover's
-clusters say nothing of the messages outside them, so after Discover alone the figure
-waits for a page of Shuffle. It averages probabilities
-instead of counting messages over thresholds, so it moves with the model, not with where
-a threshold fell: on most of our benchmark sets it swung half as much from page to page.
-It reads a little low (the held-out models are weaker than the one shown): watch its trend.
+a model that did not see it; one scaling for all labels) that sample the mailbox: the
+random picks once there are 20, before that every review no mode chose by its content
+(imported ones too). Low confidence's own picks are where the model is most wrong, and
+Discover's clusters say nothing of the messages outside them, so after Discover alone the
+figure waits for a page of Shuffle. It averages probabilities instead of counting messages
+over thresholds, so it moves with the model, not with where a threshold fell: on most of
+our benchmark sets it swung half as much from page to page. It reads a little low (the
+held-out models are weaker than the one shown): watch its trend.
 
 Training: label every label that applies (a missing label teaches "no"), confirm, and
 submit the page; the model retrains and Low confidence brings the least covered messages,
@@ -74,11 +74,12 @@ Stop when the rating is Good or better and no important label has a warning."""
 HELP_FLOW = """\
 Numbers: when you arrive on a message, keys 1-9 are given to the labels it already has,
 then to the model's predictions (most likely first), then to the rest of the taxonomy in
-order; a label you create takes the next free number, so those you have learnt do not move.
-They stay put while the page is open, so pressing a number twice removes what it added. [x] assigned, [^] implied by an assigned child (a child implies its
-parent), [ ] not assigned; 71% is the model's confidence, * at or above its threshold.
-Just after the app opens on reviewed messages the numbers wait for the first model (a
-moment), so that they go to its predictions from the first message on.
+order; a label you create takes the next free number, so those you have learnt do not
+move. They stay put while the page is open, so pressing a number twice removes what it
+added. [x] assigned, [^] implied by an assigned child (a child implies its parent), [ ]
+not assigned; 71% is the model's confidence, * at or above its threshold. Just after the
+app opens on reviewed messages the numbers wait for the first model (a moment), so that
+they go to its predictions from the first message on.
 
 Confirm (space) with no label assigned reviews the message as having none: the app says so,
 and its row reads "no labels" (the list shows predictions only on rows not yet reviewed).
