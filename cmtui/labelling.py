@@ -109,6 +109,11 @@ class Labelling:
             return self.drafts[mid] != self.reviewed[mid]
         return bool(self.drafts[mid])
 
+    def edited_unreviewed(self) -> list[int]:
+        """Unreviewed messages holding unconfirmed edits (a first page brings them back
+        first); a label toggled on and off again, or an Accept that found nothing, is none."""
+        return [m for m in self.drafts if m in self.row_of and m not in self.reviewed and self.is_edited(m)]
+
     def predictions_of(self, mid: int) -> list[tuple[str, float, bool]]:
         """(label, probability, at or above its balanced threshold), most likely first;
         none for a label on every review (``unopposed``)."""
@@ -234,9 +239,12 @@ class Labelling:
         return now_assigned
 
     def accept_predictions(self, mid: int) -> list[str]:
-        """Assign every predicted label at or above its threshold (most specific ones)."""
+        """Assign every predicted label at or above its threshold (most specific ones); with
+        none, nothing changes (no draft, no step for undo)."""
         above = [name for name, _, ok in self.predictions_of(mid) if ok]
         leaves = [n for n in above if not any(is_below(o, n) for o in above)]
+        if not leaves:
+            return []
         current = self.labels_of(mid)
         for name in leaves:
             for parent in ancestors(name):

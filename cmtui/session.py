@@ -144,7 +144,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def _new_page(self, mode: str, arg: str | None, shown: list[list[int]]) -> list[int]:
         excluded = {m for page in shown for m in page}
-        pinned = [] if shown else [m for m in self.drafts if m in self.row_of and m not in self.reviewed]
+        pinned = [] if shown else self.edited_unreviewed()
         excluded |= set(pinned)
         want = self.page_size - len(pinned)
         extra = 0

@@ -204,9 +204,27 @@ def test_two_toggles_then_one_undo_steps_back_one(session: Session) -> None:
     session.undo()
     assert session.labels_of(mid) == {}
     session.set_labels(mid, {"Billing": None})
-    session.accept_predictions(mid)
+    assert session.accept_predictions(mid) == []  # no model: nothing to accept, no step made
     session.undo()
-    assert session.labels_of(mid) == {"Billing": None}
+    assert session.labels_of(mid) == {}
+    session.retrain()
+    accepted = next(m for m in session.page("low-confidence", number=1) if session.accept_predictions(m))
+    session.undo()  # an Accept is one step
+    assert session.labels_of(accepted) == {}
+
+
+def test_an_accept_of_nothing_or_a_label_taken_back_pins_nothing(session: Session) -> None:
+    """A new page begins with the messages holding unconfirmed edits; a message where Accept
+    found nothing, or a label toggled on and off again, holds none."""
+    session.retrain()
+    first, second = session.page("shuffle")[:2]
+    assert session.accept_predictions(first) == [] or session.undo() is not None
+    session.toggle(second, "Billing")
+    session.toggle(second, "Billing")
+    assert session.page("teach", "Billing") == session.ranked("teach", "Billing")[:20]  # nothing pinned
+    session.toggle(second, "Billing")
+    session.forget_pages()
+    assert session.page("teach", "Billing")[0] == second  # a real edit is still brought back first
 
 
 def test_slots_stay_put_while_toggling(session: Session) -> None:
