@@ -387,8 +387,8 @@ class PageView(AppBase):
         implied = session.implied_of(mid)
         prob = {name: (p, ok) for name, p, ok in session.predictions_of(mid)}
         waiting = self.keys_wait()
-        slots = session.slots(mid) if not waiting else [n for n in session.key_order() if n in assigned] + [
-            n for n in session.key_order() if n not in assigned]
+        # while waiting: the assigned labels first, each part in key order (a stable sort)
+        slots = session.slots(mid) if not waiting else sorted(session.key_order(), key=lambda n: n not in assigned)
         out: list[tuple[Text, bool]] = []
         for number, name in enumerate(slots, start=1):
             if number > 9 and name not in assigned and name not in implied:
