@@ -1,4 +1,4 @@
-"""Label edits on a message's draft: the numbered slots, toggling, implied parents.
+"""Label edits on a message's draft: the numbered keys, toggling, implied parents.
 
 A draft holds the labels a person has given a message and not yet confirmed. A child
 label implies its parents: assigning it drops them from the draft (they are shown as
@@ -15,7 +15,7 @@ import numpy as np
 
 from .metrics import closure
 from .store import LabelNameError
-from .taxonomy import ancestors, is_below, within
+from .taxonomy import ancestors, is_below
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -83,11 +83,10 @@ class Labelling:
     row_of: RowIndex
     mids: np.ndarray
     _draft_history: list[tuple[int, dict[str, int | None] | None] | None]  # None: a step in the store
-    _slots: dict[int, list[str]]
     trainer: Trainer  # whose current scores give the predictions
     _unopposed: set[str] = set()  # replaced whole, never changed in place
     _unopposed_of: object = None  # the model state they were counted for
-    _key_order: list[str] = []  # replaced whole, never changed in place
+    _key_order: list[str] = []  # the labels in the order they were created; replaced whole
 
     def labels_of(self, mid: int) -> dict[str, int | None]:
         """The labels assigned to a message (a copy): its draft, else its latest review."""
@@ -140,42 +139,18 @@ class Labelling:
             self._unopposed_of = state
         return self._unopposed
 
-    def slots(self, mid: int) -> list[str]:
-        """The labels behind keys 1-9 (and on), fixed the first time the message is shown
-        on its page, so a key means the same label however often it is pressed.
-
-        Order: the labels the message already has, then the model's predictions by
-        confidence, then the rest of the taxonomy, each in ``key_order``.
-        """
-        known = set(self.labels)
-        order = self.key_order()
-        slots = [n for n in self._slots.get(mid, []) if n in known]
-        if mid not in self._slots:
-            assigned = self.labels_of(mid)
-            slots = [n for n in order if n in assigned]
-            slots += [n for n, _, _ in self.predictions_of(mid) if n in known and n not in slots]
-        slots += [n for n in order if n not in slots]
-        self._slots[mid] = slots
-        return slots
-
     def key_order(self) -> list[str]:
-        """The taxonomy in the order this session first met each label (at opening, the
-        taxonomy order): a label created while labelling takes the next free key, so the
-        keys learnt on earlier messages stay put. In taxonomy order, creating ``Billing``
-        on the first page moved ``Cancellation`` from key 2 to 3 for every message after."""
+        """The labels behind keys 1-9 (and on), the same on every message, for every
+        annotator and after a restart: the labels in the order they were created (an
+        imported taxonomy: in name order), so a label created while labelling takes the
+        next free key and a renamed one keeps its key. Keys once followed each message's
+        predictions (its likeliest label on 1): pressed from memory, they gave the wrong
+        label whenever that order changed. In taxonomy order, creating ``Billing`` moved
+        ``Cancellation`` from key 2 to 3."""
         known = set(self.labels)
         order = [n for n in self._key_order if n in known]
         met = set(order)
-        self._key_order = order + [n for n in self.labels if n not in met]
-        return self._key_order
-
-    def renamed_in_keys(self, old: str, new: str) -> None:
-        """A renamed label (and its children) keeps its place in ``key_order``; a merged
-        one gives its place up to the label it joined."""
-        order = self.key_order()
-        kept = set(order)
-        moved = [new + n[len(old):] if within(n, old) else n for n in order]
-        self._key_order = [m for n, m in zip(order, moved, strict=True) if m == n or m not in kept]
+        return order + [n for n in self.labels if n not in met]
 
     def stored(self, confirmed: Collection[int] = ()) -> None:
         """A step was written to the store (a confirmation, a submit, a taxonomy change, a

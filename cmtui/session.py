@@ -72,7 +72,6 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         self.texts = TextCache(store, dataset)
         # pages already shown, per (mode, argument): they stay as they were until a submit
         self._pages: dict[tuple[str, str | None], list[list[int]]] = {}
-        self._slots: dict[int, list[str]] = {}  # the labels behind keys 1-9, fixed per message
         self.random_picks: set[int] = set()  # Low confidence slots filled from Shuffle
         self.descriptions: dict[str, str] = {}
         self.exception_kinds: dict[int, list[str]] = {}  # open stream exceptions, read with the Exceptions page
@@ -106,9 +105,9 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def refresh_reviews(self) -> None:
         """Re-read the taxonomy and every annotator's reviews from the database."""
-        labels, descriptions, reviewed, modes = self.store.reviews_and_taxonomy(self.dataset)
+        labels, descriptions, created, reviewed, modes = self.store.reviews_and_taxonomy(self.dataset)
         with self._reviews_lock:
-            self.labels, self.descriptions = labels, descriptions
+            self.labels, self.descriptions, self._key_order = labels, descriptions, created
             self.reviewed, self.review_modes = reviewed, modes
 
     def reviewed_mask(self) -> np.ndarray:
@@ -165,8 +164,6 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         """Drop the pages shown so far (after a submit the model ranks anew), except
         those of the modes in ``keep``."""
         self._pages = {key: pages for key, pages in self._pages.items() if key[0] in keep}
-        kept = {m for pages in self._pages.values() for page in pages for m in page}
-        self._slots = {m: slots for m, slots in self._slots.items() if m in kept}
 
     def pin_page(self, mode: str, arg: str | None, mids: Sequence[int]) -> None:
         """Make ``mids`` the first page of ``mode`` (an undone submit comes back as it was)."""
@@ -207,14 +204,13 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def add_label(self, name: str) -> str:
         name = self.store.add_label(self.dataset, name, self.annotator)
-        self.labels = self.store.labels(self.dataset)
+        self.labels, self.descriptions, self._key_order = self.store.taxonomy(self.dataset)
         self.stored()
         return name
 
     def rename_label(self, old: str, new: str, merge: bool = False) -> int:
         """Rename (or merge) a label everywhere: the store, and this session's drafts."""
         moved = self.store.move_label(self.dataset, old, new, self.annotator, merge=merge)
-        self.renamed_in_keys(old, new)
         for mid, labels in self.drafts.items():
             self.drafts[mid] = {(new + n[len(old):] if within(n, old) else n): v
                                 for n, v in labels.items()}

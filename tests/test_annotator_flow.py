@@ -50,7 +50,7 @@ async def test_enter_confirms_and_moves_on(tmp_path: Path) -> None:
     async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         first = app.current_mid()
-        label = app.session.slots(first)[0]
+        label = app.session.key_order()[0]
         await pilot.press("1", "enter")
         await settle(app, pilot)
         assert app.current_mid() == app.page_mids[1]  # moved on
@@ -86,16 +86,16 @@ async def test_a_number_pressed_twice_removes_what_it_added(tmp_path: Path) -> N
     async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         mid = app.current_mid()
-        slots = list(app.session.slots(mid))
+        slots = list(app.session.key_order())
         await pilot.press("3")
         await pilot.press("3")
         assert app.session.labels_of(mid) == {}
         await pilot.press("2", "4")
-        assert app.session.slots(mid) == slots  # numbers stay put while on the message
+        assert app.session.key_order() == slots  # numbers stay put
         assert set(app.session.labels_of(mid)) == {slots[1], slots[3]} - {
             s for s in slots if any(o.startswith(s + " > ") for o in (slots[1], slots[3]))}
         await pilot.press("down", "up")
-        assert app.session.slots(mid) == slots
+        assert app.session.key_order() == slots
 
 
 async def test_submit_asks_before_reviewing_untouched_and_one_undo_reverts_it(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ async def test_a_label_created_on_the_first_page_leaves_the_learnt_keys_alone(tm
     async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         first = app.current_mid()
-        assert app.session.slots(first)[0] == "Billing"
+        assert app.session.key_order()[0] == "Billing"
         await pilot.press("l", *"Auto-reply", "enter", "y")  # created, and given to this message
         await settle(app, pilot)
         await pilot.press("space")
@@ -208,7 +208,7 @@ async def test_first_undo_after_two_toggles_undoes_the_second(tmp_path: Path) ->
     async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         mid = app.current_mid()
-        slots = app.session.slots(mid)
+        slots = app.session.key_order()
         await pilot.press("1", "3", "u")
         await settle(app, pilot)
         assert app.session.labels_of(mid) == {slots[0]: None}
@@ -221,7 +221,7 @@ async def test_quit_keeps_unconfirmed_edits_and_the_row(tmp_path: Path) -> None:
         await settle(app, pilot)
         await pilot.press("j", "j", "j", "1")
         mid = app.current_mid()
-        label = app.session.slots(mid)[0]
+        label = app.session.key_order()[0]
         await pilot.press("q")
         await pilot.pause()
     assert app.kept_drafts == 1
@@ -284,13 +284,13 @@ async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Pat
     async with running(app, size=SMALL) as pilot:
         await settle(app, pilot)
         mid = app.current_mid()
-        number = app.session.slots(mid).index("Claims > Home") + 1
+        number = app.session.key_order().index("Claims > Home") + 1
         await pilot.press(str(number))
         cell = str(app.query_one(MessageList).get_row_at(0)[3])
         assert "Claims›Home" in cell
         chips = " ".join(str(c) for c, _ in app.chips(mid))
         assert "[x]Claims›Home" in chips and "[^]Claims" in chips
-        parent = app.session.slots(mid).index("Claims") + 1
+        parent = app.session.key_order().index("Claims") + 1
         await pilot.press(str(parent))  # implied: not assigned on its own
         assert app.session.labels_of(mid) == {"Claims > Home": None}
         await pilot.press("l")
@@ -471,10 +471,12 @@ def test_short_names_are_unambiguous() -> None:
     assert len(set(names.values())) == len(names)
 
 
-async def test_number_keys_wait_for_the_first_model_after_opening(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Opened on reviews, the first message was shown before its model: its keys followed
-    the taxonomy (the likeliest label past key 8) and stayed so; now they wait for it."""
+async def test_number_keys_are_the_same_on_every_message_and_need_no_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys once went to each message's predictions first (its likeliest label on 1), and
+    waited for the first model after opening: pressed from memory, 1 gave whatever the
+    model liked best on each message. Now 1 is the first label of the taxonomy, on every
+    message, while the model trains and after it."""
     import threading
 
     from cmtui.session import Session
@@ -489,20 +491,22 @@ async def test_number_keys_wait_for_the_first_model_after_opening(tmp_path: Path
 
     monkeypatch.setattr(Session, "quick_retrain", held)
     app = app_for(store)
+    first_label = sorted(store.labels("d"))[0]
     async with running(app, size=SMALL) as pilot:
         for _ in range(400):
             await pilot.pause(0.05)
             if app.session is not None and app.page_mids:
                 break
-        mid = app.current_mid()
-        assert app.keys_wait() and "1[" not in screen_text(app)  # the labels, without numbers
+        assert app.session.state.model is None and "1[ ]" + first_label in screen_text(app)
+        await pilot.press("1")  # no waiting for the model
+        assert app.session.labels_of(app.current_mid()) == {first_label: None}
         await pilot.press("1")
-        assert app.session.labels_of(mid) == {} and any("A moment" in n for n in notes(app))
         release.set()
         await settle(app, pilot)
-        mid = app.current_mid()
-        assert not app.keys_wait() and "1[" in screen_text(app)
-        top = app.session.predictions_of(mid)[0][0]
-        assert app.session.slots(mid)[0] == top  # key 1: the likeliest label
-        await pilot.press("1")
-        assert top in app.session.labels_of(mid)
+        page = app.page_mids[:8]
+        assert len({app.session.predictions_of(m)[0][0] for m in page}) > 1  # likeliest labels differ
+        for _ in page:
+            await pilot.press("1", "space")
+            await settle(app, pilot)
+    got = reviews(store)
+    assert all(got[m] == {first_label: None} for m in page)

@@ -227,39 +227,47 @@ def test_an_accept_of_nothing_or_a_label_taken_back_pins_nothing(session: Sessio
     assert session.page("teach", "Billing")[0] == second  # a real edit is still brought back first
 
 
-def test_slots_stay_put_while_toggling(session: Session) -> None:
+def test_keys_are_the_taxonomy_on_every_message_whatever_the_model_predicts(session: Session) -> None:
+    """Keys once followed each message's predictions: pressed from memory, ``1`` gave a
+    different label on the next message whenever its likeliest label differed."""
     session.retrain()
-    mid = session.page("low-confidence")[3]
-    before = session.slots(mid)
-    third = before[2]
-    assert session.toggle(mid, third) is True
-    assert session.slots(mid) == before
-    assert session.toggle(mid, session.slots(mid)[2]) is False  # the same key removes the same label
-    assert third not in session.labels_of(mid)
+    page = session.page("low-confidence")
+    tops = {session.predictions_of(m)[0][0] for m in page}
+    assert len(tops) > 1  # the messages' likeliest labels differ
+    keys = list(session.labels)
+    mid = page[3]
+    assert session.toggle(mid, keys[2]) is True
+    assert session.key_order() == keys
+    assert session.toggle(mid, session.key_order()[2]) is False  # the same key removes the same label
+    assert keys[2] not in session.labels_of(mid)
 
 
 def test_a_label_created_while_labelling_takes_the_next_key(tmp_path: Path) -> None:
-    """Before a first model the keys follow the labels in the order the session met them:
-    one created on the first page takes the next free key, so the keys learnt on earlier
-    messages stay put (in taxonomy order, creating ``Auto-reply`` moved every label one key
-    on). A renamed label keeps its key; a restart numbers them in taxonomy order again."""
+    """The keys follow the labels in the order the session met them: one created on the
+    first page takes the next free key, so the keys learnt on earlier messages stay put
+    (in taxonomy order, creating ``Auto-reply`` moved every label one key on). A renamed
+    label keeps its key; a restart, or another annotator, has the same keys."""
     store = make_dataset(tmp_path, reviewed=0)
     for name in ("Billing", "Claims > Home", "Complaint"):
         store.add_label("d", name)
     session = Session.open(store, "d", "a", seed=1)
-    first, second, third, fourth = session.page("shuffle")[:4]
     taxonomy = list(session.labels)
-    assert session.state.model is None and session.slots(first) == taxonomy
+    assert session.key_order() == taxonomy
     session.add_label("Auto-reply")  # sorts before every label of the taxonomy
-    assert session.slots(second) == [*taxonomy, "Auto-reply"]
-    assert session.slots(first) == [*taxonomy, "Auto-reply"]  # a new label is added at the end here too
+    assert session.key_order() == [*taxonomy, "Auto-reply"]
     session.rename_label("Auto-reply", "Automatic reply")
     session.rename_label("Claims > Home", "Claims > House")
     moved = [n.replace("Claims > Home", "Claims > House") for n in taxonomy]
-    assert session.slots(third) == [*moved, "Automatic reply"]
+    assert session.key_order() == [*moved, "Automatic reply"]
     session.rename_label("Automatic reply", taxonomy[0], merge=True)  # merged: the label it joined keeps its key
-    assert session.slots(fourth) == moved
-    assert Session.open(store, "d", "a", seed=1).key_order() == sorted(moved) == list(session.labels)
+    assert session.key_order() == moved
+    session.add_label("Auto-reply")
+    session.rename_label("Billing", "Payments")
+    assert session.key_order() == ["Payments", *moved[1:], "Auto-reply"]
+    session.undo()  # the rename: Billing back in its place
+    assert session.key_order() == [*moved, "Auto-reply"]
+    again = Session.open(store, "d", "other", seed=2)  # after a restart, and for another annotator
+    assert again.key_order() == [*moved, "Auto-reply"] != list(again.labels)
 
 
 def test_no_expected_coverage_until_the_reviews_sample_the_mailbox(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_undo_is_per_annotator(store: Store, tmp_path: Path) -> None:
     # what a session re-reads before each page and fit, in one opening of the file
     together = store.reviews_and_taxonomy("d")
     assert together == (*store.taxonomy("d"), *store.effective_reviews("d"))
-    assert together[1:] == ({"A": "about a"}, {mids[1]: {}}, {mids[1]: "shuffle"})
+    assert together[1:] == ({"A": "about a"}, ["A"], {mids[1]: {}}, {mids[1]: "shuffle"})
 
 
 def test_label_names_are_validated(store: Store, tmp_path: Path) -> None:

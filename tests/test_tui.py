@@ -91,7 +91,7 @@ async def test_label_by_number_and_picker_then_confirm(tmp_path: Path) -> None:
         assert app.session is not None and len(app.page_mids) == 20
         first = app.current_mid()
         assert first is not None
-        number_of = {name: i + 1 for i, name in enumerate(app.session.slots(first)[:9])}
+        number_of = {name: i + 1 for i, name in enumerate(app.session.key_order()[:9])}
         await pilot.press(str(number_of["Billing"]))
         assert "Billing" in app.session.labels_of(first)
         await pilot.press("l")
@@ -197,7 +197,7 @@ async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         help_text = "\n".join(str(widget.render()) for widget in app.screen.query("Static"))
-        assert "to the labels it already has, then to the model" in help_text  # a paragraph wraps to the panel
+        assert "the same on every message, after a restart and for every annotator" in help_text  # a paragraph wraps to the panel
         await pilot.press("escape")
 
 

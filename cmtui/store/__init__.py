@@ -49,7 +49,7 @@ class Store(LabelsStore, ReviewsStore, DatasetsStore, SourcesStore, ModelsStore,
     """
 
     def reviews_and_taxonomy(self, dataset: str) -> tuple[
-            list[str], dict[str, str], dict[int, dict[str, int | None]], dict[int, str]]:
+            list[str], dict[str, str], list[str], dict[int, dict[str, int | None]], dict[int, str]]:
         """``taxonomy`` and ``effective_reviews`` in one unit of work: a session re-reads
         both before every page and fit, and each opening of the file costs 10-20 ms."""
         with self.transaction() as con:

@@ -15,15 +15,21 @@ class LabelsStore(StoreBase):
         with self.transaction() as con:
             return self._labels(con, dataset)
 
-    def taxonomy(self, dataset: str) -> tuple[list[str], dict[str, str]]:
-        """The labels in taxonomy order and their descriptions, in one unit of work."""
+    def taxonomy(self, dataset: str) -> tuple[list[str], dict[str, str], list[str]]:
+        """The labels in taxonomy order, their descriptions, and the labels in the order
+        they were created, in one unit of work."""
         with self.transaction() as con:
             return self._taxonomy(con, dataset)
 
     @staticmethod
-    def _taxonomy(con: duckdb.DuckDBPyConnection, dataset: str) -> tuple[list[str], dict[str, str]]:
-        rows = con.execute("SELECT name, description FROM labels WHERE dataset=?", [dataset]).fetchall()
-        return sort_labels([r[0] for r in rows]), {r[0]: r[1] for r in rows if r[1]}
+    def _taxonomy(con: duckdb.DuckDBPyConnection, dataset: str) -> tuple[list[str], dict[str, str], list[str]]:
+        """The third part, the order of creation (parents before their children; a renamed
+        label keeps its place), is the order of the number keys: the same for every
+        annotator and after a restart."""
+        rows = con.execute("SELECT name, description FROM labels WHERE dataset=? ORDER BY created, name",
+                           [dataset]).fetchall()
+        created = [r[0] for r in rows]
+        return sort_labels(created), {r[0]: r[1] for r in rows if r[1]}, created
 
     def add_label(self, dataset: str, name: str, annotator: str | None = None) -> str:
         name = validate_label_name(name)
@@ -87,6 +93,9 @@ class LabelsStore(StoreBase):
                                  AND b.annotator=a.annotator AND b.label=?)""", [dataset, name, target[name]])
                 con.execute("UPDATE annotations SET label=? WHERE dataset=? AND label=?",
                             [target[name], dataset, name])
+                if target[name] not in existing:  # renamed: it keeps its place in the keys' order
+                    con.execute("""UPDATE labels SET created=(SELECT created FROM labels WHERE dataset=? AND name=?)
+                                   WHERE dataset=? AND name=?""", [dataset, name, dataset, target[name]])
                 description = con.execute("SELECT description FROM labels WHERE dataset=? AND name=?",
                                           [dataset, name]).fetchone()
                 con.execute("DELETE FROM labels WHERE dataset=? AND name=?", [dataset, name])

@@ -37,7 +37,7 @@ from .messages import (
     UndoDone,
     Written,
 )
-from .parts import KEYS_WAIT, LabelActions, Workers
+from .parts import LabelActions, Workers
 from .screens import (
     DatasetsScreen,
     HelpScreen,
@@ -231,15 +231,12 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         mid = self.current_mid()
         if self.session is None or mid is None:
             return
-        if self.keys_wait():
-            self.notify(KEYS_WAIT, timeout=3)
-            return
-        slots = self.session.slots(mid)
-        if number > len(slots):
-            self.notify(f"No label on key {number}: the taxonomy has {len(slots)}", timeout=3)
+        keys = self.session.key_order()
+        if number > len(keys):
+            self.notify(f"No label on key {number}: the taxonomy has {len(keys)}", timeout=3)
             return
         try:
-            self.session.toggle(mid, slots[number - 1])
+            self.session.toggle(mid, keys[number - 1])
         except LabelImplied as exc:
             self.notify(str(exc), timeout=4)
             return

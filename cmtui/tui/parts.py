@@ -33,7 +33,7 @@ from .messages import (
 from .screens import AskScreen, ConfirmScreen, FilterScreen, LabelPickerScreen, confirm_new_label
 from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures, fill_table
 
-KEYS_WAIT = "A moment: the keys go to the model's predictions first, and it is training"
+CHIP_PERCENT_FROM = 0.05  # a chip shows the model's confidence from 5%
 
 
 class AppBase(App[int]):
@@ -371,35 +371,25 @@ class PageView(AppBase):
                   spans=spans, items=items, current=self.field_cursor)
         self._shown_mid = mid
 
-    def keys_wait(self) -> bool:
-        """The app opened on reviews and their first model is still training: the keys 1-9
-        are not given yet, as they go to the model's predictions first and then stay put
-        (given before it, they followed the taxonomy on the first message only)."""
-        session = self.session
-        return session is not None and bool(session.reviewed) and session.state.model is None and self.meter.training
-
     def chips(self, mid: int) -> list[tuple[Text, bool]]:
-        """One chip per label slot: ``3[x]Quote›Home 71%*``; assigned labels past slot 9
-        and implied parents are shown too; without numbers while ``keys_wait``."""
+        """One chip per key, in key order: ``3[x]Quote›Home 71%*``; after them, labels past
+        key 9 that are assigned, implied or predicted at their threshold."""
         session = self.session
         assert session is not None
         assigned = session.labels_of(mid)
         implied = session.implied_of(mid)
         prob = {name: (p, ok) for name, p, ok in session.predictions_of(mid)}
-        waiting = self.keys_wait()
-        # while waiting: the assigned labels first, each part in key order (a stable sort)
-        slots = session.slots(mid) if not waiting else sorted(session.key_order(), key=lambda n: n not in assigned)
         out: list[tuple[Text, bool]] = []
-        for number, name in enumerate(slots, start=1):
-            if number > 9 and name not in assigned and name not in implied:
+        for number, name in enumerate(session.key_order(), start=1):
+            p, ok = prob.get(name, (None, False))
+            if number > 9 and name not in assigned and name not in implied and not ok:
                 continue
             mark = "[x]" if name in assigned else "[^]" if name in implied else "[ ]"
             if name in assigned and session.sentiment:
                 mark += "+" if assigned[name] == 1 else "-"
-            chip = Text(f"{number}" if number <= 9 and not waiting else "")
-            p, ok = prob.get(name, (None, False))
+            chip = Text(f"{number}" if number <= 9 else "")
             chip.append(mark + self._short(name), style="bold" if name in assigned else "")
-            if p is not None:
+            if p is not None and (p >= CHIP_PERCENT_FROM or ok):  # 1% and 3% on every chip cost a key's room
                 chip.append(f" {p * 100:.0f}%{'*' if ok else ''}", style="dim")
             out.append((chip, name in assigned or name in implied))
         return out
@@ -451,9 +441,6 @@ class LabelActions(PageView):
     def action_pick_label(self) -> None:
         mid = self.current_mid()
         if self.session is None or mid is None:
-            return
-        if self.keys_wait():  # the picker numbers the labels as the keys do
-            self.notify(KEYS_WAIT, timeout=3)
             return
         self.push_screen(LabelPickerScreen(self.session, mid), self._picked)
 

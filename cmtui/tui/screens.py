@@ -72,14 +72,13 @@ typical ones first, with every second slot from Shuffle.
 Stop when the rating is Good or better and no important label has a warning."""
 
 HELP_FLOW = """\
-Numbers: when you arrive on a message, keys 1-9 are given to the labels it already has,
-then to the model's predictions (most likely first), then to the rest of the taxonomy in
-order; a label you create takes the next free number, so those you have learnt do not
-move. They stay put while the page is open, so pressing a number twice removes what it
-added. [x] assigned, [^] implied by an assigned child (a child implies its parent), [ ]
-not assigned; 71% is the model's confidence, * at or above its threshold. Just after the
-app opens on reviewed messages the numbers wait for the first model (a moment), so that
-they go to its predictions from the first message on.
+Numbers: keys 1-9 are the labels in the order they were created (an imported taxonomy:
+by name), the same on every message, after a restart and for every annotator, so you can
+label from memory; a label you create takes the next free number, a renamed one keeps its
+own. Labels past 9 are in the picker (l). [x] assigned, [^] implied by an assigned child
+(a child implies its parent), [ ] not assigned; 71% is the model's confidence (shown from
+5%), * at or above its threshold (a accepts those); labels past 9 show when assigned or
+at their threshold.
 
 Confirm (space) with no label assigned reviews the message as having none: the app says so,
 and its row reads "no labels" (the list shows predictions only on rows not yet reviewed).
@@ -145,7 +144,7 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
         session = self.session
         assigned = session.labels_of(self.mid) if self.mid is not None else {}
         implied = session.implied_of(self.mid) if self.mid is not None else set()
-        order = session.slots(self.mid) if self.mid is not None else list(session.labels)
+        order = session.key_order()
         prob = {name: p for name, p, _ in session.predictions_of(self.mid)} if self.mid is not None else {}
         needle = text.casefold().strip()
         for number, name in enumerate(order, start=1):
