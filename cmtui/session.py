@@ -21,7 +21,7 @@ from .discovering import Clusters, Discoverer, Discovering
 from .features import DEFAULT_BITS
 from .fields.extracting import Extracting, FieldSpan
 from .labelling import LabelImplied, Labelling, RowIndex
-from .metrics import AMBER_EXAMPLES, MIN_MAP_EXAMPLES, expected_text
+from .metrics import AMBER_EXAMPLES, expected_text
 from .model import Cancelled, ModelParams
 from .readiness import format_readiness, readiness
 from .scoping import Scoping
@@ -30,7 +30,7 @@ from .taxonomy import within
 from .texts import PageRow, TextCache
 from .trainer import ModelState, Trainer, TrainingData, in_test_split
 
-__all__ = ["AMBER_EXAMPLES", "Analytics", "FieldSpan", "Filters", "parse_filters", "period_name", "sparkline", "MIN_MAP_EXAMPLES", "Cancelled", "Cluster", "Clusters", "LabelImplied",
+__all__ = ["AMBER_EXAMPLES", "Analytics", "FieldSpan", "Filters", "parse_filters", "period_name", "sparkline", "Cancelled", "Cluster", "Clusters", "LabelImplied",
            "ModelState", "ModelVersion", "PageRow", "SavedSession", "Session", "Undone", "check_label_name", "expected_text", "format_readiness", "in_test_split", "readiness"]
 
 

@@ -184,6 +184,16 @@ def test_label_quality_gives_little_credit_for_few_examples() -> None:
     assert metrics.rating(*metrics.label_quality(few), 0.9, 0.9)["band"] != "Good"
 
 
+def test_map_counts_only_the_labels_whose_ap_is_shown() -> None:
+    """A label of 24 examples (20 in training) has its AP held back ("needs 1"): it gave
+    "MAP 100%" beside a Poor rating after a few Discover clusters."""
+    th = metrics.Thresholds(0.8, 0.5, 0.2)
+    held_back = metrics.LabelReport("A", 24, 20, 4, 1.0, 1.0, 1.0, th, True, 1.0, "amber")
+    shown = metrics.LabelReport("B", 25, 20, 5, 0.6, 0.6, 0.6, th, True, 1.0, "")
+    assert np.isnan(metrics.mean_ap([held_back]))
+    assert metrics.mean_ap([held_back, shown]) == pytest.approx(0.6)
+
+
 def test_thresholds_are_capped_by_the_labels_share() -> None:
     # a threshold chosen on a few test messages sits in the base rate and would flag everything
     probs = np.full((1000, 3), 0.013, dtype=np.float32)

@@ -20,7 +20,6 @@ from textual.widgets.option_list import Option
 from ..queues import MODES
 from ..session import (
     AMBER_EXAMPLES,
-    MIN_MAP_EXAMPLES,
     ModelVersion,
     Session,
     check_label_name,
@@ -494,7 +493,7 @@ class ValidationScreen(ModalScreen[tuple[str, str | None] | None]):
             return Text("Validating the new model… reopen this screen in a moment.")
         text = Text()
         text.append(f"Rating {r['rating']:.0f} ({r['rating_band']})", style="bold")
-        map_text = _pct(r["map"]) if r["map"] is not None else f"- (needs {MIN_MAP_EXAMPLES} training examples)"
+        map_text = _pct(r["map"]) if r["map"] is not None else f"- (needs a label with {AMBER_EXAMPLES} examples)"
         text.append(f"   {r['reviewed']} reviewed   balance {r['balance'].get('similarity', 0) * 100:.0f}%"
                     f"\nMAP {map_text}   coverage {r['coverage'] * 100:.1f}%{expected_text(r)}")
         text.append("\n" + "   ".join(f"{k.replace('_', ' ')} {v['score']:.0f} ({v['band']})"
