@@ -102,9 +102,11 @@ def _data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true")
 
     p = sub.add_parser("labels", parents=[common],
-                       help="list labels (with counts and descriptions); rename, merge, delete, describe one")
+                       help="list labels (with counts and descriptions); add, rename, merge, delete, describe")
     p.add_argument("--json", action="store_true", help="list as JSON")
     change = p.add_mutually_exclusive_group()
+    change.add_argument("--add", nargs="+", metavar="NAME",
+                        help="add labels ('Parent > Child'); keys 1-9 follow the order labels were added")
     change.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename a label (with its children)")
     change.add_argument("--merge", nargs=2, metavar=("OLD", "INTO"), help="merge a label into another")
     change.add_argument("--delete", metavar="NAME", help="delete a label, its children and their annotations")
@@ -430,7 +432,11 @@ def _dataset(store: Store, name: str | None, annotator: str) -> str:
 
 def _labels_command(store: Store, dataset: str, annotator: str, args: argparse.Namespace) -> int:
     try:
-        if args.rename:
+        if args.add:
+            added = store.add_labels(dataset, args.add, annotator)
+            print(f"added {len(added)} label{'s' * (len(added) != 1)}" + (f": {', '.join(added)}" if added else
+                  " (every one was there already)") + ("; `cmtui undo` reverts it" if added else ""))
+        elif args.rename:
             old, new = args.rename
             moved = store.move_label(dataset, old, new, annotator)
             print(f"renamed {old!r} to {new!r} ({moved} annotations); `cmtui undo` reverts it")

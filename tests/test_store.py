@@ -327,6 +327,26 @@ def test_lease_refuses_messages_reviewed_meanwhile(store: Store, tmp_path: Path)
     assert store.lease("d", "bob", [mids[4]]) == set()  # carol holds it
 
 
+def test_labels_add_sets_the_order_of_the_keys_all_or_nothing(store: Store, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A team brings its taxonomy in the order it wants on keys 1-9; a bad name, or one
+    differing from another only in case, adds none of them."""
+    seeded(store, tmp_path)
+    db = ["--db", str(store.path), "--annotator", "ann"]
+    assert main(["labels", "--add", "Renewal", "Claims > Motor", "Billing", *db]) == 0
+    assert "added 4 labels: Renewal, Claims, Claims > Motor, Billing" in capsys.readouterr().out
+    assert store.taxonomy("d")[2] == ["Renewal", "Claims", "Claims > Motor", "Billing"]
+    assert main(["labels", "--add", "Quote", "Bad >  > name", *db]) == 2
+    assert "Bad" in capsys.readouterr().err
+    assert main(["labels", "--add", "Quote", "billing", *db]) == 2
+    assert "differs only in case" in capsys.readouterr().err
+    assert "Quote" not in store.labels("d")
+    assert main(["labels", "--add", "Billing", *db]) == 0
+    assert "every one was there already" in capsys.readouterr().out
+    assert main(["undo", *db]) == 0  # the whole first --add
+    assert store.labels("d") == []
+
+
 def test_labels_and_undo_commands(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mids = seeded(store, tmp_path)
     store.add_label("d", "Complaint")

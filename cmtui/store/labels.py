@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 
 from ..taxonomy import ancestors, within
@@ -32,15 +34,23 @@ class LabelsStore(StoreBase):
         return sort_labels(created), {r[0]: r[1] for r in rows if r[1]}, created
 
     def add_label(self, dataset: str, name: str, annotator: str | None = None) -> str:
+        """Add one label (and its parents); returns its name as stored."""
         name = validate_label_name(name)
+        self.add_labels(dataset, [name], annotator)
+        return name
+
+    def add_labels(self, dataset: str, names: Sequence[str], annotator: str | None = None) -> list[str]:
+        """Add labels (and their parents) in the order given, all or none, as one step for
+        undo; the order given is the order of the number keys. Returns the names added."""
+        names = [validate_label_name(n) for n in names]
         with self.transaction() as con:
             existing = self._labels(con, dataset)
-            added = [n for n in [*ancestors(name), name] if n not in existing]
-            self._add_labels(con, dataset, [name], existing)
+            added = list(dict.fromkeys(a for n in names for a in [*ancestors(n), n] if a not in existing))
+            self._add_labels(con, dataset, names, existing)
             if added:  # undo removes what was added (with any annotations made since)
                 self._event(con, dataset, annotator, "add-label", None,
-                            {"label": name, "scope": added, "labels": [], "annotations": []})
-        return name
+                            {"label": ", ".join(names), "scope": added, "labels": [], "annotations": []})
+        return added
 
     # ---- taxonomy changes: each records what it replaced, so undo can put it back --------
     def label_descriptions(self, dataset: str) -> dict[str, str]:
