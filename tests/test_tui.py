@@ -177,6 +177,12 @@ async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
         assert app.page.mode == "recent"
         await pilot.press("m")
         await pilot.pause()
+        assert app.screen.query_one("#mode-options").highlighted == index  # on the current mode
+        await pilot.press("enter")  # keeps it (the cursor on the first mode made it Low confidence)
+        await settle(app, pilot)
+        assert app.page.mode == "recent"
+        await pilot.press("m")
+        await pilot.pause()
         app.screen.query_one("#mode-options").highlighted = [o.id for o in modes].index("search")
         await pilot.press("enter")
         await pilot.pause()

@@ -308,10 +308,11 @@ class ChoiceScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="choice_close")]
     BOX_ID, OPTIONS_ID, TITLE_STYLE = "choice", "choice-options", "bold"
 
-    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, choices: list[tuple[str, str]], highlighted: str | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.choices = choices  # (id, text)
+        self.highlighted = highlighted  # the id the cursor starts on (else the first)
 
     def compose(self) -> ComposeResult:
         with Vertical(id=self.BOX_ID):
@@ -319,7 +320,11 @@ class ChoiceScreen(ModalScreen[str | None]):
             yield OptionList(*[Option(text, id=key) for key, text in self.choices], id=self.OPTIONS_ID)
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        options = self.query_one(OptionList)
+        ids = [key for key, _ in self.choices]
+        if self.highlighted in ids:
+            options.highlighted = ids.index(self.highlighted)
+        options.focus()
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -330,14 +335,16 @@ class ChoiceScreen(ModalScreen[str | None]):
 
 
 class ModeScreen(ChoiceScreen):
-    """The training modes, the current one marked."""
+    """The training modes, the current one marked and under the cursor (enter keeps it;
+    the cursor on the first mode turned a stray enter into Low confidence)."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="mode_close")]
     BOX_ID, OPTIONS_ID, TITLE_STYLE = "modes", "mode-options", ""
 
     def __init__(self, current: str) -> None:
         super().__init__("Training mode (enter to choose)",
-                         [(key, f"{title}{'  (current)' if key == current else ''}") for key, title in MODES.items()])
+                         [(key, f"{title}{'  (current)' if key == current else ''}") for key, title in MODES.items()],
+                         current)
 
 
 Scope = tuple[str | None, str | None, str | None]  # (source, language, time window) of the filter
