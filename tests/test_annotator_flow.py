@@ -277,6 +277,25 @@ async def test_the_body_has_room_and_scrolls_at_80x24(tmp_path: Path) -> None:
         assert app60.query_one("#message-scroll").region.height >= 4
 
 
+async def test_the_picker_puts_the_label_typed_first(tmp_path: Path) -> None:
+    """In key order alone, typing "renewal" and enter toggled ``Claims > Renewal``, created
+    before ``Renewal``; then a label whose level starts with what was typed."""
+    store = make_store(tmp_path)
+    store.add_labels("d", ["Claims > Renewal", "Renewal", "Pre-renewal"])
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        mid = app.current_mid()
+        await pilot.press("l", *"renewal", "enter")
+        await settle(app, pilot)
+        assert app.session.labels_of(mid) == {"Renewal": None}
+        await pilot.press("l", *"ren")
+        await pilot.pause()
+        options = app.screen.query_one("#picker-options")
+        order = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert order == ["Claims > Renewal", "Renewal", "Pre-renewal"]  # levels starting "ren", in key order
+
+
 async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     store.add_label("d", "Quote > Home")

@@ -26,6 +26,7 @@ from ..session import (
     expected_text,
     readiness,
 )
+from ..taxonomy import LABEL_SEP
 from ..textsafe import one_line
 from ..workspace import DatasetInfo, ImportFailed, StoreError, Workspace
 from .widgets import CursorTable, fill_table
@@ -92,6 +93,19 @@ kept when you quit and come back with the page. In Low confidence, rows marked r
 picked at random (Shuffle), to keep training representative."""
 
 
+def match_rank(name: str, needle: str) -> int:
+    """How well a label matches what was typed in the picker (lower first): the whole
+    name, then its last level exactly, then a level starting with it, then anywhere. In
+    key order alone, typing "renewal" then enter toggled ``Claims > Renewal`` when it
+    came before ``Renewal``."""
+    levels = name.casefold().split(LABEL_SEP)
+    if not needle or needle == name.casefold():
+        return 0
+    if needle == levels[-1]:
+        return 1
+    return 2 if any(level.startswith(needle) for level in levels) else 3
+
+
 class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
     """Filter the taxonomy as you type; enter toggles, ctrl+n creates (after a confirming
     keystroke), ctrl+t starts a child; ctrl+r renames or merges, ctrl+d deletes, ctrl+e
@@ -146,9 +160,9 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
         order = session.key_order()
         prob = {name: p for name, p, _ in session.predictions_of(self.mid)} if self.mid is not None else {}
         needle = text.casefold().strip()
-        for number, name in enumerate(order, start=1):
-            if needle and needle not in name.casefold():
-                continue
+        numbered = [(number, name) for number, name in enumerate(order, start=1)
+                    if not needle or needle in name.casefold()]
+        for number, name in sorted(numbered, key=lambda item: match_rank(item[1], needle)):  # stable: key order
             line = Text()
             if not self.choose_only:
                 line.append(f"{number} " if number <= 9 else "  ")
