@@ -293,7 +293,10 @@ async def test_the_picker_puts_the_label_typed_first(tmp_path: Path) -> None:
         await pilot.pause()
         options = app.screen.query_one("#picker-options")
         order = [options.get_option_at_index(i).id for i in range(options.option_count)]
-        assert order == ["Claims > Renewal", "Renewal", "Pre-renewal"]  # levels starting "ren", in key order
+        assert order == ["Claims > Renewal", "Renewal", "Pre-renewal"]  # words starting "ren", in key order
+        await pilot.press(*["backspace"] * 3, *"claims ren")  # each word anywhere
+        await pilot.pause()
+        assert options.get_option_at_index(0).id == "Claims > Renewal" and options.option_count == 1
 
 
 async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Path) -> None:

@@ -95,15 +95,16 @@ picked at random (Shuffle), to keep training representative."""
 
 def match_rank(name: str, needle: str) -> int:
     """How well a label matches what was typed in the picker (lower first): the whole
-    name, then its last level exactly, then a level starting with it, then anywhere. In
-    key order alone, typing "renewal" then enter toggled ``Claims > Renewal`` when it
-    came before ``Renewal``."""
+    name, then its last level exactly, then every word typed starting a word of the
+    name, then anywhere. In key order alone, typing "renewal" then enter toggled
+    ``Claims > Renewal`` when it came before ``Renewal``."""
     levels = name.casefold().split(LABEL_SEP)
     if not needle or needle == name.casefold():
         return 0
     if needle == levels[-1]:
         return 1
-    return 2 if any(level.startswith(needle) for level in levels) else 3
+    words = [word for level in levels for word in level.split()]
+    return 2 if all(any(w.startswith(typed) for w in words) for typed in needle.split()) else 3
 
 
 class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
@@ -160,8 +161,9 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
         order = session.key_order()
         prob = {name: p for name, p, _ in session.predictions_of(self.mid)} if self.mid is not None else {}
         needle = text.casefold().strip()
+        words = needle.split()  # each word anywhere: "email query" finds "email > query"
         numbered = [(number, name) for number, name in enumerate(order, start=1)
-                    if not needle or needle in name.casefold()]
+                    if all(word in name.casefold() for word in words)]
         for number, name in sorted(numbered, key=lambda item: match_rank(item[1], needle)):  # stable: key order
             line = Text()
             if not self.choose_only:
