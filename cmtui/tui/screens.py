@@ -72,13 +72,13 @@ typical ones first, with every second slot from Shuffle.
 Stop when the rating is Good or better and no important label has a warning."""
 
 HELP_FLOW = """\
-Numbers: keys 1-9 are the labels in the order they were created (an imported taxonomy:
-by name), the same on every message, after a restart and for every annotator, so you can
-label from memory; a label you create takes the next free number, a renamed one keeps its
-own. Labels past 9 are in the picker (l). [x] assigned, [^] implied by an assigned child
-(a child implies its parent), [ ] not assigned; 71% is the model's confidence (shown from
-5%), * at or above its threshold (a accepts those); labels past 9 show when assigned or
-at their threshold.
+Numbers: keys 1-9 are the labels in the order they were created (an imported taxonomy: by
+name), the same on every message, after a restart and for every annotator, so you can
+label from memory; a number pressed twice removes what it added. A label you create takes
+the next free number, a renamed one keeps its own, and labels past 9 are in the picker
+(l). [x] assigned, [^] implied by an assigned child (a child implies its parent), [ ] not
+assigned; 71% is the model's confidence (shown from 5%), * at or above its threshold (a
+accepts those); labels past 9 show when assigned or at their threshold.
 
 Confirm (space) with no label assigned reviews the message as having none: the app says so,
 and its row reads "no labels" (the list shows predictions only on rows not yet reviewed).
