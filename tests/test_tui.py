@@ -191,6 +191,9 @@ async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
         assert app.page.mode == "search" and app.page_mids
         rows = app.session.rows(app.page_mids)
         assert all("windscreen" in r.body for r in rows)
+        body = app.query_one("#message-body").render()
+        assert any(body.plain[sp.start:sp.end].casefold() == "windscreen" and "reverse" in repr(sp.style)
+                   for sp in body.spans)  # type: ignore[attr-defined]  # the word searched for stands out
         await pilot.press("v")
         await pilot.pause()
         assert isinstance(app.screen, ValidationScreen)

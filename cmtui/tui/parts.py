@@ -367,8 +367,9 @@ class PageView(AppBase):
         if mid != self._shown_mid:
             self.field_cursor = None
         spans, items = self.field_view(mid)  # type: ignore[attr-defined]
+        searched = (self.page.arg or "").split() if self.page.mode == "search" else []
         view.show(row, self.chips(mid), thread, status, 2 if narrow else 4, same_message=mid == self._shown_mid,
-                  spans=spans, items=items, current=self.field_cursor)
+                  spans=spans, items=items, current=self.field_cursor, searched=searched)
         self._shown_mid = mid
 
     def chips(self, mid: int) -> list[tuple[Text, bool]]:

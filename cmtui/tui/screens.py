@@ -435,7 +435,7 @@ class QueryScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="query"):
-            yield Static("Search messages (every word must appear)")
+            yield Static("Search messages: every word must appear (shown reversed)")
             yield Input(placeholder="words to search for", id="query-input")
 
     def on_mount(self) -> None:

@@ -211,6 +211,7 @@ class CoverageMeter(Static):
 FIELD_STYLE = "bold underline"  # a field's candidate in the body: underlined, so NO_COLOR shows it too
 CURRENT_FIELD_STYLE = "bold underline reverse"  # the one [ and ] are on
 VERDICT_MARKS = {"yes": "✓", "no": "✗", None: "·"}
+SEARCHED_STYLE = "reverse"  # the words a Search page was asked for, wherever they occur
 
 
 def with_fields(body: str, spans: Sequence[Any], current: Any = None) -> Text:
@@ -273,7 +274,8 @@ class MessageView(Vertical):
 
     def show(self, row: Any, chips: list[tuple[Text, bool]], thread: list[Any], status: str, max_label_lines: int,
              same_message: bool, spans: Sequence[Any] = (), items: Sequence[tuple[Any, str, str | None]] = (),
-             current: int | None = None) -> None:
+             current: int | None = None, searched: Sequence[str] = ()) -> None:
+        """``searched``: the words of a Search page, shown in reverse wherever they occur."""
         self._shown = (row, chips, status, max_label_lines)
         self._lay_out_head()
         details = [f"to {one_line(row.recipients)}"] if row.recipients else []
@@ -302,6 +304,7 @@ class MessageView(Vertical):
         for other in thread[:5]:
             body.append(f"\n\n── in thread: {one_line(other.subject, 80)} ({other.ts:%Y-%m-%d}) ──\n", style="dim")
             body.append(inert(other.body)[:2000], style="dim")
+        body.highlight_words([w for w in searched if w], SEARCHED_STYLE, case_sensitive=False)
         self.query_one("#message-body", Static).update(body)
         self.query_one("#message-fields", Static).update(fields_line(items, current))
         self.query_one("#message-fields").display = bool(items)
