@@ -194,6 +194,9 @@ async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
         body = app.query_one("#message-body").render()
         assert any(body.plain[sp.start:sp.end].casefold() == "windscreen" and "reverse" in repr(sp.style)
                    for sp in body.spans)  # type: ignore[attr-defined]  # the word searched for stands out
+        start = body.plain.index(rows[0].body[:10])  # type: ignore[attr-defined]
+        assert not any(sp.start <= start < sp.end and "dim" in repr(sp.style)
+                       for sp in body.spans)  # type: ignore[attr-defined]  # the message itself is not dimmed
         await pilot.press("v")
         await pilot.pause()
         assert isinstance(app.screen, ValidationScreen)

@@ -288,7 +288,8 @@ class MessageView(Vertical):
             details.append(f"thread {one_line(row.thread_id)}")
         if row.properties:
             details.append(one_line(row.properties, 200))
-        body = Text("  ".join(details) + "\n\n", style="dim")
+        body = Text()  # Text(..., style="dim") made the whole message dim, not just these details
+        body.append("  ".join(details) + "\n\n", style="dim")
         turns = row.turn_list() if hasattr(row, "turn_list") else []
         if turns:  # a chat or call: who said what, one block per turn
             for turn in turns:
