@@ -299,6 +299,43 @@ async def test_datasets_screen_creates_imports_and_switches(tmp_path: Path) -> N
         assert app.dataset == "second" and len(app.page_mids) == 2
 
 
+async def test_switching_datasets_keeps_the_edits_and_an_import_shows_at_once(tmp_path: Path) -> None:
+    """Opening another dataset dropped the unconfirmed edits of this one (quitting kept
+    them), and messages imported into the open dataset did not show until a restart."""
+    store = make_store(tmp_path)
+    store.create_dataset("second")
+    extra = write(tmp_path / "more.csv", "id,timestamp,body\nn1,2030-03-01,new message one\n")
+    app = app_for(store)
+    async with running(app, size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        mid = app.current_mid()
+        await pilot.press("1")  # an unconfirmed edit
+        label = app.session.key_order()[0]
+        for target in ("second", "d"):
+            await pilot.press("d")
+            await pilot.pause(0.3)
+            table = app.screen.query_one(DataTable)
+            table.move_cursor(row=[r.value for r in table.rows].index(target))
+            await pilot.press("enter")
+            for _ in range(400):  # "second" is empty: no page to wait for
+                await pilot.pause(0.05)
+                if app.session is not None and app.session.dataset == target:
+                    break
+        await settle(app, pilot)
+        assert app.session.labels_of(mid) == {label: None}  # back, as after a restart
+        await pilot.press("d")
+        await pilot.pause(0.3)
+        await pilot.press("i", *str(extra), "enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if store.dataset_info("d").messages == 61:
+                break
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert "n1" in app.session.ids and app.session.labels_of(mid) == {label: None}
+
+
 async def test_command_palette_offers_modes_and_labels(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=90, labelled=30)
     app = app_for(store)

@@ -6,6 +6,7 @@ main thread alone change widgets, so keypresses never wait on the database or a 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -318,11 +319,18 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.push_screen(HelpScreen(help_keys(self._keymap), descriptions))
 
     def action_datasets(self) -> None:
-        self.push_screen(DatasetsScreen(self.workspace, self.dataset), self._dataset_chosen)
+        screen = DatasetsScreen(self.workspace, self.dataset)
+        self.push_screen(screen, partial(self._dataset_chosen, screen))
 
-    def _dataset_chosen(self, name: str | None) -> None:
-        if name is None or name == self.dataset:
+    async def _dataset_chosen(self, screen: DatasetsScreen, name: str | None) -> None:
+        """Open the dataset chosen, or this one again when a file was imported into it;
+        first keep the page and its unconfirmed edits, as quitting does (switching lost
+        them, and the messages imported did not show until a restart)."""
+        again = self.dataset in screen.imported_into
+        if (name or self.dataset) == self.dataset and not again:
             return
+        await self.keep_place()
+        name = name or self.dataset
         self.workers.cancel_group(self, "train")
         self.dataset = name
         self.session = None
@@ -335,14 +343,9 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.load_session()
 
     async def action_quit(self) -> None:
-        # confirmations are written as they are made: let pending writes finish first,
-        # then keep the page, the cursor row and any unconfirmed edits for next time
-        for worker in list(self._writes):
-            if not worker.is_finished:
-                await worker.wait()
+        await self.keep_place()
         if self.session is not None:
             self.kept_drafts = sum(1 for m in self.session.drafts if self.session.is_edited(m))
-            await self.save_state().wait()
         self.exit(0)
 
 

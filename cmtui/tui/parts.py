@@ -202,6 +202,15 @@ class Workers(AppBase):
             return
         self.post_message(UndoDone(step))
 
+    async def keep_place(self) -> None:
+        """Confirmations are written as they are made: let those under way finish, then
+        keep the page, the cursor row and any unconfirmed edits for the next opening."""
+        for worker in list(self._writes):
+            if not worker.is_finished:
+                await worker.wait()
+        if self.session is not None:
+            await self.save_state().wait()
+
     @work(thread=True, group="write", exit_on_error=False)
     def save_state(self) -> None:
         if self.session is None:

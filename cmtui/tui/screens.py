@@ -682,6 +682,7 @@ class DatasetsScreen(ModalScreen[str | None]):
         self.workspace = workspace
         self.current = current
         self.asking: str | None = None  # "new" or "import" while the input box is open
+        self.imported_into: set[str] = set()  # datasets a file was imported into here
 
     def compose(self) -> ComposeResult:
         with Vertical(id="datasets"):
@@ -779,6 +780,7 @@ class DatasetsScreen(ModalScreen[str | None]):
         except StoreError as exc:
             self.app.call_from_thread(self._status, one_line(str(exc), 300))
             return
+        self.imported_into.add(dataset)
         self.load(status=one_line(summary, 300))
 
     def _status(self, text: str) -> None:
