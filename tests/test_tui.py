@@ -303,7 +303,7 @@ async def test_switching_datasets_keeps_the_edits_and_an_import_shows_at_once(tm
     """Opening another dataset dropped the unconfirmed edits of this one (quitting kept
     them), and messages imported into the open dataset did not show until a restart."""
     store = make_store(tmp_path)
-    store.create_dataset("second")
+    store.create_dataset("another")  # listed before "d"
     extra = write(tmp_path / "more.csv", "id,timestamp,body\nn1,2030-03-01,new message one\n")
     app = app_for(store)
     async with running(app, size=(120, 40)) as pilot:
@@ -311,13 +311,13 @@ async def test_switching_datasets_keeps_the_edits_and_an_import_shows_at_once(tm
         mid = app.current_mid()
         await pilot.press("1")  # an unconfirmed edit
         label = app.session.key_order()[0]
-        for target in ("second", "d"):
+        for target in ("another", "d"):
             await pilot.press("d")
             await pilot.pause(0.3)
             table = app.screen.query_one(DataTable)
             table.move_cursor(row=[r.value for r in table.rows].index(target))
             await pilot.press("enter")
-            for _ in range(400):  # "second" is empty: no page to wait for
+            for _ in range(400):  # "another" is empty: no page to wait for
                 await pilot.pause(0.05)
                 if app.session is not None and app.session.dataset == target:
                     break
@@ -325,6 +325,8 @@ async def test_switching_datasets_keeps_the_edits_and_an_import_shows_at_once(tm
         assert app.session.labels_of(mid) == {label: None}  # back, as after a restart
         await pilot.press("d")
         await pilot.pause(0.3)
+        table = app.screen.query_one(DataTable)
+        assert [r.value for r in table.rows][table.cursor_row] == "d"  # on the open dataset, not the first
         await pilot.press("i", *str(extra), "enter")
         for _ in range(100):
             await pilot.pause(0.05)

@@ -696,7 +696,7 @@ class DatasetsScreen(ModalScreen[str | None]):
         table = self.query_one(DataTable)
         table.add_columns(*self.HEADERS)
         table.focus()
-        self.load()
+        self.load(highlight=self.current)  # on the first row, i imported into another dataset than the open one
 
     @work(thread=True, exclusive=True, group="datasets", exit_on_error=False)
     def load(self, highlight: str | None = None, status: str | None = None) -> None:
