@@ -289,8 +289,10 @@ async def test_the_picker_puts_the_label_typed_first(tmp_path: Path) -> None:
         await pilot.press("l", *"renewal", "enter")
         await settle(app, pilot)
         assert app.session.labels_of(mid) == {"Renewal": None}
+        app.notify("a notice that would cover the list")
         await pilot.press("l", *"ren")
         await pilot.pause()
+        assert not app._notifications  # cleared as the picker opens
         options = app.screen.query_one("#picker-options")
         order = [options.get_option_at_index(i).id for i in range(options.option_count)]
         assert order == ["Claims > Renewal", "Renewal", "Pre-renewal"]  # words starting "ren", in key order

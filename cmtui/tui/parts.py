@@ -452,6 +452,7 @@ class LabelActions(PageView):
         mid = self.current_mid()
         if self.session is None or mid is None:
             return
+        self.clear_notifications()  # at 80x24 a notice covered the right half of the labels listed
         self.push_screen(LabelPickerScreen(self.session, mid), self._picked)
 
     def _picked(self, result: tuple[str, str] | None) -> None:
