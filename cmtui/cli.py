@@ -464,19 +464,21 @@ def _labels_command(store: Store, dataset: str, annotator: str, args: argparse.N
 def _list_labels(store: Store, dataset: str, as_json: bool) -> int:
     from .metrics import closure
 
-    taxonomy = store.labels(dataset)
-    descriptions = store.label_descriptions(dataset)
+    taxonomy, descriptions, created = store.taxonomy(dataset)
+    key = {name: n for n, name in enumerate(created[:9], start=1)}  # the app's number keys
     counts = dict.fromkeys(taxonomy, 0)
     for assigned in store.effective_reviews(dataset)[0].values():
         for name in closure(taxonomy, set(assigned)):
             counts[name] = counts.get(name, 0) + 1
-    rows = [{"name": n, "reviewed_messages": counts.get(n, 0), "description": descriptions.get(n)} for n in taxonomy]
+    rows = [{"name": n, "reviewed_messages": counts.get(n, 0), "description": descriptions.get(n),
+             "key": key.get(n)} for n in taxonomy]
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
+    print(f"{'key':>3}  {'reviewed':>8}  label")
     for row in rows:
         text = f"  {row['description']}" if row["description"] else ""
-        print(f"{row['reviewed_messages']:8d}  {row['name']}{text}")
+        print(f"{row['key'] or '':>3}  {row['reviewed_messages']:8d}  {row['name']}{text}")
     return 0
 
 

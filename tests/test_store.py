@@ -336,6 +336,11 @@ def test_labels_add_sets_the_order_of_the_keys_all_or_nothing(store: Store, tmp_
     assert main(["labels", "--add", "Renewal", "Claims > Motor", "Billing", *db]) == 0
     assert "added 4 labels: Renewal, Claims, Claims > Motor, Billing" in capsys.readouterr().out
     assert store.taxonomy("d")[2] == ["Renewal", "Claims", "Claims > Motor", "Billing"]
+    capsys.readouterr()
+    assert main(["labels", *db]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split() == ["key", "reviewed", "label"]
+    assert [line.split()[0] for line in listed[1:]] == ["4", "2", "3", "1"]  # Billing, Claims, Motor, Renewal
     assert main(["labels", "--add", "Quote", "Bad >  > name", *db]) == 2
     assert "Bad" in capsys.readouterr().err
     assert main(["labels", "--add", "Quote", "billing", *db]) == 2
@@ -359,7 +364,7 @@ def test_labels_and_undo_commands(store: Store, tmp_path: Path, capsys: pytest.C
     capsys.readouterr()
     assert main(["labels", "--json", *db]) == 0
     assert json.loads(capsys.readouterr().out) == [
-        {"name": "Complaint", "reviewed_messages": 1, "description": "Unhappy customers"}]
+        {"name": "Complaint", "reviewed_messages": 1, "description": "Unhappy customers", "key": 1}]
     assert main(["labels", "--rename", "Nope", "X", *db]) == 2
     assert "no label 'Nope'" in capsys.readouterr().err
     assert main(["labels", "--delete", "Complaint", *db]) == 2  # no terminal, no --yes
