@@ -412,10 +412,11 @@ class StoreBase:
 
     @staticmethod
     def _add_labels(con: duckdb.DuckDBPyConnection, dataset: str, names: Sequence[str],
-                    existing: Sequence[str]) -> int:
-        """Add labels and their ancestors; refuse names differing from one only in case."""
+                    existing: Sequence[str]) -> list[str]:
+        """Add labels and their ancestors, in that order; refuse names differing from one
+        only in case. Returns the names added."""
         folded = {n.casefold(): n for n in existing}
-        added = 0
+        added: list[str] = []
         for name in names:
             for full in [*ancestors(name), name]:
                 known = folded.get(full.casefold())
@@ -426,7 +427,7 @@ class StoreBase:
                 con.execute("INSERT INTO labels (dataset, name, created) VALUES (?, ?, ?)",
                             [dataset, full, now()])
                 folded[full.casefold()] = full
-                added += 1
+                added.append(full)
         return added
 
     @staticmethod

@@ -181,7 +181,7 @@ class DatasetsStore(StoreBase):
                 names = sorted({n for n in label_rows["annotations"]["label"].to_list()})
                 for name in names:
                     validate_label_name(name)
-                labels_found = self._add_labels(con, dataset, names, self._labels(con, dataset))
+                labels_found = len(self._add_labels(con, dataset, names, self._labels(con, dataset)))
                 reviewed = self._import_reviews(con, dataset, source, label_rows)
             con.unregister("stage")
             con.execute("DROP TABLE known")

@@ -44,9 +44,7 @@ class LabelsStore(StoreBase):
         undo; the order given is the order of the number keys. Returns the names added."""
         names = [validate_label_name(n) for n in names]
         with self.transaction() as con:
-            existing = self._labels(con, dataset)
-            added = list(dict.fromkeys(a for n in names for a in [*ancestors(n), n] if a not in existing))
-            self._add_labels(con, dataset, names, existing)
+            added = self._add_labels(con, dataset, names, self._labels(con, dataset))
             if added:  # undo removes what was added (with any annotations made since)
                 self._event(con, dataset, annotator, "add-label", None,
                             {"label": ", ".join(names), "scope": added, "labels": [], "annotations": []})
