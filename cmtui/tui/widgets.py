@@ -305,7 +305,8 @@ class MessageView(Vertical):
         for other in thread[:5]:
             body.append(f"\n\n── in thread: {one_line(other.subject, 80)} ({other.ts:%Y-%m-%d}) ──\n", style="dim")
             body.append(inert(other.body)[:2000], style="dim")
-        body.highlight_words([w for w in searched if w], SEARCHED_STYLE, case_sensitive=False)
+        if searched:  # no words: rich's pattern would be empty, one empty span per character
+            body.highlight_words(searched, SEARCHED_STYLE, case_sensitive=False)
         self.query_one("#message-body", Static).update(body)
         self.query_one("#message-fields", Static).update(fields_line(items, current))
         self.query_one("#message-fields").display = bool(items)
