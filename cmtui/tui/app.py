@@ -326,11 +326,10 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         """Open the dataset chosen, or this one again when a file was imported into it;
         first keep the page and its unconfirmed edits, as quitting does (switching lost
         them, and the messages imported did not show until a restart)."""
-        again = self.dataset in screen.imported_into
-        if (name or self.dataset) == self.dataset and not again:
+        name = name or self.dataset
+        if name == self.dataset and name not in screen.imported_into:
             return
         await self.keep_place()
-        name = name or self.dataset
         self.workers.cancel_group(self, "train")
         self.dataset = name
         self.session = None
