@@ -57,6 +57,9 @@ class Discoverer:
         self.directory = cache_dir(store.path, dataset)
         self._lock = threading.RLock()  # one clustering at a time, and its representation read once
         self.current: Clusters | None = self._read()
+        # the clusters of clusterings replaced in this process, by id: the Discover screen
+        # may still show one, and o / s must open that cluster, not its successor
+        self.earlier: dict[int, Cluster] = {}
 
     # ---- the corpus representation ------------------------------------------------------
     def corpus(self, x: Any) -> Corpus:
@@ -106,6 +109,7 @@ class Discoverer:
         Discover starts from nothing, as on a new mailbox."""
         with self._lock:
             self.current = None
+            self.earlier.clear()
             for path in [self._corpus_file(), self._clusters_file()]:
                 path.unlink(missing_ok=True)
 
@@ -143,9 +147,13 @@ class Discoverer:
 
         found = discover.build(corpus.vectors, rows, texts_by_row, clusters, self.seed,
                                lambda f: progress(0.3 + 0.7 * f))
-        for cluster in found:
+        before = self.current.clusters if self.current is not None else []
+        first = 1 + max([c.id for c in before] + list(self.earlier), default=-1)
+        for cluster in found:  # ids never reused: a page or screen of the last clustering keeps its own
+            cluster.id += first
             cluster.rows = [int(self.mids[r]) for r in cluster.rows]
         result = Clusters(found, len(rows), len(self.mids), 0, uncovered)
+        self.earlier.update({c.id: c for c in before})
         self.current = result
         self._write()
         release_freed_memory()
@@ -156,19 +164,20 @@ class Discoverer:
         current = self.current
         if current is None or not written:
             return
-        cluster_id = self.cluster_of(mids) if mode == "discover" else None
         current.pages += 1
-        for cluster in current.clusters:
-            if cluster.id == cluster_id:
-                cluster.handled = True
+        for cluster in self.clusters_of(mids) if mode == "discover" else []:
+            cluster.handled = True
         self._write()
 
-    def cluster_of(self, mids: Sequence[int]) -> int | None:
-        """The cluster whose shown messages ``mids`` are (a Discover page), if any."""
+    def clusters_of(self, mids: Sequence[int]) -> list[Cluster]:
+        """The cluster whose shown messages ``mids`` are (a Discover page): the one sharing
+        the most, of this clustering or an earlier one still on screen (a page may also
+        lead with drafts of other messages); both when a new clustering repeats it."""
         shown = set(mids)
-        current = self.current
-        found = [c.id for c in current.clusters if shown & set(c.rows)] if current else []
-        return found[0] if found else None
+        every = (self.current.clusters if self.current else []) + list(self.earlier.values())
+        shared = [len(shown & set(c.rows)) for c in every]
+        most = max(shared, default=0)
+        return [c for c, n in zip(every, shared, strict=True) if n == most] if most else []
 
     def undone(self, kind: str, mids: Sequence[int]) -> None:
         """A step was undone: a cluster handled by an undone submit is open again."""
@@ -176,15 +185,20 @@ class Discoverer:
         if current is None or kind != "submit":
             return
         undone = set(mids)
-        for cluster in current.clusters:
-            if cluster.handled and undone & set(cluster.rows):
-                cluster.handled = False
-                current.pages = max(0, current.pages - 1)
+        reopened = [c for c in current.clusters + list(self.earlier.values())
+                    if c.handled and undone & set(c.rows)]
+        for cluster in reopened:
+            cluster.handled = False
+        if reopened:
+            current.pages = max(0, current.pages - 1)
         self._write()
 
     def cluster(self, cluster_id: int) -> Cluster | None:
+        """The cluster of that id: of the current clustering, or of one it replaced in
+        this process (a Discover screen may still show it)."""
         current = self.current
-        return next((c for c in current.clusters if c.id == cluster_id), None) if current else None
+        found = next((c for c in current.clusters if c.id == cluster_id), None) if current else None
+        return found if found is not None else self.earlier.get(cluster_id)
 
     def _clusters_file(self) -> Path:
         return self.directory / "clusters.json"

@@ -82,7 +82,8 @@ class Labelling:
     drafts: dict[int, dict[str, int | None]]
     row_of: RowIndex
     mids: np.ndarray
-    _draft_history: list[tuple[int, dict[str, int | None] | None] | None]  # None: a step in the store
+    # per step for undo, each message's draft before it (None: none); None: a step in the store
+    _draft_history: list[list[tuple[int, dict[str, int | None] | None]] | None]
     trainer: Trainer  # whose current scores give the predictions
     _unopposed: set[str] = set()  # replaced whole, never changed in place
     _unopposed_of: object = None  # the model state they were counted for
@@ -156,22 +157,24 @@ class Labelling:
         """A step was written to the store (a confirmation, a submit, a taxonomy change, a
         field review): the next undo takes it back before any edit made earlier. It closes
         the edits of the ``confirmed`` messages."""
-        self._draft_history = [e for e in self._draft_history if e is None or e[0] not in confirmed] + [None]
+        kept = [None if step is None else [e for e in step if e[0] not in confirmed]
+                for step in self._draft_history]
+        self._draft_history = [step for step in kept if step is None or step] + [None]
 
-    def undo_edit(self) -> int | None:
+    def undo_edit(self) -> list[int] | None:
         """Take back the latest draft edit when it is this session's latest step; the
-        message it was on, or None when the latest step is in the store (or none is left)."""
+        messages it was on, or None when the latest step is in the store (or none is left)."""
         if not self._draft_history:
             return None
-        edit = self._draft_history.pop()
-        if edit is None:
+        step = self._draft_history.pop()
+        if step is None:
             return None
-        mid, previous = edit
-        if previous is None:
-            self.drafts.pop(mid, None)
-        else:
-            self.drafts[mid] = previous
-        return mid
+        for mid, previous in reversed(step):
+            if previous is None:
+                self.drafts.pop(mid, None)
+            else:
+                self.drafts[mid] = previous
+        return [mid for mid, _ in step]
 
     def redraft(self, confirmed: dict[int, dict[str, int | None]]) -> None:
         """After an undo in the store (reviews and taxonomy re-read): what each undone
@@ -184,8 +187,27 @@ class Labelling:
         self.drafts = {mid: {n: v for n, v in labels.items() if n in known} for mid, labels in self.drafts.items()}
 
     def set_labels(self, mid: int, labels: dict[str, int | None]) -> None:
-        self._draft_history.append((mid, self.drafts.get(mid)))
+        self._draft_history.append([(mid, self.drafts.get(mid))])
         self.drafts[mid] = dict(labels)
+
+    def give(self, mids: Sequence[int], label: str, sentiment: int | None = None) -> tuple[list[int], list[str]]:
+        """Give ``label`` to every message of ``mids`` that lacks it (a Discover cluster),
+        as one step for undo: (the messages it went to, why it went to none of the rest)."""
+        start = len(self._draft_history)
+        given, refused = [], []
+        for mid in mids:
+            if label in self.labels_of(mid):
+                continue
+            try:
+                self.toggle(mid, label, sentiment)
+                given.append(mid)
+            except LabelImplied as exc:
+                refused.append(str(exc))
+        edits = [edit for step in self._draft_history[start:] if step for edit in step]
+        del self._draft_history[start:]
+        if edits:
+            self._draft_history.append(edits)
+        return given, refused
 
     def toggle(self, mid: int, label: str, sentiment: int | None = None) -> bool:
         """Assign or remove a label on the message's draft; returns whether it is now assigned.

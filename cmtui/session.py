@@ -67,7 +67,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         self.reviewed: dict[int, dict[str, int | None]] = {}
         self.review_modes: dict[int, str] = {}
         self.drafts: dict[int, dict[str, int | None]] = {}
-        self._draft_history: list[tuple[int, dict[str, int | None] | None] | None] = []
+        self._draft_history: list[list[tuple[int, dict[str, int | None] | None]] | None] = []
         self._reviews_lock = threading.Lock()  # confirms from the write worker swap the dicts under it
         self.texts = TextCache(store, dataset)
         # pages already shown, per (mode, argument): they stay as they were until a submit
@@ -286,7 +286,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         a confirmation, submit (all its messages), field review or taxonomy change. An undone
         confirmation leaves its labels as the message's draft, as they were before it."""
         if (edited := self.undo_edit()) is not None:
-            return Undone("edit", [edited])
+            return Undone("edit", edited)
         step = self.store.undo_last(self.dataset, self.annotator)
         if step is None:
             return None

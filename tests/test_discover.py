@@ -180,6 +180,12 @@ async def test_discover_screen_selects_labels_and_submits_a_cluster(tmp_path: Pa
         await pilot.pause()
         assert all(app.session.labels_of(m) == {"Found": None} for m in cluster.rows[1:])
         assert not app.session.labels_of(cluster.rows[0])  # deselected: left alone
+        await pilot.press("u")  # one step: the label comes off every message it went to
+        await pilot.pause()
+        assert not any(app.session.labels_of(m) for m in cluster.rows)
+        await pilot.press("l", *"Found", "enter")  # given again, from the picker
+        await pilot.pause()
+        assert [m for m in cluster.rows if app.session.labels_of(m)] == cluster.rows[1:]
         await pilot.press("s")  # open the cluster's page and submit it
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)  # the untouched one: reviewed or not?
@@ -364,3 +370,79 @@ async def test_an_open_discover_screen_follows_a_background_clustering(tmp_path:
         after = app.session.clusters()
         assert after is not before and after is not None
         assert any(screen.cluster is c for c in after.clusters)  # the new clustering is shown
+
+
+def test_a_cluster_keeps_its_id_and_messages_after_a_new_clustering(tmp_path: Path) -> None:
+    """Ids are never reused: a page opened (or a screen still showing) a cluster of the
+    clustering before gets that cluster, not the one now at its place."""
+    session = Session.open(discover_store(tmp_path), "d", "ann")
+    old = session.discover(clusters=10)
+    name = session.add_label("Group")
+    other, kept = old.open()[0], next(c for c in old.open()[1:] if len(c.rows) >= 3)
+    for mid in other.rows:
+        session.toggle(mid, name)
+    session.submit(other.rows, "discover", untouched=False)
+    new = session.discover(clusters=10)  # what a validation starts in the background
+    assert not {c.id for c in old.clusters} & {c.id for c in new.clusters}
+    assert session.discoverer.cluster(kept.id) is kept
+    assert session.page("discover", str(kept.id)) == kept.rows
+    for mid in kept.rows:
+        session.toggle(mid, name)
+    session.submit(kept.rows, "discover", untouched=False)
+    assert kept.handled  # the page's own cluster (and a new one showing the same messages)
+    assert all(c.rows == kept.rows for c in new.clusters if c.handled)
+    session.undo()
+    assert not kept.handled
+
+
+async def test_a_background_clustering_leaves_the_cluster_being_labelled(tmp_path: Path) -> None:
+    """Found using the app: new clusters arrived while the picker was open; the label
+    went to the cluster shown, then s opened the new clustering's cluster of the same
+    number, whose untouched messages the submit offered to review as having no label."""
+    from cmtui.tui.app import CmtuiApp
+    from cmtui.tui.discover import DiscoverScreen
+    from cmtui.tui.screens import ConfirmScreen, LabelPickerScreen
+    from cmtui.workspace import Workspace
+    from tests.test_tui import running, settle
+
+    store = discover_store(tmp_path)
+    made = Session.open(store, "d", "tester").discover(clusters=10)
+    app = CmtuiApp(Workspace(store, "tester"), "d")
+    async with running(app, size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.session is not None
+        first = made.open()[0]  # reviewed before the next clustering, so it differs
+        app.session.submit(first.rows, "discover", untouched=True)
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DiscoverScreen) and screen.cluster is not None
+        while len(screen.cluster.rows) < 3:
+            await pilot.press("down")
+            await pilot.pause()
+        cluster = screen.cluster
+        await pilot.press("tab", "x", "l")  # the first does not fit; the rest get a label
+        await pilot.pause()
+        assert isinstance(app.screen, LabelPickerScreen)
+        app.refresh_clusters()  # a validation's re-clustering ends while the picker is open
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        after = app.session.clusters()
+        assert after is not made and after is not None and cluster not in after.clusters
+        await pilot.press(*"Found", "ctrl+n", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is screen and screen.cluster is cluster
+        assert "new clusters ready" in str(screen.query_one("#discover-title").render())
+        assert [m for m in cluster.rows if app.session.labels_of(m)] == cluster.rows[1:]
+        await pilot.press("s")  # the cluster shown, with the one left out
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmScreen):
+                break
+        assert isinstance(app.screen, ConfirmScreen) and set(app.page_mids) == set(cluster.rows)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, DiscoverScreen) and app.screen.shown is after  # reopened: the new ones

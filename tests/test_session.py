@@ -195,6 +195,25 @@ def test_an_undone_confirmation_or_submit_leaves_its_labels_as_drafts(session: S
     assert session.labels_of(page[3]) == {} and "Urgent" not in session.labels
 
 
+def test_a_label_given_to_a_group_is_one_step_for_undo(session: Session) -> None:
+    """Discover's l on a cluster of twelve: one u takes it off all twelve (it took twelve,
+    each notice calling it "the confirmation" of a message not on the page)."""
+    page = session.page("shuffle")
+    session.toggle(page[0], "Billing")
+    session.toggle(page[1], "Claims > Motor")
+    given, refused = session.give(page[:4], "Billing")
+    assert given == page[1:4] and refused == []  # the first had it already
+    assert session.give(page[1:2], "Claims") == ([], ["Claims is implied by Claims > Motor: remove that first"])
+    undone = session.undo()
+    assert undone is not None and (undone.kind, undone.mids) == ("edit", page[1:4])
+    assert [session.labels_of(m) for m in page[:4]] == [{"Billing": None}, {"Claims > Motor": None}, {}, {}]
+    session.give(page[2:5], "Billing")
+    session.confirm([page[3]], "shuffle")  # one of the group confirmed: undo takes the confirmation,
+    session.undo()
+    assert session.undo().mids == [page[2], page[4]]  # then the rest of the group, the confirmed one kept
+    assert session.labels_of(page[3]) == {"Billing": None} and not session.labels_of(page[2])
+
+
 def test_two_toggles_then_one_undo_steps_back_one(session: Session) -> None:
     mid = session.page("shuffle")[0]
     session.toggle(mid, "Billing")

@@ -207,8 +207,10 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
             self.query_one(MessageList).move_cursor(row=self.page_mids.index(step.mids[0]))
         elif step.mids:
             rows = session.rows(step.mids[:1], fetch=False)
-            subject = one_line(rows[0].subject, 40) if rows else ""
-            self.notify(f"Undid the confirmation of {subject!r} (not on this page)", timeout=5)
+            what = f"{one_line(rows[0].subject, 40)!r}" if rows else "a message"
+            what += f" and {len(step.mids) - 1} more" if len(step.mids) > 1 else ""
+            done = "an edit of" if step.kind == "edit" else "the confirmation of"
+            self.notify(f"Undid {done} {what} (not on this page)", timeout=5)
         self._after_edit()
 
     def on_failed(self, message: Failed) -> None:

@@ -16,7 +16,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..queues import NEEDS_CLUSTER
-from ..session import Cluster, Clusters, LabelImplied, Session
+from ..session import Cluster, Clusters, Session
 from ..textsafe import one_line
 from ..workspace import LabelNameError, StoreError
 from .screens import LabelPickerScreen, confirm_new_label
@@ -44,13 +44,17 @@ def _fit(line: Text, widget: OptionList) -> Text:
 class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
     """Clusters on the left, the highlighted cluster's messages on the right. Every
     message starts selected; x deselects what does not fit, l gives the selected ones a
-    label (the picker, with create), o opens them as a page, s submits it."""
+    label (the picker, with create), o opens them as a page, s submits it.
+
+    A clustering made in the background while a cluster is being worked on (selected,
+    labelled) does not replace what is shown: the title says it is ready, r shows it."""
 
     BINDINGS = [
         Binding("escape", "dismiss_none", "Close", id="discover_close"),
         Binding("x", "toggle_selected", "Select", id="discover_select", tooltip="Select or deselect the message"),
         Binding("A", "select_all", "All/none", id="discover_all", tooltip="Select every message, or none"),
         Binding("l", "label", "Label", id="discover_label", tooltip="Give the selected messages a label"),
+        Binding("u", "undo", "Undo", id="discover_undo", tooltip="Take back the latest label given here"),
         Binding("o", "open_page", "Open page", id="discover_open",
                 tooltip="Open the cluster as a page: confirm and submit as on any page"),
         Binding("s", "submit", "Submit", id="discover_submit", tooltip="Open the cluster's page and submit it"),
@@ -63,6 +67,9 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         self.session = session
         self.selected: dict[int, bool] = {}
         self.cluster: Cluster | None = None
+        self.shown: Clusters | None = None  # the clustering on screen
+        self.touched = False  # the shown cluster's selection or labels were changed here
+        self.heading = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="discover"):
@@ -70,7 +77,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
             with Horizontal(id="discover-panes"):
                 yield OptionList(id="discover-clusters")
                 yield OptionList(id="discover-messages")
-            yield Static("x select · A all/none · l label · o open as page · s submit · r re-cluster · esc close",
+            yield Static("x select · A all/none · l label · u undo · o open as page · s submit · r re-cluster · esc close",
                          id="discover-keys")
 
     def on_mount(self) -> None:
@@ -78,7 +85,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         if current is None:
             self.action_refresh()
         else:
-            self.fill()
+            self.fill(current)
             if self.session.discover_due():
                 self.action_refresh()
 
@@ -88,13 +95,14 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
 
     def _refit(self) -> None:
         """Lines cut to the new width; the cluster, its selection and the focus stay."""
-        if self.session.clusters() is not None:
-            self.fill(self.cluster.id if self.cluster is not None else None, focus=False)
+        if self.shown is not None:
+            self.fill(self.shown, self.cluster.id if self.cluster is not None else None, focus=False)
 
     # ---- the lists ------------------------------------------------------------------------
-    def fill(self, keep: int | None = None, focus: bool = True) -> None:
-        """The cluster list; cluster ``keep`` stays highlighted (with its selection)."""
-        current = self.session.clusters()
+    def fill(self, current: Clusters | None, keep: int | None = None, focus: bool = True) -> None:
+        """The cluster list of the clustering ``current``; cluster ``keep`` stays
+        highlighted (with its selection)."""
+        self.shown = current
         options = self.query_one("#discover-clusters", OptionList)
         options.clear_options()
         if current is None:
@@ -102,7 +110,8 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
             return
         shown = current.open()
         what = "not covered by a label" if current.uncovered else "unreviewed"
-        self._title(f"Discover: {len(shown)} clusters of {current.candidates} messages {what}")
+        self.heading = f"Discover: {len(shown)} clusters of {current.candidates} messages {what}"
+        self._title(self.heading)
         for cluster in shown:
             line = Text(f"{cluster.size:>6} ", style="dim")
             line.append(one_line(", ".join(cluster.terms), 100), style=TERM_STYLE)
@@ -120,11 +129,15 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
             options.focus()
 
     def clustering(self, fraction: float | None) -> None:
-        """The app's clustering worker: its progress, then (``None``) its clusters."""
-        if fraction is None:
-            self.fill(self.cluster.id if self.cluster is not None else None, focus=False)
-        else:
+        """The app's clustering worker: its progress, then (``None``) its clusters, shown
+        unless the cluster on screen is being worked on."""
+        if fraction is not None:
             self._title(f"Discover: clustering the messages… {fraction:.0%}")
+        elif self.touched and self.cluster is not None and self.session.clusters() is not self.shown:
+            self._title(f"{self.heading} · new clusters ready: r shows them")
+        else:
+            self.fill(self.session.clusters(), self.cluster.id if self.cluster is not None else None,
+                      focus=False)
 
     def _title(self, text: str) -> None:
         self.query_one("#discover-title", Static).update(Text(text))
@@ -146,6 +159,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
     def show_cluster(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.selected = {m: True for m in cluster.rows}
+        self.touched = False
         self._load_rows(cluster)
 
     @work(thread=True, exclusive=True, group="discover-rows")
@@ -194,6 +208,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         if mid is None:
             return
         self.selected[mid] = not self.selected.get(mid)
+        self.touched = True
         self.refresh_messages()
         messages = self.query_one("#discover-messages", OptionList)
         if messages.highlighted is not None and messages.highlighted < messages.option_count - 1:
@@ -202,6 +217,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
     def action_select_all(self) -> None:
         every = not all(self.selected.values())
         self.selected = dict.fromkeys(self.selected, every)
+        self.touched = True
         self.refresh_messages()
 
     def chosen(self) -> list[int]:
@@ -211,6 +227,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         if not self.chosen():
             self.notify("Select some messages first (x)", timeout=3)
             return
+        self.touched = True  # the clusters stay while the picker is open: its label goes to these
         self.app.push_screen(LabelPickerScreen(self.session, None), self._picked)
 
     def _picked(self, result: tuple[str, str] | None) -> None:
@@ -243,18 +260,23 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         self.app.call_from_thread(self.apply, created, None)
 
     def apply(self, name: str, sentiment: int | None) -> None:
-        """Give ``name`` to every selected message that lacks it (a draft, as on a page)."""
-        given = 0
-        for mid in self.chosen():
-            if name in self.session.labels_of(mid):
-                continue
-            try:
-                self.session.toggle(mid, name, sentiment)
-                given += 1
-            except LabelImplied as exc:
-                self.notify(str(exc), timeout=4)
+        """Give ``name`` to every selected message that lacks it (drafts, as on a page; one
+        step for u)."""
+        given, refused = self.session.give(self.chosen(), name, sentiment)
+        for reason in dict.fromkeys(refused):
+            self.notify(reason, timeout=4)
         self.refresh_messages()
-        self.notify(f"{name} on {given} messages: o opens them as a page, s submits", timeout=4)
+        self.notify(f"{name} on {len(given)} messages: o opens them as a page, s submits, u takes it back",
+                    timeout=4)
+
+    def action_undo(self) -> None:
+        """Take back the latest label given here (or any draft edit since the last submit)."""
+        undone = self.session.undo_edit()
+        if undone is None:
+            self.notify("Nothing to take back here: u on the page undoes a submit", timeout=4)
+            return
+        self.refresh_messages()
+        self.notify(f"Took back the latest edit, on {len(undone)} messages", timeout=3)
 
     # ---- leaving --------------------------------------------------------------------------
     def action_open_page(self) -> None:
@@ -266,8 +288,13 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
             self.dismiss(("submit", self.cluster.id))
 
     def action_refresh(self) -> None:
-        """Through the app's clustering worker, the one the background re-clustering uses:
+        """The clustering made while this screen showed another; else cluster again,
+        through the app's clustering worker, the one the background re-clustering uses:
         two at once would both write the clusters."""
+        made = self.session.clusters()
+        if made is not None and made is not self.shown:
+            self.fill(made)
+            return
         self.clustering(0.0)
         self.app.refresh_clusters()  # type: ignore[attr-defined]
 
@@ -299,17 +326,20 @@ class DiscoverActions:
         with suppress(StoreError):  # read again when a cluster is shown, where a failure is reported
             session.rows(current.shown_mids())
 
+    def _discover_screen(self) -> DiscoverScreen | None:
+        """The open Discover screen, also under the picker or a question it opened."""
+        stack = self.screen_stack  # type: ignore[attr-defined]
+        return next((s for s in reversed(stack) if isinstance(s, DiscoverScreen)), None)
+
     def discover_progress(self, fraction: float) -> None:
         """The clustering worker's progress, on an open Discover screen."""
-        screen = self.screen  # type: ignore[attr-defined]
-        if isinstance(screen, DiscoverScreen):
+        if (screen := self._discover_screen()) is not None:
             screen.clustering(fraction)
 
     def clusters_made(self, made: Clusters | None) -> None:
         """The clustering worker is done (``None``: it failed, and said so): an open
         Discover screen shows the clusters; elsewhere a notice says they are ready."""
-        screen = self.screen  # type: ignore[attr-defined]
-        if isinstance(screen, DiscoverScreen):
+        if (screen := self._discover_screen()) is not None:
             screen.clustering(None)
         elif made is not None:
             what = "no label covers yet" if made.uncovered else "unreviewed"
