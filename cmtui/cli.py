@@ -106,7 +106,8 @@ def _data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="list as JSON")
     change = p.add_mutually_exclusive_group()
     change.add_argument("--add", nargs="+", metavar="NAME",
-                        help="add labels ('Parent > Child'); keys 1-9 follow the order labels were added")
+                        help="add labels ('Parent > Child'); keys 1-9 follow the order labels were added "
+                             "(a parent made for a child, named here, takes the next key)")
     change.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename a label (with its children)")
     change.add_argument("--merge", nargs=2, metavar=("OLD", "INTO"), help="merge a label into another")
     change.add_argument("--delete", metavar="NAME", help="delete a label, its children and their annotations")
@@ -433,9 +434,14 @@ def _dataset(store: Store, name: str | None, annotator: str) -> str:
 def _labels_command(store: Store, dataset: str, annotator: str, args: argparse.Namespace) -> int:
     try:
         if args.add:
-            added = store.add_labels(dataset, args.add, annotator)
+            before = set(store.labels(dataset))
+            changed = store.add_labels(dataset, args.add, annotator)
+            added = [n for n in changed if n not in before]
+            keyed = [n for n in changed if n in before]  # parents made for a child, now with a key
             print(f"added {len(added)} label{'s' * (len(added) != 1)}" + (f": {', '.join(added)}" if added else
-                  " (every one was there already)") + ("; `cmtui undo` reverts it" if added else ""))
+                  " (every one was there already)" if not keyed else "")
+                  + (f"; a number key for {', '.join(keyed)}" if keyed else "")
+                  + ("; `cmtui undo` reverts it" if changed else ""))
         elif args.rename:
             old, new = args.rename
             moved = store.move_label(dataset, old, new, annotator)

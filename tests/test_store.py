@@ -12,6 +12,7 @@ import pytest
 
 from cmtui.cli import main
 from cmtui.store import SCHEMA_VERSION, LabelNameError, Review, Store, StoreBusy, StoreError
+from cmtui.store.base import APP_MARKER, MIGRATIONS
 from tests.conftest import write
 
 
@@ -28,6 +29,32 @@ def test_migrations_from_empty_file(db_path: Path) -> None:
     assert store.schema_version() == SCHEMA_VERSION
     store.ensure_schema()  # idempotent
     assert store.dataset_names() == []
+
+
+def test_parents_made_for_a_child_have_no_key_and_keep_none(store: Store, tmp_path: Path) -> None:
+    """Typing ``Policy > Renewal`` made ``Policy`` take key 1: four of the first nine keys
+    went to such parents. They have none, through a rename, a delete undone, and a
+    database made before keys were stored keeps its parents' keys (no key moves)."""
+    seeded(store, tmp_path)
+    for name in ("Policy > Renewal", "Billing > Refund", "Policy > Cancellation"):
+        store.add_label("d", name, "ann")
+    keyed = ["Policy > Renewal", "Billing > Refund", "Policy > Cancellation"]
+    assert store.taxonomy("d")[2] == keyed and {"Policy", "Billing"} <= set(store.labels("d"))
+    store.move_label("d", "Policy", "Cover", "ann")
+    assert store.taxonomy("d")[2] == ["Cover > Renewal", "Billing > Refund", "Cover > Cancellation"]
+    store.undo_last("d", "ann")
+    store.delete_label("d", "Policy", "ann")
+    store.undo_last("d", "ann")
+    assert store.taxonomy("d")[2] == keyed and "Policy" in store.labels("d")
+    old = tmp_path / "old.duckdb"  # schema 8: every label had a key
+    con = duckdb.connect(str(old))
+    for step in MIGRATIONS[:8]:
+        con.execute(step)
+    con.execute("INSERT INTO meta VALUES ('app', ?), ('schema_version', '8')", [APP_MARKER])
+    con.execute("INSERT INTO labels (dataset, name, created) VALUES ('d', 'Claims', now()), "
+                "('d', 'Claims > Home', now() + INTERVAL 1 SECOND)")
+    con.close()
+    assert Store(old).taxonomy("d")[2] == ["Claims", "Claims > Home"]
 
 
 def test_foreign_and_newer_databases_are_refused(tmp_path: Path) -> None:
@@ -335,12 +362,17 @@ def test_labels_add_sets_the_order_of_the_keys_all_or_nothing(store: Store, tmp_
     db = ["--db", str(store.path), "--annotator", "ann"]
     assert main(["labels", "--add", "Renewal", "Claims > Motor", "Billing", *db]) == 0
     assert "added 4 labels: Renewal, Claims, Claims > Motor, Billing" in capsys.readouterr().out
-    assert store.taxonomy("d")[2] == ["Renewal", "Claims", "Claims > Motor", "Billing"]
+    assert store.taxonomy("d")[2] == ["Renewal", "Claims > Motor", "Billing"]  # Claims: made for its child
     capsys.readouterr()
     assert main(["labels", *db]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert listed[0].split() == ["key", "reviewed", "label"]
-    assert [line.split()[0] for line in listed[1:]] == ["4", "2", "3", "1"]  # Billing, Claims, Motor, Renewal
+    assert [line[:3].strip() for line in listed[1:]] == ["3", "", "2", "1"]  # Billing, Claims, Motor, Renewal
+    assert main(["labels", "--add", "Claims", "Complaint", *db]) == 0  # named now: the next free keys
+    assert "added 1 label: Complaint; a number key for Claims" in capsys.readouterr().out
+    assert store.taxonomy("d")[2] == ["Renewal", "Claims > Motor", "Billing", "Claims", "Complaint"]
+    assert main(["undo", *db]) == 0  # Claims is back without a key, Complaint gone
+    assert store.taxonomy("d")[2] == ["Renewal", "Claims > Motor", "Billing"] and "Claims" in store.labels("d")
     assert main(["labels", "--add", "Quote", "Bad >  > name", *db]) == 2
     assert "Bad" in capsys.readouterr().err
     assert main(["labels", "--add", "Quote", "billing", *db]) == 2

@@ -124,6 +124,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE session_state ADD COLUMN picks VARCHAR;
     """,
+    # 9: whether a label has a number key: a parent made only because a child was named
+    # (Policy for Policy > Renewal) has none; labels made before keep theirs
+    """
+    ALTER TABLE labels ADD COLUMN keyed BOOLEAN DEFAULT true;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -414,8 +419,10 @@ class StoreBase:
     def _add_labels(con: duckdb.DuckDBPyConnection, dataset: str, names: Sequence[str],
                     existing: Sequence[str]) -> list[str]:
         """Add labels and their ancestors, in that order; refuse names differing from one
-        only in case. Returns the names added."""
+        only in case. Returns the names added. An ancestor added only because a child was
+        named gets no number key."""
         folded = {n.casefold(): n for n in existing}
+        named = set(names)
         added: list[str] = []
         for name in names:
             for full in [*ancestors(name), name]:
@@ -424,8 +431,8 @@ class StoreBase:
                     continue
                 if known is not None:
                     raise LabelNameError(f"label {full!r} differs only in case from {known!r}")
-                con.execute("INSERT INTO labels (dataset, name, created) VALUES (?, ?, ?)",
-                            [dataset, full, now()])
+                con.execute("INSERT INTO labels (dataset, name, created, keyed) VALUES (?, ?, ?, ?)",
+                            [dataset, full, now(), full in named])
                 folded[full.casefold()] = full
                 added.append(full)
         return added
@@ -455,13 +462,13 @@ class StoreBase:
         """The label rows and annotations of ``scope``: what undo puts back."""
         names = sorted(set(scope))
         marks = ",".join("?" for _ in names) or "NULL"
-        labels = con.execute(f"SELECT name, created, description FROM labels WHERE dataset=? AND name IN ({marks})",
-                             [dataset, *names]).fetchall()
+        labels = con.execute(f"SELECT name, created, description, keyed FROM labels WHERE dataset=? "
+                             f"AND name IN ({marks})", [dataset, *names]).fetchall()
         annotations = con.execute(
             f"SELECT mid, annotator, label, sentiment, at_ts FROM annotations WHERE dataset=? AND label IN ({marks})",
             [dataset, *names]).fetchall() if with_annotations else []
         return {"scope": names, "with_annotations": with_annotations,
-                "labels": [[n, c.isoformat(), d] for n, c, d in labels],
+                "labels": [[n, c.isoformat(), d, k] for n, c, d, k in labels],
                 "annotations": [[m, a, lb, s, t.isoformat()] for m, a, lb, s, t in annotations]}
 
     @staticmethod
@@ -476,9 +483,13 @@ class StoreBase:
                 con.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?)",
                                 [[dataset, m, a, lb, s, datetime.fromisoformat(t)]
                                  for m, a, lb, s, t in payload["annotations"]])
-        if payload["labels"]:
-            con.executemany("INSERT INTO labels (dataset, name, created, description) VALUES (?, ?, ?, ?)",
-                            [[dataset, n, datetime.fromisoformat(c), d] for n, c, d in payload["labels"]])
+        for name, created in payload.get("unkeyed", []):  # a parent given a key: without one again
+            con.execute("UPDATE labels SET keyed=false, created=? WHERE dataset=? AND name=?",
+                        [datetime.fromisoformat(created), dataset, name])
+        if payload["labels"]:  # steps logged before keys were stored have no keyed field: keyed
+            con.executemany("INSERT INTO labels (dataset, name, created, description, keyed) VALUES (?, ?, ?, ?, ?)",
+                            [[dataset, n, datetime.fromisoformat(c), d, ([*rest, True])[0]]
+                             for n, c, d, *rest in payload["labels"]])
 
 
 _FILE_LOCKS: dict[str, threading.RLock] = {}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import duckdb
 
 from ..taxonomy import ancestors, within
-from .base import LabelNameError, StoreBase, sort_labels, validate_label_name
+from .base import LabelNameError, StoreBase, now, sort_labels, validate_label_name
 
 
 class LabelsStore(StoreBase):
@@ -25,13 +25,12 @@ class LabelsStore(StoreBase):
 
     @staticmethod
     def _taxonomy(con: duckdb.DuckDBPyConnection, dataset: str) -> tuple[list[str], dict[str, str], list[str]]:
-        """The third part, the order of creation (parents before their children; a renamed
-        label keeps its place), is the order of the number keys: the same for every
-        annotator and after a restart."""
-        rows = con.execute("SELECT name, description FROM labels WHERE dataset=? ORDER BY created, name",
+        """The third part, the labels with a number key in the order they were created
+        (parents before their children; a renamed label keeps its place), is the order of
+        the number keys: the same for every annotator and after a restart."""
+        rows = con.execute("SELECT name, description, keyed FROM labels WHERE dataset=? ORDER BY created, name",
                            [dataset]).fetchall()
-        created = [r[0] for r in rows]
-        return sort_labels(created), {r[0]: r[1] for r in rows if r[1]}, created
+        return sort_labels([r[0] for r in rows]), {r[0]: r[1] for r in rows if r[1]}, [r[0] for r in rows if r[2]]
 
     def add_label(self, dataset: str, name: str, annotator: str | None = None) -> str:
         """Add one label (and its parents); returns its name as stored."""
@@ -41,14 +40,24 @@ class LabelsStore(StoreBase):
 
     def add_labels(self, dataset: str, names: Sequence[str], annotator: str | None = None) -> list[str]:
         """Add labels (and their parents) in the order given, all or none, as one step for
-        undo; the order given is the order of the number keys. Returns the names added."""
+        undo; the order given is the order of the number keys. A parent made before only
+        because a child was named, named now, takes the next free key. Returns the names
+        added or given a key."""
         names = [validate_label_name(n) for n in names]
         with self.transaction() as con:
+            unkeyed = {n: c.isoformat() for n, c in con.execute(  # undo puts them back without a key
+                "SELECT name, created FROM labels WHERE dataset=? AND NOT keyed", [dataset]).fetchall()}
+            keying = [n for n in dict.fromkeys(names) if n in unkeyed]
+            was = {n: unkeyed[n] for n in keying}
+            for name in keying:
+                con.execute("UPDATE labels SET keyed=true, created=? WHERE dataset=? AND name=?",
+                            [now(), dataset, name])
             added = self._add_labels(con, dataset, names, self._labels(con, dataset))
-            if added:  # undo removes what was added (with any annotations made since)
+            if added or keying:  # undo removes what was added (with any annotations made since)
                 self._event(con, dataset, annotator, "add-label", None,
-                            {"label": ", ".join(names), "scope": added, "labels": [], "annotations": []})
-        return added
+                            {"label": ", ".join(names), "scope": added, "labels": [], "annotations": [],
+                             "unkeyed": sorted(was.items())})
+        return added + keying
 
     # ---- taxonomy changes: each records what it replaced, so undo can put it back --------
     def label_descriptions(self, dataset: str) -> dict[str, str]:
@@ -101,9 +110,10 @@ class LabelsStore(StoreBase):
                                  AND b.annotator=a.annotator AND b.label=?)""", [dataset, name, target[name]])
                 con.execute("UPDATE annotations SET label=? WHERE dataset=? AND label=?",
                             [target[name], dataset, name])
-                if target[name] not in existing:  # renamed: it keeps its place in the keys' order
-                    con.execute("""UPDATE labels SET created=(SELECT created FROM labels WHERE dataset=? AND name=?)
-                                   WHERE dataset=? AND name=?""", [dataset, name, dataset, target[name]])
+                if target[name] not in existing:  # renamed: it keeps its key (or none) and its place
+                    con.execute("""UPDATE labels SET created=o.created, keyed=o.keyed FROM labels o
+                                   WHERE o.dataset=? AND o.name=? AND labels.dataset=? AND labels.name=?""",
+                                [dataset, name, dataset, target[name]])
                 description = con.execute("SELECT description FROM labels WHERE dataset=? AND name=?",
                                           [dataset, name]).fetchone()
                 con.execute("DELETE FROM labels WHERE dataset=? AND name=?", [dataset, name])

@@ -236,7 +236,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
             return
         keys = self.session.key_order()
         if number > len(keys):
-            self.notify(f"No label on key {number}: the taxonomy has {len(keys)}", timeout=3)
+            self.notify(f"No label on key {number}: {len(keys)} labels have keys (l for every label)", timeout=3)
             return
         try:
             self.session.toggle(mid, keys[number - 1])

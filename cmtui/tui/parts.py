@@ -383,21 +383,22 @@ class PageView(AppBase):
 
     def chips(self, mid: int) -> list[tuple[Text, bool]]:
         """One chip per key, in key order: ``3[x]Quote›Home 71%*``; after them, labels past
-        key 9 that are assigned, implied or predicted at their threshold."""
+        key 9 or without a key that are assigned, implied or predicted at their threshold."""
         session = self.session
         assert session is not None
         assigned = session.labels_of(mid)
         implied = session.implied_of(mid)
         prob = {name: (p, ok) for name, p, ok in session.predictions_of(mid)}
         out: list[tuple[Text, bool]] = []
-        for number, name in enumerate(session.key_order(), start=1):
+        for number, name in session.numbered():
             p, ok = prob.get(name, (None, False))
-            if number > 9 and name not in assigned and name not in implied and not ok:
+            keyed = number is not None and number <= 9
+            if not keyed and name not in assigned and name not in implied and not ok:
                 continue
             mark = "[x]" if name in assigned else "[^]" if name in implied else "[ ]"
             if name in assigned and session.sentiment:
                 mark += "+" if assigned[name] == 1 else "-"
-            chip = Text(f"{number}" if number <= 9 else "")
+            chip = Text(f"{number}" if keyed else "")
             chip.append(mark + self._short(name), style="bold" if name in assigned else "")
             if p is not None and (p >= CHIP_PERCENT_FROM or ok):  # 1% and 3% on every chip cost a key's room
                 chip.append(f" {p * 100:.0f}%{'*' if ok else ''}", style="dim")

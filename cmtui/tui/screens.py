@@ -76,9 +76,11 @@ Numbers: keys 1-9 are the labels in the order they were created (an imported tax
 name), the same on every message, after a restart and for every annotator, so you can
 label from memory; a number pressed twice removes what it added. A label you create takes
 the next free number, a renamed one keeps its own, and labels past 9 are in the picker
-(l). [x] assigned, [^] implied by an assigned child (a child implies its parent), [ ] not
+(l). A parent made only because you named a child (Policy for Policy > Renewal) has no
+number: it is in the picker, and `cmtui labels --add Policy` gives it the next one.
+[x] assigned, [^] implied by an assigned child (a child implies its parent), [ ] not
 assigned; 71% is the model's confidence (shown from 5%), * at or above its threshold (a
-accepts those); labels past 9 show when assigned or at their threshold.
+accepts those); labels without a number show when assigned or at their threshold.
 
 Confirm (space) with no label assigned reviews the message as having none: the app says so,
 and its row reads "no labels" (the list shows predictions only on rows not yet reviewed).
@@ -158,16 +160,15 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
         session = self.session
         assigned = session.labels_of(self.mid) if self.mid is not None else {}
         implied = session.implied_of(self.mid) if self.mid is not None else set()
-        order = session.key_order()
         prob = {name: p for name, p, _ in session.predictions_of(self.mid)} if self.mid is not None else {}
         needle = text.casefold().strip()
         words = needle.split()  # each word anywhere: "email query" finds "email > query"
-        numbered = [(number, name) for number, name in enumerate(order, start=1)
+        numbered = [(number, name) for number, name in session.numbered()
                     if all(word in name.casefold() for word in words)]
         for number, name in sorted(numbered, key=lambda item: match_rank(item[1], needle)):  # stable: key order
             line = Text()
             if not self.choose_only:
-                line.append(f"{number} " if number <= 9 else "  ")
+                line.append(f"{number} " if number is not None and number <= 9 else "  ")
                 line.append("[x] " if name in assigned else "[^] " if name in implied else "[ ] ")
             line.append(one_line(name, 80))
             if name in prob:
