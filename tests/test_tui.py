@@ -205,9 +205,10 @@ async def test_mode_switch_search_validation_help(tmp_path: Path) -> None:
         await pilot.press("t")  # jump into Teach for the highlighted label
         await settle(app, pilot)
         assert app.page.mode == "teach" and app.page.arg in app.session.labels
+        app.notify("a notice over the help's last lines")
         await pilot.press("question_mark")
         await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
+        assert isinstance(app.screen, HelpScreen) and not app._notifications  # cleared as it opens
         help_text = "\n".join(str(widget.render()) for widget in app.screen.query("Static"))
         assert "the same on every message, after a restart and for every annotator" in help_text  # a paragraph wraps to the panel
         await pilot.press("escape")

@@ -662,6 +662,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("\nRules", style="bold"))
             yield Static(Text(reflowed(HELP_RULES)))
 
+    def on_mount(self) -> None:
+        self.app.clear_notifications()  # the first-run notice sat over the help's last lines
+
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
 
