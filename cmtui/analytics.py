@@ -294,7 +294,7 @@ class Reporting:
         state = self.trainer.state
         if state.model is None or state.probs.shape[0] != len(self.mids):
             return {"window": window, "new": int(new.sum()), "warning": False, "why": "no model yet"}
-        reviewed_rows = self.row_of.rows(self.row_of.present(self.reviewed))
+        reviewed_rows = self.row_of.present_rows(self.reviewed)
         return dict(self.trainer.drift(new, window if window == LATEST_IMPORT else f"window {window}",
                                        reviewed_rows))
 

@@ -324,7 +324,7 @@ def _stats(ctx: Context) -> int:
         newest = session.timestamps.max() if len(session.timestamps) else 0
         new = session.timestamps > newest - ctx.args.drift_days * 86400
         report["drift"] = session.trainer.drift(new, f"last {ctx.args.drift_days} days",
-                                                session.row_of.rows(session.row_of.present(session.reviewed)))
+                                                session.row_of.present_rows(session.reviewed))
     if ctx.args.readiness:
         from .session import format_readiness, readiness
 

@@ -55,7 +55,7 @@ class Scoping:
         Returns how many messages are in it."""
         mask = None if window is None else self.window_mask(window)
         if source is not None or language is not None:
-            rows = self.row_of.rows(self.row_of.present(self.store.scope_mids(self.dataset, source, language)))
+            rows = self.row_of.present_rows(self.store.scope_mids(self.dataset, source, language))
             picked = np.zeros(len(self.mids), dtype=bool)
             picked[rows] = True
             mask = picked if mask is None else mask & picked

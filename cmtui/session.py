@@ -112,7 +112,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
 
     def reviewed_mask(self) -> np.ndarray:
         mask = np.zeros(len(self.mids), dtype=bool)
-        mask[self.row_of.rows(self.row_of.present(self.reviewed))] = True
+        mask[self.row_of.present_rows(self.reviewed)] = True
         return mask
 
     # ---- pages ------------------------------------------------------------------------

@@ -623,6 +623,7 @@ def test_row_index_answers_as_a_dict_of_rows() -> None:
         assert "9" not in index and list(index) == list(expected) and len(index) == len(expected)
         asked = [21, 9, -1, 3, 4, 20]  # those in the dataset, ascending, as sorted(m in index)
         assert index.present(asked) == sorted(m for m in asked if m in expected)
+        assert index.present_rows(asked).tolist() == [expected[m] for m in sorted(asked) if m in expected]
         assert index.present({20: "a", 2: "b"}) == ([20] if len(mids) else []) and index.present([]) == []
         if len(mids):
             assert index.rows([20, 3]).tolist() == [expected[20], expected[3]]
