@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -188,7 +189,9 @@ def _tool_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()  # a reader gone away shows here, not as a traceback at exit
+        return code
     except CliError as exc:
         print(f"cmtui: {exc}", file=sys.stderr)
         return exc.code
@@ -199,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (cmtui labels | head): no traceback, no message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes at exit
+        return 1
     except OSError as exc:  # a file the user named cannot be read or written
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"cmtui: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -78,6 +78,22 @@ def test_foreign_and_newer_databases_are_refused(tmp_path: Path) -> None:
     assert garbage.read_bytes() == b"this is not a database at all" * 100
 
 
+def test_output_read_only_in_part_ends_quietly(store: Store, tmp_path: Path) -> None:
+    """``cmtui labels | head`` printed "cmtui: Broken pipe" under the lines shown."""
+    import subprocess
+    import sys
+
+    seeded(store, tmp_path)
+    store.add_labels("d", [f"Group {i // 50} > Label {i}" for i in range(1500)])  # ~150 kB of JSON
+    child = subprocess.Popen([sys.executable, "-m", "cmtui", "labels", "--json", "--db", str(store.path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout.read(10)  # the reader takes a little, then goes away
+    child.stdout.close()
+    assert child.wait(timeout=60) == 1
+    assert child.stderr.read().decode() == ""
+
+
 def test_cli_reports_foreign_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "x.duckdb"
     bad.write_bytes(b"\x00garbage" * 50)
