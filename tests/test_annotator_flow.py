@@ -531,3 +531,22 @@ async def test_number_keys_are_the_same_on_every_message_and_need_no_model(
             await settle(app, pilot)
     got = reviews(store)
     assert all(got[m] == {first_label: None} for m in page)
+
+
+async def test_an_empty_page_says_why_and_where_to_go(tmp_path: Path) -> None:
+    """A gold set imported as reviewed opened on "No message on this page." and nothing else."""
+    store = make_store(tmp_path, n=30, labelled=30)
+    app = app_for(store)
+    async with running(app, size=(120, 40)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.session is not None and not app.workers._workers and "reviewed" in all_text(app):
+                break
+        assert "Every message is reviewed: Check label and Missed label (m)" in all_text(app)
+        await pilot.press("slash")  # the picker opens on a page without messages: the taxonomy
+        await pilot.pause()
+        assert isinstance(app.screen, LabelPickerScreen)
+        await pilot.press(*"Renewal", "enter", "y")  # a label made, given to no message
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Renewal" in app.session.labels and "Renewal" in app.session.key_order()

@@ -354,6 +354,27 @@ class PageView(AppBase):
             return "reviewed"
         return "edited" if self.session.is_edited(mid) else "new"
 
+    def empty_page(self) -> str:
+        """Why a page shows no message, and where to go from it ("No message on this page."
+        was all a fully reviewed import showed)."""
+        session, page = self.session, self.page
+        assert session is not None
+        name = MODES.get(page.mode, page.mode)
+        if page.number > 0:
+            return f"No more messages in {name}: p goes back a page, m changes mode."
+        if page.mode == "search":
+            return f"Nothing found for {page.arg!r}: m, then Search, to try other words."
+        if page.mode == "exceptions":
+            return "No open exceptions: a stream's consumer reports them (cmtui stream exception)."
+        left = ~session.reviewed_mask()
+        if session.scope_mask is not None:
+            left &= session.scope_mask
+        if page.mode not in ("check-label", "missed-label") and not left.any():
+            where = " inside the filter (f shows every message)" if session.scope_mask is not None else ""
+            return (f"Every message{where} is reviewed: Check label and Missed label (m) go over the "
+                    "reviews, d imports more messages.")
+        return f"No message in {name} now: m changes mode."
+
     def refresh_message(self) -> None:
         session = self.session
         if session is None:
@@ -361,7 +382,7 @@ class PageView(AppBase):
         view = self.query_one(MessageView)
         mid = self.current_mid()
         if mid is None:
-            view.clear("No message on this page.")
+            view.clear(self.empty_page())
             return
         rows = session.rows([mid], fetch=False)
         if not rows:
@@ -450,8 +471,10 @@ class LabelActions(PageView):
         self._after_edit()
 
     def action_pick_label(self) -> None:
+        """The picker; on a page without messages for the taxonomy alone (create, rename,
+        merge, delete, describe)."""
         mid = self.current_mid()
-        if self.session is None or mid is None:
+        if self.session is None:
             return
         self.clear_notifications()  # at 80x24 a notice covered the right half of the labels listed
         self.push_screen(LabelPickerScreen(self.session, mid), self._picked)

@@ -263,11 +263,12 @@ class MessageView(Vertical):
     _shown: tuple[Any, list[tuple[Text, bool]], str, int] | None = None
 
     def clear(self, note: str) -> None:
+        """No message: ``note`` says why, wrapped in the body (the head is one line)."""
         self._shown = None
-        self.query_one("#message-head", Static).update(Text(note))
+        self.query_one("#message-head", Static).update("")
         self.query_one("#message-labels", Static).update("")
         self.query_one("#message-fields", Static).update("")
-        self.query_one("#message-body", Static).update("")
+        self.query_one("#message-body", Static).update(Text(note))
 
     def scroll_body(self, lines: int) -> None:
         self.query_one("#message-scroll", VerticalScroll).scroll_relative(y=lines, animate=False)
