@@ -179,6 +179,10 @@ class Labelling:
                 for step in self._draft_history]
         self._draft_history = [step for step in kept if step is None or step] + [None]
 
+    def latest_is_edit(self) -> bool:
+        """Whether this session's latest step is a draft edit (not one in the store)."""
+        return bool(self._draft_history) and self._draft_history[-1] is not None
+
     def undo_edit(self) -> list[int] | None:
         """Take back the latest draft edit when it is this session's latest step; the
         messages it was on, or None when the latest step is in the store (or none is left)."""

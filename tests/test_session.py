@@ -208,7 +208,9 @@ def test_a_label_given_to_a_group_is_one_step_for_undo(session: Session) -> None
     assert undone is not None and (undone.kind, undone.mids) == ("edit", page[1:4])
     assert [session.labels_of(m) for m in page[:4]] == [{"Billing": None}, {"Claims > Motor": None}, {}, {}]
     session.give(page[2:5], "Billing")
+    assert session.latest_is_edit()
     session.confirm([page[3]], "shuffle")  # one of the group confirmed: undo takes the confirmation,
+    assert not session.latest_is_edit()  # (Discover's u leaves it to the page's)
     session.undo()
     assert session.undo().mids == [page[2], page[4]]  # then the rest of the group, the confirmed one kept
     assert session.labels_of(page[3]) == {"Billing": None} and not session.labels_of(page[2])

@@ -270,8 +270,9 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
                     timeout=4)
 
     def action_undo(self) -> None:
-        """Take back the latest label given here (or any draft edit since the last submit)."""
-        undone = self.session.undo_edit()
+        """Take back the latest label given here (or any draft edit since the last step
+        written, which u on the page undoes: taken here, undo would skip past it)."""
+        undone = self.session.undo_edit() if self.session.latest_is_edit() else None
         if undone is None:
             self.notify("Nothing to take back here: u on the page undoes a submit", timeout=4)
             return
