@@ -257,6 +257,23 @@ class Labelling:
         self.set_labels(mid, current)
         return now_assigned
 
+    def flip_sentiment(self, mid: int) -> tuple[str, int]:
+        """Turn the label just given to ``mid`` (or its only label) negative, or positive
+        again: a number gives its label positive, ``-`` then makes it negative (it took
+        the picker, the label's name and ctrl+g). Returns the label and its sentiment."""
+        if not self.sentiment:
+            raise ValueError("this dataset has no sentiment (a dataset made with --sentiment has)")
+        current = self.labels_of(mid)
+        step = self._draft_history[-1] if self._draft_history else None
+        before = (step[0][1] or {}) if step and len(step) == 1 and step[0][0] == mid else None
+        changed = [n for n, v in current.items() if before is not None and (n not in before or before[n] != v)]
+        label = changed[0] if len(changed) == 1 else next(iter(current)) if len(current) == 1 else None
+        if label is None:
+            raise ValueError("press a label's number first, then - to make it negative")
+        sentiment = -(current[label] or 1)
+        self.toggle(mid, label, sentiment)
+        return label, sentiment
+
     def accept_predictions(self, mid: int) -> list[str]:
         """Assign every predicted label at or above its threshold (most specific ones); with
         none, nothing changes (no draft, no step for undo)."""

@@ -550,3 +550,32 @@ async def test_an_empty_page_says_why_and_where_to_go(tmp_path: Path) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "Renewal" in app.session.labels and "Renewal" in app.session.key_order()
+
+
+async def test_minus_makes_the_label_just_given_negative(tmp_path: Path) -> None:
+    """On a dataset with sentiment a number gave its label positive; negative took the
+    picker, the label's name and ctrl+g."""
+    from cmtui.cli import main
+    from tests.conftest import write
+
+    lines = ["id,timestamp,subject,body"] + [f"m{i},2024-02-0{1 + i % 9}T09:00:00Z,S {i},body {i}" for i in range(30)]
+    db = tmp_path / "s.duckdb"
+    assert main(["import", str(write(tmp_path / "s.csv", "\n".join(lines) + "\n")), "--dataset", "d",
+                 "--db", str(db), "--sentiment"]) == 0
+    store = Store(db)
+    store.add_labels("d", ["Service", "Price"])
+    app = app_for(store)
+    async with running(app, size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        mid = app.current_mid()
+        await pilot.press("1", "minus")
+        assert app.session.labels_of(mid) == {"Service": -1}
+        await pilot.press("2", "minus", "minus")  # the label just given; twice: positive again
+        assert app.session.labels_of(mid) == {"Service": -1, "Price": 1}
+        await pilot.press("minus")
+        assert app.session.labels_of(mid) == {"Service": -1, "Price": -1}
+        assert "[x]-Service" in " ".join(str(c) for c, _ in app.chips(mid))
+        await pilot.press("u")  # one step back: Price positive again
+        assert app.session.labels_of(mid) == {"Service": -1, "Price": 1}
+        await pilot.press("down", "minus")  # nothing given here yet
+        assert any("number first" in n for n in notes(app))

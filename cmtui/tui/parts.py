@@ -470,6 +470,17 @@ class LabelActions(PageView):
         self.notify(message.text, timeout=4)
         self._after_edit()
 
+    def action_flip_sentiment(self) -> None:
+        mid = self.current_mid()
+        if self.session is None or mid is None:
+            return
+        try:
+            self.session.flip_sentiment(mid)
+        except ValueError as exc:
+            self.notify(str(exc), timeout=4)
+            return
+        self._after_edit()
+
     def action_pick_label(self) -> None:
         """The picker; on a page without messages for the taxonomy alone (create, rename,
         merge, delete, describe)."""
