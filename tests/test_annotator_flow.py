@@ -575,6 +575,7 @@ async def test_minus_makes_the_label_just_given_negative(tmp_path: Path) -> None
         await pilot.press("minus")
         assert app.session.labels_of(mid) == {"Service": -1, "Price": -1}
         assert "[x]-Service" in " ".join(str(c) for c, _ in app.chips(mid))
+        assert str(app.query_one(MessageList).get_row_at(0)[3]).startswith("-Service, -Price")  # the list too
         await pilot.press("u")  # one step back: Price positive again
         assert app.session.labels_of(mid) == {"Service": -1, "Price": 1}
         await pilot.press("down", "minus")  # nothing given here yet

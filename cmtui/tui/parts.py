@@ -329,7 +329,9 @@ class PageView(AppBase):
             else:
                 mark = "✓" if status == "reviewed" else "~"
             assigned = session.labels_of(mid)
-            label_text = Text(", ".join(self._short(n) for n in assigned), style="bold")
+            signs = {1: "+", -1: "-"} if session.sentiment else {}  # as on the chips: -Service
+            label_text = Text(", ".join(signs.get(v or 0, "") + self._short(n) for n, v in assigned.items()),
+                              style="bold")
             if status == "reviewed" and not assigned:
                 label_text = Text("no labels", style="dim")
             # a reviewed row shows its review alone: a prediction beside it read as a label
