@@ -276,7 +276,8 @@ class Labelling:
 
     def accept_predictions(self, mid: int) -> list[str]:
         """Assign every predicted label at or above its threshold (most specific ones); with
-        none, nothing changes (no draft, no step for undo)."""
+        none, nothing changes (no draft, no step for undo). With sentiment, each takes the
+        sentiment most of its reviews give it (every accepted complaint read positive)."""
         above = [name for name, _, ok in self.predictions_of(mid) if ok]
         leaves = [n for n in above if not any(is_below(o, n) for o in above)]
         if not leaves:
@@ -285,7 +286,12 @@ class Labelling:
         for name in leaves:
             for parent in ancestors(name):
                 current.pop(parent, None)
-            current.setdefault(name, 1 if self.sentiment else None)
+            current.setdefault(name, self.usual_sentiment(name) if self.sentiment else None)
         self.set_labels(mid, current)
         return leaves
+
+    def usual_sentiment(self, label: str) -> int:
+        """The sentiment most reviews carrying ``label`` give it: negative only when most do."""
+        signs = [v for assigned in self.reviewed.values() if (v := assigned.get(label))]
+        return -1 if sum(v < 0 for v in signs) * 2 > len(signs) else 1
 

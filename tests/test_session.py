@@ -703,3 +703,19 @@ def test_a_label_on_every_review_is_not_predicted(tmp_path: Path) -> None:
     session.retrain(persist=False)
     assert session.unopposed() == set()
     assert "Billing" in [name for name, _, _ in session.predictions_of(second)]
+
+
+def test_accept_gives_each_label_the_sentiment_its_reviews_give_it(tmp_path: Path) -> None:
+    """With sentiment, Accept gave every label positive: each accepted Billing (negative on
+    every review) had to be turned by hand."""
+    from cmtui.store import Store
+    from tests.test_analytics import labelled_db
+
+    session = Session.open(Store(labelled_db(tmp_path, sentiment=True)), "d", "ann", seed=1)
+    assert session.usual_sentiment("Billing") == -1 and session.usual_sentiment("Claims > Motor") == 1
+    session.retrain()
+    accepted = {}
+    for mid in session.page("shuffle") + session.page("shuffle", number=1):
+        for name in session.accept_predictions(mid):
+            accepted[name] = session.labels_of(mid)[name]
+    assert accepted.get("Billing") == -1 and accepted.get("Claims > Motor") == 1

@@ -75,7 +75,8 @@ HELP_FLOW = """\
 Numbers: keys 1-9 are the labels in the order they were created (an imported taxonomy: by
 name), the same on every message, after a restart and for every annotator, so you can
 label from memory; a number pressed twice removes what it added. With sentiment, a number
-gives its label positive and - then makes it negative (again: positive). A label you create takes
+gives its label positive and - then makes it negative (again: positive); a gives each label
+the sentiment most of its reviews give it. A label you create takes
 the next free number, a renamed one keeps its own, and labels past 9 are in the picker
 (l). A parent made only because you named a child (Policy for Policy > Renewal) has no
 number: it is in the picker, and `cmtui labels --add Policy` gives it the next one.
