@@ -32,8 +32,8 @@ class Workspace:
     def datasets(self) -> list[DatasetInfo]:
         return self.store.datasets()
 
-    def create_dataset(self, name: str) -> None:
-        self.store.create_dataset(name)
+    def create_dataset(self, name: str, sentiment: bool = False) -> None:
+        self.store.create_dataset(name, sentiment=sentiment)
 
     def import_file(self, path: Path, dataset: str, progress: Callable[[str, float], None]) -> str:
         return import_file(self.store, path, dataset, annotator=self.annotator, progress=progress)

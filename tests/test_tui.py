@@ -285,7 +285,11 @@ async def test_datasets_screen_creates_imports_and_switches(tmp_path: Path) -> N
         assert isinstance(app.screen, DatasetsScreen)
         await pilot.press("n", *"second", "enter")
         await pilot.pause()
-        assert "second" in store.dataset_names()
+        assert isinstance(app.screen, ConfirmScreen)  # sentiment, fixed once made: chosen now
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "second" in store.dataset_names() and store.dataset_info("second").sentiment
         table = app.screen.query_one(DataTable)
         table.move_cursor(row=[r.value for r in table.rows].index("second"))
         await pilot.press("i", *str(extra), "enter")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -759,15 +760,21 @@ class DatasetsScreen(ModalScreen[str | None]):
         self.query_one(DataTable).focus()
         if not value:
             return
-        if self.asking == "new":
-            self.create(value)
+        if self.asking == "new":  # fixed once made, and the screen had no way to choose it
+            self.app.push_screen(ConfirmScreen(
+                f"Do the labels of {value} carry sentiment (positive or negative)? It is fixed once made.",
+                {"n": "no sentiment", "y": "labels carry sentiment"}), partial(self._create, value))
         elif self.asking == "import":
             self.run_import(value, self._highlighted() or "")
 
+    def _create(self, name: str, answer: str | None) -> None:
+        if answer:
+            self.create(name, answer == "y")
+
     @work(thread=True, exclusive=True, group="datasets", exit_on_error=False)
-    def create(self, name: str) -> None:
+    def create(self, name: str, sentiment: bool) -> None:
         try:
-            self.workspace.create_dataset(name)
+            self.workspace.create_dataset(name, sentiment)
         except StoreError as exc:
             self.app.call_from_thread(self._status, one_line(str(exc), 300))
             return
