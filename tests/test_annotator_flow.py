@@ -550,6 +550,17 @@ async def test_an_empty_page_says_why_and_where_to_go(tmp_path: Path) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "Renewal" in app.session.labels and "Renewal" in app.session.key_order()
+    (tmp_path / "none").mkdir()
+    store = make_store(tmp_path / "none", n=30)  # nothing reviewed: Missed label has nothing to go over
+    app = app_for(store)
+    async with running(app, size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        app.load_page("missed-label", "Billing", 0)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "Nothing reviewed yet" in all_text(app):
+                break
+        assert "Nothing reviewed yet: Missed label goes over the reviews" in all_text(app)
 
 
 async def test_minus_makes_the_label_just_given_negative(tmp_path: Path) -> None:

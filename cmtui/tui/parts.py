@@ -368,6 +368,8 @@ class PageView(AppBase):
             return f"Nothing found for {page.arg!r}: m, then Search, to try other words."
         if page.mode == "exceptions":
             return "No open exceptions: a stream's consumer reports them (cmtui stream exception)."
+        if page.mode in ("check-label", "missed-label") and not session.reviewed:
+            return f"Nothing reviewed yet: {name} goes over the reviews (m: Shuffle or Discover to start)."
         left = ~session.reviewed_mask()
         if session.scope_mask is not None:
             left &= session.scope_mask
