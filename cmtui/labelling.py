@@ -262,7 +262,7 @@ class Labelling:
         again: a number gives its label positive, ``-`` then makes it negative (it took
         the picker, the label's name and ctrl+g). Returns the label and its sentiment."""
         if not self.sentiment:
-            raise ValueError("this dataset has no sentiment (a dataset made with --sentiment has)")
+            raise ValueError("this dataset has no sentiment: choose it when making one (d, then n)")
         current = self.labels_of(mid)
         step = self._draft_history[-1] if self._draft_history else None
         before = (step[0][1] or {}) if step and len(step) == 1 and step[0][0] == mid else None
