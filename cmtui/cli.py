@@ -440,14 +440,11 @@ def _dataset(store: Store, name: str | None, annotator: str) -> str:
 def _labels_command(store: Store, dataset: str, annotator: str, args: argparse.Namespace) -> int:
     try:
         if args.add:
-            before = set(store.labels(dataset))
-            changed = store.add_labels(dataset, args.add, annotator)
-            added = [n for n in changed if n not in before]
-            keyed = [n for n in changed if n in before]  # parents made for a child, now with a key
+            added, keyed = store.add_labels(dataset, args.add, annotator)  # keyed: parents made for a child
             print(f"added {len(added)} label{'s' * (len(added) != 1)}" + (f": {', '.join(added)}" if added else
                   " (every one was there already)" if not keyed else "")
                   + (f"; a number key for {', '.join(keyed)}" if keyed else "")
-                  + ("; `cmtui undo` reverts it" if changed else ""))
+                  + ("; `cmtui undo` reverts it" if added or keyed else ""))
         elif args.rename:
             old, new = args.rename
             moved = store.move_label(dataset, old, new, annotator)

@@ -38,17 +38,17 @@ class LabelsStore(StoreBase):
         self.add_labels(dataset, [name], annotator)
         return name
 
-    def add_labels(self, dataset: str, names: Sequence[str], annotator: str | None = None) -> list[str]:
+    def add_labels(self, dataset: str, names: Sequence[str],
+                   annotator: str | None = None) -> tuple[list[str], list[str]]:
         """Add labels (and their parents) in the order given, all or none, as one step for
         undo; the order given is the order of the number keys. A parent made before only
         because a child was named, named now, takes the next free key. Returns the names
-        added or given a key."""
+        added, and those given a key."""
         names = [validate_label_name(n) for n in names]
         with self.transaction() as con:
             unkeyed = {n: c.isoformat() for n, c in con.execute(  # undo puts them back without a key
                 "SELECT name, created FROM labels WHERE dataset=? AND NOT keyed", [dataset]).fetchall()}
             keying = [n for n in dict.fromkeys(names) if n in unkeyed]
-            was = {n: unkeyed[n] for n in keying}
             for name in keying:
                 con.execute("UPDATE labels SET keyed=true, created=? WHERE dataset=? AND name=?",
                             [now(), dataset, name])
@@ -56,8 +56,8 @@ class LabelsStore(StoreBase):
             if added or keying:  # undo removes what was added (with any annotations made since)
                 self._event(con, dataset, annotator, "add-label", None,
                             {"label": ", ".join(names), "scope": added, "labels": [], "annotations": [],
-                             "unkeyed": sorted(was.items())})
-        return added + keying
+                             "unkeyed": sorted((n, unkeyed[n]) for n in keying)})
+        return added, keying
 
     # ---- taxonomy changes: each records what it replaced, so undo can put it back --------
     def label_descriptions(self, dataset: str) -> dict[str, str]:
