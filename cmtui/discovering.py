@@ -174,7 +174,7 @@ class Discoverer:
         the most, of this clustering or an earlier one still on screen (a page may also
         lead with drafts of other messages); both when a new clustering repeats it."""
         shown = set(mids)
-        every = (self.current.clusters if self.current else []) + list(self.earlier.values())
+        every = self._every()
         shared = [len(shown & set(c.rows)) for c in every]
         most = max(shared, default=0)
         return [c for c, n in zip(every, shared, strict=True) if n == most] if most else []
@@ -185,13 +185,16 @@ class Discoverer:
         if current is None or kind != "submit":
             return
         undone = set(mids)
-        reopened = [c for c in current.clusters + list(self.earlier.values())
-                    if c.handled and undone & set(c.rows)]
+        reopened = [c for c in self._every() if c.handled and undone & set(c.rows)]
         for cluster in reopened:
             cluster.handled = False
         if reopened:
             current.pages = max(0, current.pages - 1)
         self._write()
+
+    def _every(self) -> list[Cluster]:
+        """The current clustering's clusters, then those of the ones it replaced."""
+        return (self.current.clusters if self.current else []) + list(self.earlier.values())
 
     def cluster(self, cluster_id: int) -> Cluster | None:
         """The cluster of that id: of the current clustering, or of one it replaced in

@@ -488,8 +488,8 @@ class StoreBase:
                         [datetime.fromisoformat(created), dataset, name])
         if payload["labels"]:  # steps logged before keys were stored have no keyed field: keyed
             con.executemany("INSERT INTO labels (dataset, name, created, description, keyed) VALUES (?, ?, ?, ?, ?)",
-                            [[dataset, n, datetime.fromisoformat(c), d, ([*rest, True])[0]]
-                             for n, c, d, *rest in payload["labels"]])
+                            [[dataset, n, datetime.fromisoformat(c), d, keyed[0] if keyed else True]
+                             for n, c, d, *keyed in payload["labels"]])
 
 
 _FILE_LOCKS: dict[str, threading.RLock] = {}

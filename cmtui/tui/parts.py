@@ -368,15 +368,17 @@ class PageView(AppBase):
             return f"Nothing found for {page.arg!r}: m, then Search, to try other words."
         if page.mode == "exceptions":
             return "No open exceptions: a stream's consumer reports them (cmtui stream exception)."
-        if page.mode in ("check-label", "missed-label") and not session.reviewed:
-            return f"Nothing reviewed yet: {name} goes over the reviews (m: Shuffle or Discover to start)."
-        left = ~session.reviewed_mask()
-        if session.scope_mask is not None:
-            left &= session.scope_mask
-        if page.mode not in ("check-label", "missed-label") and not left.any():
-            where = " inside the filter (f shows every message)" if session.scope_mask is not None else ""
-            return (f"Every message{where} is reviewed: Check label and Missed label (m) go over the "
-                    "reviews, d imports more messages.")
+        if page.mode in ("check-label", "missed-label"):  # the modes that go over the reviews
+            if not session.reviewed:
+                return f"Nothing reviewed yet: {name} goes over the reviews (m: Shuffle or Discover to start)."
+        else:
+            left = ~session.reviewed_mask()
+            if session.scope_mask is not None:
+                left &= session.scope_mask
+            if not left.any():
+                where = " inside the filter (f shows every message)" if session.scope_mask is not None else ""
+                return (f"Every message{where} is reviewed: Check label and Missed label (m) go over the "
+                        "reviews, d imports more messages.")
         return f"No message in {name} now: m changes mode."
 
     def refresh_message(self) -> None:
