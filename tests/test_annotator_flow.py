@@ -13,6 +13,7 @@ import pytest
 from cmtui.store import Store
 from cmtui.tui.app import CmtuiApp, UnknownKeyId
 from cmtui.tui.screens import (
+    NEW_LABEL,
     AskScreen,
     ConfirmScreen,
     HelpScreen,
@@ -294,10 +295,39 @@ async def test_the_picker_puts_the_label_typed_first(tmp_path: Path) -> None:
         assert not app._notifications  # cleared as the picker opens
         options = app.screen.query_one("#picker-options")
         order = [options.get_option_at_index(i).id for i in range(options.option_count)]
-        assert order == ["Claims > Renewal", "Renewal", "Pre-renewal"]  # words starting "ren", in key order
+        assert order == ["Claims > Renewal", "Renewal", "Pre-renewal", NEW_LABEL]  # words starting "ren", in key order
         await pilot.press(*["backspace"] * 3, *"claims ren")  # each word anywhere
         await pilot.pause()
-        assert options.get_option_at_index(0).id == "Claims > Renewal" and options.option_count == 1
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == ["Claims > Renewal", NEW_LABEL]
+
+
+async def test_a_new_path_typed_in_the_picker_is_not_another_label(tmp_path: Path) -> None:
+    """Typing ``Card > Cancel`` and enter toggled ``Card > Payment cancelled`` (each word
+    matched): the enter meant to create a label gave another one. A path no label begins
+    with now highlights the new-label line; a filter still toggles what it found."""
+    store = make_store(tmp_path)
+    store.add_labels("d", ["Card > Payment cancelled"])
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        mid = app.current_mid()
+        await pilot.press("l", *"Card > Cancel", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.session.labels_of(mid) == {}
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert app.session.labels_of(mid) == {"Card > Cancel": None}
+        await pilot.press("l", *"card > pay", "enter")  # a path that begins a label: that label
+        await settle(app, pilot)
+        assert set(app.session.labels_of(mid)) == {"Card > Cancel", "Card > Payment cancelled"}
+        await pilot.press("l", *"payment", "enter")  # a filter: what it found, the new line last
+        await settle(app, pilot)
+        assert app.session.labels_of(mid) == {"Card > Cancel": None}
+        await pilot.press("l", *"CARD > CANCEL")  # a label's name in another case: no new line
+        await pilot.pause()
+        options = app.screen.query_one("#picker-options")
+        order = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert order == ["Card > Cancel", "Card > Payment cancelled"]
 
 
 async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Path) -> None:

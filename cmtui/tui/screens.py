@@ -98,6 +98,9 @@ kept when you quit and come back with the page. In Low confidence, rows marked r
 picked at random (Shuffle), to keep training representative."""
 
 
+NEW_LABEL = "\0new"  # the picker line that creates the label typed (no label name has a control character)
+
+
 def match_rank(name: str, needle: str) -> int:
     """How well a label matches what was typed in the picker (lower first): the whole
     name, then its last level exactly, then every word typed starting a word of the
@@ -168,6 +171,11 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
         words = needle.split()  # each word anywhere: "email query" finds "email > query"
         numbered = [(number, name) for number, name in session.numbered()
                     if all(word in name.casefold() for word in words)]
+        new = self._new_label_option(text, [name for _, name in numbered])
+        if new is not None and LABEL_SEP.strip() in needle and not any(
+                name.casefold().startswith(needle) for _, name in numbered):
+            options.add_option(new)  # a path typed, no label begins with it: a new label, first
+            new = None
         for number, name in sorted(numbered, key=lambda item: match_rank(item[1], needle)):  # stable: key order
             line = Text()
             if not self.choose_only:
@@ -179,15 +187,29 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
             if name in session.descriptions:
                 line.append(f"  {one_line(session.descriptions[name], 60)}", style="dim italic")
             options.add_option(Option(line, id=name))
+        if new is not None:
+            options.add_option(new)
         if options.option_count:
             options.highlighted = 0
         self._describe()
 
-    def _highlighted(self) -> str | None:
+    def _new_label_option(self, text: str, matching: list[str]) -> Option | None:
+        """The line that creates what was typed, unless it names a label (in any case).
+        Enter does what the highlighted line says: typing ``Card > Cancel`` toggled
+        ``Card > Payment cancelled`` (every word matched) when the new label was meant."""
+        typed = text.strip()
+        if self.choose_only or not typed or any(name.casefold() == typed.casefold() for name in matching):
+            return None
+        return Option(Text.assemble(("+ new label  ", "bold"), one_line(typed, 70), ("  (asks first)", "dim")),
+                      id=NEW_LABEL)
+
+    def _highlighted(self, new: bool = False) -> str | None:
+        """The highlighted label's name (``NEW_LABEL`` for the new-label line when ``new``)."""
         options = self.query_one("#picker-options", OptionList)
         if options.highlighted is None or not options.option_count:
             return None
-        return options.get_option_at_index(options.highlighted).id
+        name = options.get_option_at_index(options.highlighted).id
+        return name if new or name != NEW_LABEL else None
 
     def _describe(self) -> None:
         name = self._highlighted()
@@ -204,18 +226,19 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
 
     @on(Input.Submitted, "#picker-filter")
     def _submitted(self) -> None:
-        name = self._highlighted()
+        name = self._highlighted(new=True)
         if name is not None:
             self._choose(name)
-        elif not self.choose_only:
-            self.action_create()
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
         self._choose(event.option.id or "")
 
     def _choose(self, name: str) -> None:
-        self.dismiss(("choose" if self.choose_only else "toggle", name))
+        if name == NEW_LABEL:
+            self.action_create()
+        else:
+            self.dismiss(("choose" if self.choose_only else "toggle", name))
 
     def action_move(self, step: int) -> None:
         options = self.query_one("#picker-options", OptionList)
