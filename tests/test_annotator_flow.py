@@ -235,6 +235,24 @@ async def test_quit_keeps_unconfirmed_edits_and_the_row(tmp_path: Path) -> None:
     assert reviews(store)[mid] == {label: None}
 
 
+async def test_edits_are_kept_without_quitting(tmp_path: Path) -> None:
+    """Kept only on quit, a dropped SSH connection (the app hung up, no quit) lost every
+    unconfirmed edit of the page: they are kept a moment after each edit."""
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        await pilot.press("j", "1")
+        mid, label = app.current_mid(), app.session.key_order()[0]
+        kept = None
+        for _ in range(100):  # the keeping waits a moment for the next edit
+            await pilot.pause(0.05)
+            kept = Store(store.path).session_state("d", app.annotator)
+            if kept is not None and mid in kept.drafts:
+                break
+        assert kept is not None and kept.drafts[mid] == {label: None} and kept.cursor == 1
+
+
 async def test_pages_stay_as_they_were(tmp_path: Path) -> None:
     store = make_store(tmp_path, n=120, labelled=30)
     app = app_for(store)

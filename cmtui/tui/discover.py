@@ -266,6 +266,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
         for reason in dict.fromkeys(refused):
             self.notify(reason, timeout=4)
         self.refresh_messages()
+        self.app.keep_drafts_soon()  # type: ignore[attr-defined]
         self.notify(f"{name} on {len(given)} messages: o opens them as a page, s submits, u takes it back",
                     timeout=4)
 
@@ -277,6 +278,7 @@ class DiscoverScreen(ModalScreen[tuple[str, int] | None]):
             self.notify("Nothing to take back here: u on the page undoes a submit", timeout=4)
             return
         self.refresh_messages()
+        self.app.keep_drafts_soon()  # type: ignore[attr-defined]
         self.notify(f"Took back the latest edit, on {len(undone)} messages", timeout=3)
 
     # ---- leaving --------------------------------------------------------------------------

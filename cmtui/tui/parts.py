@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import App
+from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
@@ -34,6 +35,7 @@ from .screens import AskScreen, ConfirmScreen, FilterScreen, LabelPickerScreen, 
 from .widgets import CoverageMeter, MessageList, MessageView, MeterFigures, fill_table
 
 CHIP_PERCENT_FROM = 0.05  # a chip shows the model's confidence from 5%
+KEEP_DRAFTS_AFTER = 1.0  # seconds after the latest edit that the page and its drafts are kept
 
 
 class AppBase(App[int]):
@@ -52,6 +54,7 @@ class AppBase(App[int]):
     _writes: list[Worker[Any]]
     confirmed_since_retrain: int
     field_cursor: int | None  # the field value [ and ] are on (tui.fields.FieldActions)
+    _keep_timer: Timer | None = None
 
     @property
     def meter(self) -> CoverageMeter:
@@ -65,6 +68,16 @@ class AppBase(App[int]):
         if not self.page_mids or row is None or row >= len(self.page_mids):
             return None
         return self.page_mids[row]
+
+    def save_state(self) -> object:  # Workers': the page, the cursor row and the drafts, kept
+        raise NotImplementedError
+
+    def keep_drafts_soon(self) -> None:
+        """Keep the page and its unconfirmed edits a moment after the latest edit: kept only
+        on quit, a dropped SSH connection (the app hung up) lost every edit of the page."""
+        if self._keep_timer is not None:
+            self._keep_timer.stop()
+        self._keep_timer = self.set_timer(KEEP_DRAFTS_AFTER, self.save_state)
 
 
 
@@ -435,6 +448,7 @@ class PageView(AppBase):
     def _after_edit(self) -> None:
         self.refresh_list()
         self.refresh_message()
+        self.keep_drafts_soon()
         if self.session is not None:
             self.meter.figures.reviewed = self.reviewed_count()
             self.meter.refresh_text()
