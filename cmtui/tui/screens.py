@@ -116,9 +116,9 @@ def match_rank(name: str, needle: str) -> int:
 
 
 class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
-    """Filter the taxonomy as you type; enter toggles, ctrl+n creates (after a confirming
-    keystroke), ctrl+t starts a child; ctrl+r renames or merges, ctrl+d deletes, ctrl+e
-    describes the highlighted label."""
+    """Filter the taxonomy as you type; enter does what the highlighted line says (toggle a
+    label, or create one), ctrl+n creates (after a confirming keystroke), ctrl+t starts a
+    child; ctrl+r renames or merges, ctrl+d deletes, ctrl+e describes the highlighted label."""
 
     BINDINGS = [
         Binding("escape", "dismiss_none", "Close", id="picker_close"),
@@ -146,7 +146,7 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
                 title = "Choose a label (type to filter, enter chooses)"
                 placeholder = "filter labels"
             else:
-                title = ("enter toggle · ctrl+n new · ctrl+t child of · ctrl+r rename/merge · ctrl+d delete · "
+                title = ("enter picks the line · ctrl+n new · ctrl+t child of · ctrl+r rename/merge · ctrl+d delete · "
                          "ctrl+e describe")
                 if self.session.sentiment:
                     title += " · ctrl+o positive · ctrl+g negative"
