@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
@@ -33,6 +34,7 @@ def shared_pool() -> ProcessPoolExecutor:
 
         # forkserver: never fork a process whose thread pools (polars, DuckDB) are running
         context = multiprocessing.get_context("forkserver")
+        _start_helpers()  # before the pool: its queues' locks start the resource tracker
         watched, _alive = context.Pipe(duplex=False)  # only this process holds the sending end
         _pool = ProcessPoolExecutor(max_workers=cores(), mp_context=context,
                                     initializer=_exit_with_parent, initargs=(watched,))
@@ -42,6 +44,25 @@ def shared_pool() -> ProcessPoolExecutor:
         # waited for its end.
         util.Finalize(_pool, _pool.shutdown, kwargs={"cancel_futures": True}, exitpriority=100)  # before its queues close
     return _pool
+
+
+def _start_helpers() -> None:
+    """Start multiprocessing's resource tracker and forkserver now, with a stderr they can
+    inherit. While a Textual app runs, ``sys.stderr`` is its capture, whose ``fileno()`` is
+    -1: started from there, by the pool's first lock or job, they failed ("bad value(s) in fds_to_keep")
+    and with them the app's first validation that found general fields."""
+    import contextlib
+    from multiprocessing import forkserver, resource_tracker
+
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    with contextlib.ExitStack() as stack:
+        if not usable:
+            stack.enter_context(contextlib.redirect_stderr(stack.enter_context(open(os.devnull, "w"))))
+        resource_tracker.ensure_running()
+        forkserver.ensure_running()
 
 
 _alive: Connection | None = None

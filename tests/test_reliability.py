@@ -205,3 +205,42 @@ def test_a_multiprocessing_child_that_used_the_pool_exits() -> None:
     out = subprocess.run([sys.executable, "-c", POOL_IN_A_CHILD], capture_output=True, text=True, env=env,
                          timeout=120)
     assert out.stdout.strip() == "exited", out.stderr
+
+
+POOL_IN_AN_APP = """
+import asyncio
+from textual.app import App
+from cmtui.pool import in_order
+
+class Pooled(App[None]):
+    found = None
+
+    def on_mount(self) -> None:  # the app's stderr is now Textual's capture, as in cmtui
+        self.run_worker(self.work, thread=True)
+
+    def work(self) -> None:
+        try:
+            self.found = list(in_order(abs, [-1, -2, -3]))
+        except Exception as exc:
+            self.found = repr(exc)
+
+async def main() -> None:
+    app = Pooled()
+    async with app.run_test() as pilot:
+        while app.found is None:
+            await pilot.pause(0.05)
+    print(app.found, flush=True)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_the_pool_starts_inside_a_textual_app() -> None:
+    """The app's first job on the pool (general fields of 5,000+ messages, found at
+    validation) started multiprocessing's helpers with Textual's stderr, whose fileno is
+    -1: "bad value(s) in fds_to_keep", and every validation of such a dataset failed."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", POOL_IN_AN_APP], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.stdout.strip() == "[1, 2, 3]", out.stdout + out.stderr
