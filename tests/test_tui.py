@@ -280,6 +280,7 @@ async def test_datasets_screen_creates_imports_and_switches(tmp_path: Path) -> N
     app = app_for(store)
     async with running(app, size=(120, 40)) as pilot:
         await settle(app, pilot)
+        app.pages_submitted = 3  # as after three pages of this dataset
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, DatasetsScreen)
@@ -302,6 +303,7 @@ async def test_datasets_screen_creates_imports_and_switches(tmp_path: Path) -> N
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.dataset == "second" and len(app.page_mids) == 2
+        assert app.pages_submitted == 0  # the header counted the other dataset's pages
 
 
 async def test_switching_datasets_keeps_the_edits_and_an_import_shows_at_once(tmp_path: Path) -> None:

@@ -338,6 +338,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.page = PageState()
         self.page_mids = []
         self.pending.clear()
+        self.pages_submitted = 0  # the header counts this dataset's pages (it showed the last one's)
         self.show_meter(None)
         self.query_one(MessageList).clear()
         self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(name, 40)}…"))
