@@ -47,6 +47,7 @@ class Undone:
     kind: str
     mids: list[int]
     label: str | None = None
+    page: list[int] | None = None  # an undone submit's whole page, untouched messages too, when known
 
 
 class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
@@ -72,6 +73,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         self.texts = TextCache(store, dataset)
         # pages already shown, per (mode, argument): they stay as they were until a submit
         self._pages: dict[tuple[str, str | None], list[list[int]]] = {}
+        self._submitted_pages: dict[frozenset[int], list[int]] = {}  # by the messages a submit wrote
         self.random_picks: set[int] = set()  # Low confidence slots filled from Shuffle
         self.descriptions: dict[str, str] = {}
         self.exception_kinds: dict[int, list[str]] = {}  # open stream exceptions, read with the Exceptions page
@@ -276,6 +278,7 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         writing = set(edited) | (set(blank) if untouched else set())
         todo = [m for m in mids if m in writing]
         self.confirm(todo, mode, kind="submit", labels=shown)
+        self._submitted_pages[frozenset(todo)] = list(mids)  # its undo brings back the page as shown
         self.discoverer.submitted(mode, mids, written=len(todo))
         # the next pages come from the retrained model; search results do not depend on it
         self.forget_pages(keep=("search",))
@@ -294,7 +297,8 @@ class Session(Labelling, Discovering, Scoping, Reporting, Extracting):
         self.redraft(step.labels)
         self.field_undone(step.kind, step.mids)
         self.discoverer.undone(step.kind, step.mids)  # a cluster whose submit is undone opens again
-        return Undone(step.kind, step.mids, step.label)
+        page = self._submitted_pages.pop(frozenset(step.mids), None) if step.kind == "submit" else None
+        return Undone(step.kind, step.mids, step.label, page)
 
     # ---- training: the trainer fits, on a snapshot of the reviews ------------------------
     def training_data(self, with_annotators: bool = False) -> TrainingData:

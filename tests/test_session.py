@@ -156,6 +156,18 @@ def test_undo_takes_steps_back_in_the_order_they_were_made(session: Session) -> 
     assert session.undo().mids == [page[0]] and session.labels_of(page[0]) == {}  # then the edit
 
 
+def test_an_undone_submit_brings_back_its_whole_page(session: Session) -> None:
+    """A search page submitted with 2 of 20 labelled (the rest left unreviewed), then
+    undone, came back as a page of the 2: the 18 it was shown with were gone from it."""
+    page = session.page("low-confidence")
+    session.toggle(page[0], "Billing")
+    session.toggle(page[1], "Claims > Motor")
+    assert session.submit(page, "low-confidence", untouched=False) == 2
+    undone = session.undo()
+    assert undone is not None and undone.kind == "submit" and sorted(undone.mids) == sorted(page[:2])
+    assert undone.page == page
+
+
 def test_undoing_the_only_submit_leaves_no_model(tmp_path: Path) -> None:
     session = Session.open(make_dataset(tmp_path, reviewed=0), "d", "ann", seed=1)
     session.add_label("Billing")

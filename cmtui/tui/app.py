@@ -193,7 +193,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
             session.forget_pages()
             self.pages_submitted = max(0, self.pages_submitted - 1)
             self.notify(f"Undid a submit of {len(step.mids)} messages", timeout=4)
-            self.load_page_with(step.mids)
+            self.load_page_with(step.page or step.mids)
             self.meter.training = True
             self.retrain(then_page=False)
             return
