@@ -235,6 +235,47 @@ async def test_quit_keeps_unconfirmed_edits_and_the_row(tmp_path: Path) -> None:
     assert reviews(store)[mid] == {label: None}
 
 
+async def test_keys_typed_while_the_next_page_comes_wait_for_it(tmp_path: Path) -> None:
+    """``s`` then ``1`` typed fast gave the 1 to the submitted page's message and the
+    submit wrote it; ``n 1`` gave it to a message of the page being left. Label keys are now
+    refused until the next page is shown (held back here until the keys are in)."""
+    import threading
+
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        session, mid = app.session, app.current_mid()
+        key_2 = session.key_order()[1]
+        go = threading.Event()
+        retrain, page = session.quick_retrain, session.page
+        session.quick_retrain = lambda *a, **k: (go.wait(30), retrain(*a, **k))[1]
+        session.page = lambda *a, **k: (go.wait(30), page(*a, **k))[1]
+        await pilot.press("1", "s")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmScreen):
+                break
+        await pilot.press("n")  # leave the untouched unreviewed
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if mid in reviews(store):
+                break
+        await pilot.press("2", "space", "l")  # the page is written, the next not yet shown
+        assert not isinstance(app.screen, LabelPickerScreen)
+        assert key_2 not in session.labels_of(mid) and key_2 not in reviews(store)[mid]
+        go.set()
+        await settle(app, pilot)
+        assert not any(session.labels_of(m) for m in app.page_mids)
+        go.clear()
+        shown, row = list(app.page_mids), app.cursor_row()
+        await pilot.press("n", "1", "a")  # the next page is loading
+        assert not any(session.labels_of(m) for m in shown) and app.cursor_row() == row
+        go.set()
+        await settle(app, pilot)
+        assert app.page_mids != shown and not any(session.labels_of(m) for m in app.page_mids)
+
+
 async def test_edits_are_kept_without_quitting(tmp_path: Path) -> None:
     """Kept only on quit, a dropped SSH connection (the app hung up, no quit) lost every
     unconfirmed edit of the page: they are kept a moment after each edit."""

@@ -132,6 +132,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.offer_discover(resumed is None)
 
     def on_page_loaded(self, message: PageLoaded) -> None:
+        self.page_busy = ""
         self.page = PageState(message.mode, message.arg, message.number)
         self.page_mids = message.mids
         self.refresh_list()
@@ -214,6 +215,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self._after_edit()
 
     def on_failed(self, message: Failed) -> None:
+        self.page_busy = ""  # the page shown takes edits again
         self.meter.training = False
         self.notify(message.text, severity="error", timeout=8)
 
@@ -232,7 +234,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
 
     def action_number(self, number: int) -> None:
         mid = self.current_mid()
-        if self.session is None or mid is None:
+        if self.session is None or mid is None or not self.page_ready():
             return
         keys = self.session.key_order()
         if number > len(keys):
@@ -247,7 +249,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
 
     def action_confirm(self) -> None:
         mid = self.current_mid()
-        if self.session is None or mid is None:
+        if self.session is None or mid is None or not self.page_ready():
             return
         labels = {mid: self.session.labels_of(mid)}
         if not labels[mid]:  # a review in its own right, and easy to give by a missed number key
@@ -260,7 +262,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
 
     def action_accept(self) -> None:
         mid = self.current_mid()
-        if self.session is None or mid is None:
+        if self.session is None or mid is None or not self.page_ready():
             return
         accepted = self.session.accept_predictions(mid)
         if not accepted:
@@ -272,8 +274,9 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
             self._writes.append(self.run_undo())
 
     def action_submit(self) -> None:
-        if self.session is None or not self.page_mids:
+        if self.session is None or not self.page_mids or not self.page_ready():
             return
+        self.page_busy = "Submitting the page"  # until the next page is shown
         self._submit_when_written()
 
     def action_next_page(self) -> None:
@@ -339,6 +342,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.page_mids = []
         self.pending.clear()
         self.pages_submitted = 0  # the header counts this dataset's pages (it showed the last one's)
+        self.page_busy = ""
         self.show_meter(None)
         self.query_one(MessageList).clear()
         self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(name, 40)}…"))

@@ -5,6 +5,8 @@ field, ``w`` marks one the finders missed. Each review is written at once (a wor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import work
 
 from ..session import FieldSpan, Session
@@ -16,6 +18,7 @@ from .screens import AskScreen, ChoiceScreen
 class FieldActions:
     session: Session | None
     field_cursor: int | None = None  # the field value [ and ] are on, in the shown message
+    page_ready: Callable[[], bool]  # AppBase's: False (and says why) while the page takes no edits
 
     def _field_items(self) -> tuple[int, list[tuple[FieldSpan, str]]] | None:
         mid = self.current_mid()  # type: ignore[attr-defined]
@@ -52,13 +55,13 @@ class FieldActions:
 
     def action_field_verdict(self, verdict: str) -> None:
         current = self._current_field()
-        if current is not None:
+        if current is not None and self.page_ready():
             mid, span, field = current
             self._write_field_reviews(mid, [(span, field, verdict)])
 
     def action_field_rename(self) -> None:
         current = self._current_field()
-        if current is None or self.session is None:
+        if current is None or self.session is None or not self.page_ready():
             return
         mid, span, field = current
         choices = [(name, one_line(name, 60)) for name in self.session.field_names() if name != field]
@@ -68,7 +71,7 @@ class FieldActions:
 
     def action_field_mark(self) -> None:
         found = self._field_items()
-        if found is None or self.session is None:
+        if found is None or self.session is None or not self.page_ready():
             return
         mid = found[0]
 

@@ -55,6 +55,7 @@ class AppBase(App[int]):
     confirmed_since_retrain: int
     field_cursor: int | None  # the field value [ and ] are on (tui.fields.FieldActions)
     _keep_timer: Timer | None = None
+    page_busy: str = ""  # why the page shown takes no label edits now ("": it takes them)
 
     @property
     def meter(self) -> CoverageMeter:
@@ -68,6 +69,16 @@ class AppBase(App[int]):
         if not self.page_mids or row is None or row >= len(self.page_mids):
             return None
         return self.page_mids[row]
+
+    def page_ready(self) -> bool:
+        """Whether the page shown takes label edits now: not from the moment it is submitted
+        until the next page is shown, nor while another page loads. ``s 1`` typed fast gave
+        the 1 to the submitted page's message, and the submit wrote it; ``n 1`` gave it to a
+        message of the page being left."""
+        if self.page_busy:
+            self.notify(f"{self.page_busy}: press that key again once the next page is shown", timeout=2)
+            return False
+        return True
 
     def save_state(self) -> object:  # Workers': the page, the cursor row and the drafts, kept
         raise NotImplementedError
@@ -109,6 +120,7 @@ class Workers(AppBase):
 
     def _filter_chosen(self, scope: tuple[str | None, str | None, str | None] | None) -> None:
         if scope is not None and self.session is not None and scope != self.session.scope:
+            self.page_busy = "Loading the page"
             self.apply_filter(scope, self.page.mode, self.page.arg)
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
@@ -127,8 +139,13 @@ class Workers(AppBase):
         self.app.call_from_thread(self.notify, f"Showing {what}", timeout=3)
         self.post_message(PageLoaded(mode, arg, 0, mids, 0))
 
-    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def load_page(self, mode: str, arg: str | None, number: int, cursor: int = 0) -> None:
+        """Show page ``number`` of ``mode``; label keys wait until it is shown."""
+        self.page_busy = "Loading the page"
+        self._load_page(mode, arg, number, cursor)
+
+    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
+    def _load_page(self, mode: str, arg: str | None, number: int, cursor: int) -> None:
         assert self.session is not None
         try:
             mids = self.session.page(mode, arg, number, cursor)
@@ -256,9 +273,11 @@ class Workers(AppBase):
                 {"n": f"submit, and leave the {len(untouched)} untouched unreviewed (they come back later)",
                  "y": f"submit, and review the {len(untouched)} untouched as having NO label"}))
             if answer is None:
+                self.page_busy = ""
                 return
             include_untouched = answer == "y"
         if not edited and not include_untouched and not self.confirmed_since_retrain:
+            self.page_busy = ""
             self.notify("Nothing to submit on this page: n shows the next one", timeout=4)
             return
         self.pending.update({m: labels[m] for m in edited})
@@ -492,7 +511,7 @@ class LabelActions(PageView):
 
     def action_flip_sentiment(self) -> None:
         mid = self.current_mid()
-        if self.session is None or mid is None:
+        if self.session is None or mid is None or not self.page_ready():
             return
         try:
             self.session.flip_sentiment(mid)
@@ -505,7 +524,7 @@ class LabelActions(PageView):
         """The picker; on a page without messages for the taxonomy alone (create, rename,
         merge, delete, describe)."""
         mid = self.current_mid()
-        if self.session is None:
+        if self.session is None or not self.page_ready():
             return
         self.clear_notifications()  # at 80x24 a notice covered the right half of the labels listed
         self.push_screen(LabelPickerScreen(self.session, mid), self._picked)
