@@ -276,6 +276,27 @@ async def test_keys_typed_while_the_next_page_comes_wait_for_it(tmp_path: Path) 
         assert app.page_mids != shown and not any(session.labels_of(m) for m in app.page_mids)
 
 
+async def test_typing_past_the_last_row_does_not_undo_its_label(tmp_path: Path) -> None:
+    """``9 space`` once more than the page has rows took the 9 back off the last message
+    and confirmed it with no label. After the last row is confirmed the next label key
+    says so and does nothing; the same key again, or after moving, works as ever."""
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        last, label = app.page_mids[-1], app.session.key_order()[0]
+        app.query_one(MessageList).move_cursor(row=len(app.page_mids) - 1)
+        await pilot.press("1", "space", "1", "space")
+        await settle(app, pilot)
+        assert reviews(store)[last] == {label: None} and app.current_mid() == last
+        await pilot.press("1")  # asked again: the second space confirmed the last row again
+        assert app.session.labels_of(last) == {label: None}
+        await pilot.press("1")  # the same key again: the last message, as asked
+        assert app.session.labels_of(last) == {}
+        await pilot.press("k", "j", "1")  # moved away and back: no question
+        assert app.session.labels_of(last) == {label: None}
+
+
 async def test_edits_are_kept_without_quitting(tmp_path: Path) -> None:
     """Kept only on quit, a dropped SSH connection (the app hung up, no quit) lost every
     unconfirmed edit of the page: they are kept a moment after each edit."""

@@ -132,7 +132,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.offer_discover(resumed is None)
 
     def on_page_loaded(self, message: PageLoaded) -> None:
-        self.page_busy = ""
+        self.page_busy, self.confirmed_at_end = "", None
         self.page = PageState(message.mode, message.arg, message.number)
         self.page_mids = message.mids
         self.refresh_list()
@@ -224,10 +224,11 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.refresh_message()
 
     # ---- actions ----------------------------------------------------------------------
-    def action_cursor(self, step: int) -> None:
-        table = self.query_one(MessageList)
+    def action_cursor(self, step: int) -> bool:  # whether the cursor moved
+        self.confirmed_at_end, row = None, self.cursor_row()
         if self.page_mids:
-            table.move_cursor(row=max(0, min(len(self.page_mids) - 1, self.cursor_row() + step)))
+            self.query_one(MessageList).move_cursor(row=max(0, min(len(self.page_mids) - 1, row + step)))
+        return self.cursor_row() != row
 
     def action_scroll_body(self, lines: int) -> None:
         self.query_one(MessageView).scroll_body(lines)
@@ -258,7 +259,8 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.confirmed_since_retrain += 1
         self._writes.append(self.write_confirm([mid], self.page.mode, labels))
         self._after_edit()
-        self.action_cursor(1)
+        if not self.action_cursor(1):  # the last row: the next label key is asked about
+            self.confirmed_at_end = mid
 
     def action_accept(self) -> None:
         mid = self.current_mid()
@@ -341,8 +343,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self.page = PageState()
         self.page_mids = []
         self.pending.clear()
-        self.pages_submitted = 0  # the header counts this dataset's pages (it showed the last one's)
-        self.page_busy = ""
+        self.pages_submitted, self.page_busy = 0, ""  # the header showed the last dataset's pages
         self.show_meter(None)
         self.query_one(MessageList).clear()
         self.query_one("#status", Static).update(Text(f"Loading dataset {one_line(name, 40)}…"))

@@ -56,6 +56,7 @@ class AppBase(App[int]):
     field_cursor: int | None  # the field value [ and ] are on (tui.fields.FieldActions)
     _keep_timer: Timer | None = None
     page_busy: str = ""  # why the page shown takes no label edits now ("": it takes them)
+    confirmed_at_end: int | None = None  # the page's last message, just confirmed by space or enter
 
     @property
     def meter(self) -> CoverageMeter:
@@ -77,6 +78,13 @@ class AppBase(App[int]):
         message of the page being left."""
         if self.page_busy:
             self.notify(f"{self.page_busy}: press that key again once the next page is shown", timeout=2)
+            return False
+        if self.confirmed_at_end is not None and self.confirmed_at_end == self.current_mid():
+            # typed once more than the page has rows: "9 space" again took the 9 back off the
+            # last message and confirmed it with no label
+            self.confirmed_at_end = None
+            self.notify("That was the page's last message, confirmed: s submits the page "
+                        "(the same key again changes the last message)", timeout=4)
             return False
         return True
 
