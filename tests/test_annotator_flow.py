@@ -408,6 +408,9 @@ async def test_a_new_path_typed_in_the_picker_is_not_another_label(tmp_path: Pat
         options = app.screen.query_one("#picker-options")
         order = [options.get_option_at_index(i).id for i in range(options.option_count)]
         assert order == ["Card > Cancel", "Card > Payment cancelled"]
+        await pilot.press("escape", "l", *"card>cancel", "enter")  # levels spaced as names are
+        await settle(app, pilot)
+        assert app.session.labels_of(mid) == {}
 
 
 async def test_labels_show_an_unambiguous_path_and_implied_parents(tmp_path: Path) -> None:

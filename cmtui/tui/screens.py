@@ -101,6 +101,13 @@ picked at random (Shuffle), to keep training representative."""
 NEW_LABEL = "\0new"  # the picker line that creates the label typed (no label name has a control character)
 
 
+def typed_name(text: str) -> str:
+    """What was typed in the picker, levels spaced as label names are: ``card>cancel``
+    finds and makes ``card > cancel`` (it was refused as a malformed name)."""
+    text = text.strip()
+    return LABEL_SEP.join(part.strip() for part in text.split(">")).strip() if ">" in text else text
+
+
 def match_rank(name: str, needle: str) -> int:
     """How well a label matches what was typed in the picker (lower first): the whole
     name, then its last level exactly, then every word typed starting a word of the
@@ -167,7 +174,8 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
         assigned = session.labels_of(self.mid) if self.mid is not None else {}
         implied = session.implied_of(self.mid) if self.mid is not None else set()
         prob = {name: p for name, p, _ in session.predictions_of(self.mid)} if self.mid is not None else {}
-        needle = text.casefold().strip()
+        text = typed_name(text)
+        needle = text.casefold()
         words = needle.split()  # each word anywhere: "email query" finds "email > query"
         numbered = [(number, name) for number, name in session.numbered()
                     if all(word in name.casefold() for word in words)]
@@ -197,7 +205,7 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
         """The line that creates what was typed, unless it names a label (in any case).
         Enter does what the highlighted line says: typing ``Card > Cancel`` toggled
         ``Card > Payment cancelled`` (every word matched) when the new label was meant."""
-        typed = text.strip()
+        typed = typed_name(text)
         if self.choose_only or not typed or any(name.casefold() == typed.casefold() for name in matching):
             return None
         return Option(Text.assemble(("+ new label  ", "bold"), one_line(typed, 70), ("  (asks first)", "dim")),
@@ -247,7 +255,7 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
             options.highlighted = max(0, min(options.option_count - 1, current + step))
 
     def action_create(self) -> None:
-        text = self.query_one("#picker-filter", Input).value.strip()
+        text = typed_name(self.query_one("#picker-filter", Input).value)
         if text and not self.choose_only:
             self.dismiss(("create", text))  # the app asks before it creates anything
 
