@@ -626,6 +626,24 @@ def test_a_quick_retrain_rescores_only_the_labels_without_trees(
     assert np.array_equal(state.probs[:, kept], before.probs[:, kept])
 
 
+def test_the_coverage_figure_is_the_validated_one_until_the_next_validation(tmp_path: Path) -> None:
+    """The quick retrain after a page showed its own coverage, with the last thresholds:
+    0.2-15 points off the validated figure that replaced it seconds later (the sample, 10
+    pages), so the meter jumped twice a page. It now shows the last validated figure."""
+    session = Session.open(make_dataset(tmp_path, reviewed=0), "d", "ann", seed=1)
+    for name in ("Billing", "Claims > Motor"):
+        session.add_label(name)
+    page = session.page("shuffle")
+    session.confirm(page, "shuffle", labels={m: {"Billing": None} for m in page[:10]})
+    assert "coverage" not in session.quick_retrain().report  # the first model: none before it
+    first = session.validate().report["coverage"]
+    page = session.page("shuffle", None, 1)
+    session.confirm(page, "shuffle", labels={m: {"Claims > Motor": None} for m in page})
+    quick = session.quick_retrain()
+    assert quick.report["coverage"] == first and quick.report["reviewed"] == 40
+    assert session.validate().report["coverage"] == session.trainer.history[-1]
+
+
 def test_row_index_answers_as_a_dict_of_rows() -> None:
     """The session's mid -> row lookup (binary search, not a dict of every message)."""
     from cmtui.labelling import RowIndex
