@@ -295,6 +295,12 @@ async def test_typing_past_the_last_row_does_not_undo_its_label(tmp_path: Path) 
         assert app.session.labels_of(last) == {}
         await pilot.press("k", "j", "1")  # moved away and back: no question
         assert app.session.labels_of(last) == {label: None}
+        await pilot.press("space", "s")  # s after the last row, as the notice says: it submits
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmScreen):
+                break
+        assert isinstance(app.screen, ConfirmScreen)  # the untouched rows: leave them or not
 
 
 async def test_edits_are_kept_without_quitting(tmp_path: Path) -> None:

@@ -276,7 +276,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
             self._writes.append(self.run_undo())
 
     def action_submit(self) -> None:
-        if self.session is None or not self.page_mids or not self.page_ready():
+        if self.session is None or not self.page_mids or not self.page_ready(edit=False):
             return
         self.page_busy = "Submitting the page"  # until the next page is shown
         self._submit_when_written()

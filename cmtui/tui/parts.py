@@ -71,15 +71,15 @@ class AppBase(App[int]):
             return None
         return self.page_mids[row]
 
-    def page_ready(self) -> bool:
-        """Whether the page shown takes label edits now: not from the moment it is submitted
-        until the next page is shown, nor while another page loads. ``s 1`` typed fast gave
-        the 1 to the submitted page's message, and the submit wrote it; ``n 1`` gave it to a
-        message of the page being left."""
+    def page_ready(self, edit: bool = True) -> bool:
+        """Whether the page shown takes label edits (``edit``) or a submit now: not from the
+        moment it is submitted until the next page is shown, nor while another page loads.
+        ``s 1`` typed fast gave the 1 to the submitted page's message, and the submit wrote
+        it; ``n 1`` gave it to a message of the page being left."""
         if self.page_busy:
             self.notify(f"{self.page_busy}: press that key again once the next page is shown", timeout=2)
             return False
-        if self.confirmed_at_end is not None and self.confirmed_at_end == self.current_mid():
+        if edit and self.confirmed_at_end is not None and self.confirmed_at_end == self.current_mid():
             # typed once more than the page has rows: "9 space" again took the 9 back off the
             # last message and confirmed it with no label
             self.confirmed_at_end = None
