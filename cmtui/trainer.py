@@ -348,9 +348,7 @@ class Trainer(_HeldOutFolds):
             thresholds = list(last.thresholds)
             covered = last.covered_score.copy()
             covered[candidates] = metrics.coverage(probs[candidates], labels, set(informative), thresholds)[0]
-        # The coverage figure stays the last validation's until this one's: with the last
-        # thresholds (or 0.5 for a new taxonomy) the quick model's read 0.2-15 points off the
-        # validated figure, and the meter jumped twice a page (the sample, 10 pages).
+        # coverage stays the last validation's: the quick model's read 0.2-15 points off it
         report = {**last.report, "reviewed": len(data.reviewed_mids), "messages": len(self.mids),
                   "informative_labels": len(informative)}
         state = replace(last, model=model, probs=probs, labels=labels, thresholds=thresholds,
