@@ -682,6 +682,24 @@ async def test_an_empty_page_says_why_and_where_to_go(tmp_path: Path) -> None:
         assert "Nothing reviewed yet: Missed label goes over the reviews" in all_text(app)
 
 
+async def test_next_page_stops_at_the_empty_one(tmp_path: Path) -> None:
+    """``n`` past the end went on to page 11, 12... of nothing, and each took a ``p`` back."""
+    store = make_store(tmp_path, n=30)
+    app = app_for(store)
+    async with running(app, size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        for _ in range(4):  # settle() waits for a page with messages: the last one has none
+            await pilot.press("n")
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if not app.page_busy:
+                    break
+        assert app.page.number == 2 and not app.page_mids and "No more messages" in all_text(app)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert app.page.number == 1 and len(app.page_mids) == 10
+
+
 async def test_minus_makes_the_label_just_given_negative(tmp_path: Path) -> None:
     """On a dataset with sentiment a number gave its label positive; negative took the
     picker, the label's name and ctrl+g."""

@@ -282,7 +282,7 @@ class CmtuiApp(LabelActions, Workers, DiscoverActions, AnalyticsActions, FieldAc
         self._submit_when_written()
 
     def action_next_page(self) -> None:
-        if self.session is not None:
+        if self.session is not None and self.page_mids:  # an empty page is the last: it says so
             self.load_page(self.page.mode, self.page.arg, self.page.number + 1)
 
     def action_previous_page(self) -> None:
