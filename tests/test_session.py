@@ -628,7 +628,7 @@ def test_a_quick_retrain_rescores_only_the_labels_without_trees(
 
 def test_the_coverage_figure_is_the_validated_one_until_the_next_validation(tmp_path: Path) -> None:
     """The quick retrain after a page showed its own coverage, with the last thresholds:
-    0.2-15 points off the validated figure that replaced it seconds later (the sample, 10
+    up to 15.5 points off the validated figure that replaced it seconds later (the sample, 10
     pages), so the meter jumped twice a page. It now shows the last validated figure."""
     session = Session.open(make_dataset(tmp_path, reviewed=0), "d", "ann", seed=1)
     for name in ("Billing", "Claims > Motor"):
