@@ -276,6 +276,28 @@ async def test_keys_typed_while_the_next_page_comes_wait_for_it(tmp_path: Path) 
         assert app.page_mids != shown and not any(session.labels_of(m) for m in app.page_mids)
 
 
+async def test_a_page_that_fails_to_load_leaves_the_keys_working(tmp_path: Path) -> None:
+    """Label keys wait while a page loads: a load that fails must say so and end the wait."""
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        mid, label = app.current_mid(), app.session.key_order()[0]
+
+        def broken(*_args: object, **_kwargs: object) -> list[int]:
+            raise RuntimeError("the disk went away")
+
+        app.session.page = broken
+        await pilot.press("n")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if not app.page_busy:
+                break
+        assert any("could not show the page: the disk went away" in n for n in notes(app))
+        await pilot.press("1")
+        assert app.session.labels_of(mid) == {label: None}
+
+
 async def test_typing_past_the_last_row_does_not_undo_its_label(tmp_path: Path) -> None:
     """``9 space`` once more than the page has rows took the 9 back off the last message
     and confirmed it with no label. After the last row is confirmed the next label key

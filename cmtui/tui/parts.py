@@ -140,8 +140,8 @@ class Workers(AppBase):
             count = self.session.set_scope(*scope)
             mids = self.session.page(mode, arg, 0)
             self.session.prefetch(mids)
-        except (StoreError, ValueError) as exc:
-            self.post_message(Failed(str(exc)))
+        except Exception as exc:  # said, and the label keys no longer wait for this page
+            self.post_message(Failed(f"could not show the page: {exc}"))
             return
         what = "every message" if scope == (None, None, None) else f"{count:,} messages"
         self.app.call_from_thread(self.notify, f"Showing {what}", timeout=3)
@@ -158,8 +158,8 @@ class Workers(AppBase):
         try:
             mids = self.session.page(mode, arg, number, cursor)
             self.session.prefetch(mids)  # texts and threads, off the main thread
-        except (StoreError, ValueError) as exc:
-            self.post_message(Failed(str(exc)))
+        except Exception as exc:  # said, and the label keys no longer wait for this page
+            self.post_message(Failed(f"could not show the page: {exc}"))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(PageLoaded(mode, arg, number, mids, cursor))
