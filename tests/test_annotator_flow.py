@@ -298,6 +298,38 @@ async def test_a_page_that_fails_to_load_leaves_the_keys_working(tmp_path: Path)
         assert app.session.labels_of(mid) == {label: None}
 
 
+async def test_a_submit_that_fails_keeps_the_page_and_its_edits(tmp_path: Path) -> None:
+    """A submit that failed with anything but a store error (here the disk) ended the
+    submit's worker, and with it the app: it now says NOT SAVED and keeps the page, its
+    edits on it, and the label keys working."""
+    store = make_store(tmp_path)
+    app = app_for(store)
+    async with running(app, size=SMALL) as pilot:
+        await settle(app, pilot)
+        shown, mid, label = list(app.page_mids), app.current_mid(), app.session.key_order()[0]
+
+        def refused(*_args: object, **_kwargs: object) -> int:
+            raise OSError("No space left on device")
+
+        app.session.submit = refused
+        await pilot.press("1", "s")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmScreen):
+                break
+        await pilot.press("n")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if any("NOT SAVED" in n for n in notes(app)):
+                break
+        await app.workers.wait_for_complete()  # (settle() fails on an error notice)
+        await pilot.pause(0.2)
+        assert any("NOT SAVED: No space left on device" in n for n in notes(app))
+        assert app.page_mids == shown and app.session.labels_of(mid) == {label: None}
+        await pilot.press("j", "1")  # the page takes edits again
+        assert app.session.labels_of(app.current_mid()) == {label: None}
+
+
 async def test_typing_past_the_last_row_does_not_undo_its_label(tmp_path: Path) -> None:
     """``9 space`` once more than the page has rows took the 9 back off the last message
     and confirmed it with no label. After the last row is confirmed the next label key

@@ -220,15 +220,17 @@ class Workers(AppBase):
 
     @work(thread=True, group="write", exit_on_error=False)
     def write_submit(self, mids: list[int], mode: str, untouched: bool,
-                     labels: dict[int, dict[str, int | None]]) -> None:
+                     labels: dict[int, dict[str, int | None]]) -> bool:
+        """Whether the page was written; if not, its edits stay drafts and it stays shown."""
         assert self.session is not None
         try:
             self.session.submit(mids, mode, untouched=untouched, labels=labels)
-        except StoreError as exc:
+        except Exception as exc:  # any failure: said, and nothing moves on
             self.post_message(Failed(f"NOT SAVED: {exc}"))
             self.post_message(Written(mids))
-            return
+            return False
         self.post_message(Written(mids, submitted=True))
+        return True
 
     @work(thread=True, group="write", exit_on_error=False)
     def run_undo(self) -> None:
@@ -297,7 +299,8 @@ class Workers(AppBase):
         self.meter.phase = ""
         self.meter.progress = 0.0
         await writer.wait()
-        self.retrain(then_page=True)
+        if writer.result:  # a page not saved stays, with its edits (the notice says why)
+            self.retrain(then_page=True)
 
 
 class PageView(AppBase):
