@@ -300,8 +300,8 @@ async def test_a_page_that_fails_to_load_leaves_the_keys_working(tmp_path: Path)
 
 async def test_a_submit_that_fails_keeps_the_page_and_its_edits(tmp_path: Path) -> None:
     """A submit that failed with anything but a store error (here the disk) ended the
-    submit's worker, and with it the app: it now says NOT SAVED and keeps the page, its
-    edits on it, and the label keys working."""
+    submit's worker, and with it the app (a confirmation's failed without a word): each
+    now says NOT SAVED, and the page stays, its edits on it, the label keys working."""
     store = make_store(tmp_path)
     app = app_for(store)
     async with running(app, size=SMALL) as pilot:
@@ -328,6 +328,11 @@ async def test_a_submit_that_fails_keeps_the_page_and_its_edits(tmp_path: Path) 
         assert app.page_mids == shown and app.session.labels_of(mid) == {label: None}
         await pilot.press("j", "1")  # the page takes edits again
         assert app.session.labels_of(app.current_mid()) == {label: None}
+        app.session.confirm = refused
+        await pilot.press("space")  # a confirmation that fails is said too (it was silent)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert len([n for n in notes(app) if "NOT SAVED" in n]) == 2
 
 
 async def test_typing_past_the_last_row_does_not_undo_its_label(tmp_path: Path) -> None:

@@ -213,7 +213,7 @@ class Workers(AppBase):
         assert self.session is not None
         try:
             self.session.confirm(mids, mode, labels=labels)
-        except StoreError as exc:
+        except Exception as exc:  # any failure is said: the row shows unconfirmed again
             self.post_message(Failed(f"NOT SAVED: {exc}"))
         finally:
             self.post_message(Written(mids))
