@@ -333,6 +333,11 @@ async def test_a_submit_that_fails_keeps_the_page_and_its_edits(tmp_path: Path) 
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
         assert len([n for n in notes(app) if "NOT SAVED" in n]) == 2
+        app.session.undo = refused
+        await pilot.press("u")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert "could not undo: No space left on device" in notes(app)
 
 
 async def test_typing_past_the_last_row_does_not_undo_its_label(tmp_path: Path) -> None:

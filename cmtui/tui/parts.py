@@ -237,8 +237,8 @@ class Workers(AppBase):
         assert self.session is not None
         try:
             step = self.session.undo()
-        except StoreError as exc:
-            self.post_message(Failed(str(exc)))
+        except Exception as exc:  # any failure is said (u did nothing, without a word)
+            self.post_message(Failed(f"could not undo: {exc}"))
             return
         self.post_message(UndoDone(step))
 
