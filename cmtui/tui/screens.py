@@ -69,7 +69,8 @@ held-out models are weaker than the one shown): watch its trend.
 
 Training: label every label that applies (a missing label teaches "no"), confirm, and
 submit the page; the model retrains and Low confidence brings the least covered messages,
-typical ones first, with every second slot from Shuffle.
+typical ones first, with every second slot from Shuffle. The meter moves once a page, when
+the validation after it is done (the spinner shows it running).
 Stop when the rating is Good or better and no important label has a warning."""
 
 HELP_FLOW = """\
@@ -87,14 +88,17 @@ accepts those); labels without a number show when assigned or at their threshold
 
 Confirm (space) with no label assigned reviews the message as having none: the app says so,
 and its row reads "no labels" (the list shows predictions only on rows not yet reviewed).
+After the page's last row is confirmed, the next label key says the page is done (s
+submits it); the same key again changes the last message.
 
 Submit (s) saves every message you confirmed or gave labels to. Messages you did not touch
-are only reviewed as "no labels" when you say so (s asks). One u undoes the latest step:
+are only reviewed as "no labels" when you say so (s asks). From s (or n, p, a mode) until
+the next page is shown, label keys do nothing and say so. One u undoes the latest step:
 an edit, a confirmation, a whole submit, a field review or a taxonomy change; an undone
 confirmation or submit leaves its labels on the messages as unconfirmed edits.
 
 Pages stay as they were until you submit: n and p move between them. Unconfirmed edits are
-kept when you quit and come back with the page. In Low confidence, rows marked r were
+kept (a second after each, and when you quit) and come back with the page. In Low confidence, rows marked r were
 picked at random (Shuffle), to keep training representative."""
 
 
