@@ -205,11 +205,11 @@ class LabelPickerScreen(ModalScreen[tuple[str, str] | None]):
             options.highlighted = 0
         self._describe()
 
-    def _new_label_option(self, text: str, matching: list[str]) -> Option | None:
-        """The line that creates what was typed, unless it names a label (in any case).
-        Enter does what the highlighted line says: typing ``Card > Cancel`` toggled
-        ``Card > Payment cancelled`` (every word matched) when the new label was meant."""
-        typed = typed_name(text)
+    def _new_label_option(self, typed: str, matching: list[str]) -> Option | None:
+        """The line that creates ``typed`` (as ``typed_name`` gives it), unless it names a
+        label (in any case). Enter does what the highlighted line says: typing ``Card >
+        Cancel`` toggled ``Card > Payment cancelled`` (every word matched) when the new
+        label was meant."""
         if self.choose_only or not typed or any(name.casefold() == typed.casefold() for name in matching):
             return None
         return Option(Text.assemble(("+ new label  ", "bold"), one_line(typed, 70), ("  (asks first)", "dim")),
